@@ -1,0 +1,232 @@
+//! Architectural state of one AArch64 processing element and its public API.
+
+use std::collections::HashSet;
+
+use crate::exec::BlockCache;
+use crate::tlb::Tlb;
+
+/// Why [`Cpu::run`] returned. In every case `cpu.pc` holds the address of
+/// the instruction concerned (for `Svc`, the SVC itself: resume at `pc + 4`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The instruction budget given to `run` was used up.
+    Budget,
+    /// `SVC #imm` (a system call in user-mode emulation).
+    Svc(u16),
+    /// `HVC #imm`.
+    Hvc(u16),
+    /// `SMC #imm`.
+    Smc(u16),
+    /// `BRK #imm`.
+    Brk(u16),
+    /// `HLT #imm`.
+    Hlt(u16),
+    /// An unallocated or unimplemented encoding.
+    Undefined(u32),
+    /// A data access faulted at `addr`.
+    DataAbort {
+        /// The faulting virtual address.
+        addr: u64,
+        /// Whether the access was a store.
+        write: bool,
+    },
+    /// An instruction fetch faulted at `addr`.
+    InsnAbort {
+        /// The faulting virtual address.
+        addr: u64,
+    },
+    /// A misaligned exclusive/atomic/acquire-release access at `addr`.
+    Alignment {
+        /// The misaligned virtual address.
+        addr: u64,
+    },
+    /// The PC was not 4-byte aligned when fetching.
+    PcAlignment,
+    /// The SP was misaligned for an SP-based access (only when checking is on).
+    SpAlignment,
+}
+
+/// Optional architecture features the CPU implements. Only these may be
+/// advertised to guests (HWCAP, ID registers).
+#[derive(Clone, Copy, Debug)]
+pub struct Features {
+    /// FEAT_LSE: CAS, CASP, SWP, LDADD and friends.
+    pub lse: bool,
+    /// FEAT_CRC32: the CRC32/CRC32C instructions.
+    pub crc32: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Features {
+            lse: true,
+            crc32: true,
+        }
+    }
+}
+
+/// State of the exclusive monitor used by LDXR/STXR.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Monitor {
+    /// Address marked by the last load-exclusive, if any.
+    pub addr: Option<u64>,
+    /// Size in bytes of the marked access (pairs: both registers).
+    pub size: u8,
+    /// Value loaded (low and high halves for pairs), compared on store.
+    pub value: u128,
+}
+
+/// One AArch64 processing element.
+pub struct Cpu {
+    /// General registers X0..X30; index 31 always reads as zero (XZR).
+    pub(crate) x: [u64; 32],
+    /// The stack pointer.
+    pub sp: u64,
+    /// The program counter.
+    pub pc: u64,
+    /// Condition flags in PSTATE layout: N=bit 31, Z=30, C=29, V=28.
+    pub nzcv: u32,
+    /// SIMD&FP registers V0..V31, lane 0 in the low bits.
+    pub v: [u128; 32],
+    /// Floating-point control register.
+    pub fpcr: u32,
+    /// Floating-point status register (cumulative exception flags, QC).
+    pub fpsr: u32,
+    /// EL0 read/write software thread ID register.
+    pub tpidr_el0: u64,
+    /// EL0 read-only software thread ID register.
+    pub tpidrro_el0: u64,
+    /// Implemented optional features.
+    pub features: Features,
+    /// Instructions retired since creation.
+    pub insns_retired: u64,
+    /// Details for the exit being raised (set by handlers before `Err(Stop)`).
+    pub(crate) exit: Exit,
+    pub(crate) monitor: Monitor,
+    pub(crate) tlb: Tlb,
+    /// Host pages (address >> 12) that hold cached decoded code.
+    pub(crate) code_pages: HashSet<usize>,
+    /// Host pages of cached code written since the last block boundary.
+    pub(crate) dirty_code: Vec<usize>,
+    pub(crate) cache: BlockCache,
+}
+
+/// Marker error: execution of the current instruction stopped; the reason is in `Cpu::exit`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stop;
+
+/// What an instruction handler returns.
+pub(crate) type Step = Result<(), Stop>;
+
+impl Default for Cpu {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Cpu {
+    /// A CPU with all registers zero and default features.
+    pub fn new() -> Self {
+        Cpu {
+            x: [0; 32],
+            sp: 0,
+            pc: 0,
+            nzcv: 0,
+            v: [0; 32],
+            fpcr: 0,
+            fpsr: 0,
+            tpidr_el0: 0,
+            tpidrro_el0: 0,
+            features: Features::default(),
+            insns_retired: 0,
+            exit: Exit::Budget,
+            monitor: Monitor::default(),
+            tlb: Tlb::new(),
+            code_pages: HashSet::new(),
+            dirty_code: Vec::new(),
+            cache: BlockCache::default(),
+        }
+    }
+
+    /// Reads general register `n` (0..=30; 31 reads as zero).
+    #[inline(always)]
+    pub fn xreg(&self, n: usize) -> u64 {
+        self.x[n & 31]
+    }
+
+    /// Writes general register `n` (0..=30; writes to 31 are discarded).
+    #[inline(always)]
+    pub fn set_xreg(&mut self, n: usize, value: u64) {
+        self.x[n & 31] = value;
+        self.x[31] = 0;
+    }
+
+    /// Reads register `n` where encoding 31 means SP.
+    #[inline(always)]
+    pub fn xreg_sp(&self, n: usize) -> u64 {
+        if n & 31 == 31 {
+            self.sp
+        } else {
+            self.x[n & 31]
+        }
+    }
+
+    /// Writes register `n` where encoding 31 means SP.
+    #[inline(always)]
+    pub fn set_xreg_sp(&mut self, n: usize, value: u64) {
+        if n & 31 == 31 {
+            self.sp = value;
+        } else {
+            self.x[n & 31] = value;
+        }
+    }
+
+    /// Evaluates condition code `cond` (0..=15) against NZCV.
+    #[inline(always)]
+    pub fn condition_holds(&self, cond: u32) -> bool {
+        let n = self.nzcv >> 31 & 1 != 0;
+        let z = self.nzcv >> 30 & 1 != 0;
+        let c = self.nzcv >> 29 & 1 != 0;
+        let v = self.nzcv >> 28 & 1 != 0;
+        let result = match (cond >> 1) & 7 {
+            0 => z,
+            1 => c,
+            2 => n,
+            3 => v,
+            4 => c && !z,
+            5 => n == v,
+            6 => n == v && !z,
+            _ => true,
+        };
+        if cond & 1 == 1 && cond != 15 {
+            !result
+        } else {
+            result
+        }
+    }
+
+    /// Records `exit` as the reason execution stops and returns the marker.
+    #[inline]
+    pub(crate) fn stop(&mut self, exit: Exit) -> Step {
+        self.exit = exit;
+        Err(Stop)
+    }
+
+    /// Forgets every cached translation. Call after changing the bus's
+    /// mappings (unmapping, changing permissions, remapping).
+    pub fn flush_tlb(&mut self) {
+        self.tlb.flush();
+    }
+
+    /// Forgets every cached decoded block (for example after `execve`).
+    pub fn flush_code_cache(&mut self) {
+        self.cache.clear();
+        self.code_pages.clear();
+        self.dirty_code.clear();
+    }
+
+    /// Clears the exclusive monitor (as a context switch or exception would).
+    pub fn clear_exclusive(&mut self) {
+        self.monitor.addr = None;
+    }
+}

@@ -1,0 +1,204 @@
+//! The block-caching interpreter: decode a basic block once, cache it by
+//! guest PC, and run cached blocks until the embedder must act.
+//!
+//! The hot loop does no allocation and no per-field dispatch: one indirect
+//! call per instruction into a handler that reads its fields from the raw
+//! encoding. A JIT can later replace [`BlockCache`]'s blocks with host code.
+
+use std::collections::HashMap;
+
+use crate::bus::{Bus, PAGE_MASK};
+use crate::cpu::{Cpu, Exit, Stop};
+use crate::decode::{lookup, undefined, Insn};
+
+/// Longest block, in instructions.
+const MAX_BLOCK_INSNS: usize = 64;
+/// Entries of the direct-mapped PC → block cache in front of the hash map.
+const JUMP_CACHE: usize = 4096;
+/// Blocks kept before the whole cache is dropped and rebuilt.
+const MAX_BLOCKS: usize = 1 << 18;
+
+/// A decoded basic block.
+pub(crate) struct Block {
+    insns: Box<[Insn]>,
+    /// PC after the last instruction, used when it does not set the PC itself.
+    end_pc: u64,
+    /// Whether the last instruction sets `cpu.pc` itself.
+    ends_with_jump: bool,
+    /// Host page (address >> 12) the block was decoded from.
+    host_page: usize,
+}
+
+/// Decoded blocks keyed by guest PC.
+pub(crate) struct BlockCache {
+    blocks: Vec<Option<Block>>,
+    free: Vec<u32>,
+    by_pc: HashMap<u64, u32>,
+    by_host_page: HashMap<usize, Vec<u64>>,
+    jump: Box<[(u64, u32)]>,
+}
+
+impl Default for BlockCache {
+    fn default() -> Self {
+        BlockCache {
+            blocks: Vec::new(),
+            free: Vec::new(),
+            by_pc: HashMap::new(),
+            by_host_page: HashMap::new(),
+            jump: vec![(1, 0); JUMP_CACHE].into_boxed_slice(),
+        }
+    }
+}
+
+#[inline(always)]
+fn jump_slot(pc: u64) -> usize {
+    (pc >> 2) as usize & (JUMP_CACHE - 1)
+}
+
+impl BlockCache {
+    /// Drops every block.
+    pub fn clear(&mut self) {
+        *self = BlockCache::default();
+    }
+
+    #[inline(always)]
+    fn find(&mut self, pc: u64) -> Option<u32> {
+        let slot = jump_slot(pc);
+        let (tag, id) = self.jump[slot];
+        if tag == pc {
+            return Some(id);
+        }
+        let id = *self.by_pc.get(&pc)?;
+        self.jump[slot] = (pc, id);
+        Some(id)
+    }
+
+    fn insert(&mut self, pc: u64, block: Block) -> u32 {
+        if self.by_pc.len() >= MAX_BLOCKS {
+            self.clear();
+        }
+        self.by_host_page
+            .entry(block.host_page)
+            .or_default()
+            .push(pc);
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.blocks[id as usize] = Some(block);
+                id
+            }
+            None => {
+                self.blocks.push(Some(block));
+                (self.blocks.len() - 1) as u32
+            }
+        };
+        self.by_pc.insert(pc, id);
+        self.jump[jump_slot(pc)] = (pc, id);
+        id
+    }
+
+    /// Drops every block decoded from host page `host_page`.
+    pub fn invalidate_host_page(&mut self, host_page: usize) {
+        let Some(pcs) = self.by_host_page.remove(&host_page) else {
+            return;
+        };
+        for pc in pcs {
+            if let Some(id) = self.by_pc.remove(&pc) {
+                self.blocks[id as usize] = None;
+                self.free.push(id);
+                let slot = jump_slot(pc);
+                if self.jump[slot].0 == pc {
+                    self.jump[slot] = (1, 0);
+                }
+            }
+        }
+    }
+}
+
+impl Cpu {
+    /// Runs guest code from `self.pc` until the embedder must act or about
+    /// `budget` instructions have retired (checked at block boundaries).
+    pub fn run(&mut self, bus: &mut dyn Bus, budget: u64) -> Exit {
+        let mut cache = std::mem::take(&mut self.cache);
+        let exit = self.run_blocks(&mut cache, bus, budget);
+        self.cache = cache;
+        exit
+    }
+
+    fn run_blocks(&mut self, cache: &mut BlockCache, bus: &mut dyn Bus, budget: u64) -> Exit {
+        let limit = self.insns_retired.saturating_add(budget);
+        loop {
+            while let Some(page) = self.dirty_code.pop() {
+                cache.invalidate_host_page(page);
+            }
+            if self.insns_retired >= limit {
+                return Exit::Budget;
+            }
+            let pc = self.pc;
+            let id = match cache.find(pc) {
+                Some(id) => id,
+                None => match self.translate(bus, pc) {
+                    Ok(block) => cache.insert(pc, block),
+                    Err(Stop) => return self.exit,
+                },
+            };
+            let block = cache.blocks[id as usize]
+                .as_ref()
+                .expect("cached block id is live");
+            for (i, insn) in block.insns.iter().enumerate() {
+                if let Err(Stop) = (insn.exec)(self, bus, insn) {
+                    self.pc = insn.pc;
+                    self.insns_retired += i as u64;
+                    return self.exit;
+                }
+            }
+            self.insns_retired += block.insns.len() as u64;
+            if !block.ends_with_jump {
+                self.pc = block.end_pc;
+            }
+        }
+    }
+
+    /// Decodes the block starting at `pc`.
+    fn translate(&mut self, bus: &mut dyn Bus, pc: u64) -> Result<Block, Stop> {
+        if pc & 3 != 0 {
+            self.exit = Exit::PcAlignment;
+            return Err(Stop);
+        }
+        let host = self.fetch_page(bus, pc)?;
+        let mut insns = Vec::with_capacity(16);
+        let mut addr = pc;
+        let mut ends_with_jump = false;
+        loop {
+            let p = (host + (addr & PAGE_MASK) as usize) as *const u32;
+            // SAFETY: `host` is a live page from the bus and `addr` stays within it.
+            let raw = u32::from_le(unsafe { p.read_unaligned() });
+            let (exec, ends) = match lookup(raw) {
+                Some(e) => (e.exec, e.ends_block),
+                None => (undefined as crate::decode::Exec, true),
+            };
+            insns.push(Insn {
+                exec,
+                raw,
+                pc: addr,
+            });
+            addr = addr.wrapping_add(4);
+            if ends {
+                ends_with_jump = true;
+                break;
+            }
+            if insns.len() >= MAX_BLOCK_INSNS || addr & PAGE_MASK == 0 {
+                break;
+            }
+        }
+        let host_page = host >> 12;
+        if self.code_pages.insert(host_page) {
+            self.tlb.drop_writes_to_host_page(host_page);
+        }
+        Ok(Block {
+            insns: insns.into_boxed_slice(),
+            end_pc: addr,
+            ends_with_jump,
+            host_page,
+        })
+    }
+}
