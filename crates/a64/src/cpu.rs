@@ -181,6 +181,18 @@ impl Cpu {
         }
     }
 
+    /// Reads SIMD&FP register `n` as 128 bits.
+    #[inline(always)]
+    pub fn vreg(&self, n: usize) -> u128 {
+        self.v[n & 31]
+    }
+
+    /// Writes all 128 bits of SIMD&FP register `n`.
+    #[inline(always)]
+    pub fn set_vreg(&mut self, n: usize, value: u128) {
+        self.v[n & 31] = value;
+    }
+
     /// Evaluates condition code `cond` (0..=15) against NZCV.
     #[inline(always)]
     pub fn condition_holds(&self, cond: u32) -> bool {

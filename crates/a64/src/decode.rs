@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Exit, Step};
-use crate::insn::TABLES;
+use crate::insn::GROUPS;
 
 /// A decoded instruction as stored in a cached block.
 pub(crate) struct Insn {
@@ -121,7 +121,11 @@ struct Decoder {
 fn decoder() -> &'static Decoder {
     static DECODER: OnceLock<Decoder> = OnceLock::new();
     DECODER.get_or_init(|| {
-        let rows: Vec<&'static Encoding> = TABLES.iter().flat_map(|t| t.iter()).collect();
+        let rows: Vec<&'static Encoding> = GROUPS
+            .iter()
+            .flat_map(|g| g.iter())
+            .flat_map(|t| t.iter())
+            .collect();
         let mut buckets = vec![Vec::new(); 1 << (32 - BUCKET_SHIFT)];
         for (i, row) in rows.iter().enumerate() {
             let (bm, bv) = (row.mask >> BUCKET_SHIFT, row.value >> BUCKET_SHIFT);

@@ -1,10 +1,10 @@
 //! Data processing, immediate: PC-relative addressing, add/subtract,
 //! logical, move wide, bitfield and extract.
 
-use super::fields::*;
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Step};
 use crate::decode::{Encoding, Insn};
+use crate::insn::fields::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
     Encoding::new(

@@ -1,10 +1,10 @@
 //! System: exception generation (SVC, HVC, SMC, BRK, HLT), hints, barriers,
 //! and system register access (MRS, MSR, SYS).
 
-use super::fields::*;
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Exit, Step};
 use crate::decode::{Encoding, Insn};
+use crate::insn::fields::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
     Encoding::branch("11010100 000 iiiiiiiiiiiiiiii 000 01", "SVC", "system", svc),

@@ -1,10 +1,10 @@
 //! Branches: unconditional immediate, conditional, compare-and-branch,
 //! test-and-branch and branch to register.
 
-use super::fields::*;
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Step};
 use crate::decode::{Encoding, Insn};
+use crate::insn::fields::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
     Encoding::branch(

@@ -1,0 +1,17 @@
+//! Integer instructions: branches, data processing (immediate and
+//! register) and system instructions.
+
+mod branch;
+mod dp_imm;
+mod dp_reg;
+mod system;
+
+use crate::decode::Encoding;
+
+/// This group's decode tables.
+pub(crate) const TABLES: &[&[Encoding]] = &[
+    branch::ENCODINGS,
+    dp_imm::ENCODINGS,
+    dp_reg::ENCODINGS,
+    system::ENCODINGS,
+];

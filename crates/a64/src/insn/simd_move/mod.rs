@@ -1,0 +1,6 @@
+//! Advanced SIMD data movement: DUP/INS/UMOV/SMOV/MOVI, permutes (TBL, EXT, ZIP/UZP/TRN, REV) and structure loads/stores (LD1-LD4, ST1-ST4).
+
+use crate::decode::Encoding;
+
+/// This group's decode tables.
+pub(crate) const TABLES: &[&[Encoding]] = &[];
