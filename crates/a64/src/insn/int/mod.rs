@@ -4,6 +4,7 @@
 mod branch;
 mod dp_imm;
 mod dp_reg;
+mod dp_src;
 mod system;
 
 use crate::decode::Encoding;
@@ -13,5 +14,6 @@ pub(crate) const TABLES: &[&[Encoding]] = &[
     branch::ENCODINGS,
     dp_imm::ENCODINGS,
     dp_reg::ENCODINGS,
+    dp_src::ENCODINGS,
     system::ENCODINGS,
 ];
