@@ -98,6 +98,9 @@ pub struct Cpu {
     pub tpidrro_el0: u64,
     /// Implemented optional features.
     pub features: Features,
+    /// Top-byte-ignore for data addresses whose bit 55 is clear (TCR_EL1.TBI0).
+    /// Linux enables it for user space; off at reset.
+    pub tbi0: bool,
     /// Instructions retired since creation.
     pub insns_retired: u64,
     /// Details for the exit being raised (set by handlers before `Err(Stop)`).
@@ -138,6 +141,7 @@ impl Cpu {
             tpidr_el0: 0,
             tpidrro_el0: 0,
             features: Features::default(),
+            tbi0: false,
             insns_retired: 0,
             exit: Exit::Budget,
             monitor: Monitor::default(),

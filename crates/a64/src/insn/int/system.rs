@@ -209,7 +209,14 @@ fn sys(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
         DC_ZVA => {
             let base = cpu.xreg(rd(i.raw)) & !63;
             for k in 0..4 {
-                cpu.write::<u128>(bus, base + 16 * k, 0)?;
+                if let Err(stop) = cpu.write::<u128>(bus, base + 16 * k, 0) {
+                    // Any address in the block may be reported; report the block's start.
+                    cpu.exit = Exit::DataAbort {
+                        addr: cpu.untag(base),
+                        write: true,
+                    };
+                    return Err(stop);
+                }
             }
             Ok(())
         }

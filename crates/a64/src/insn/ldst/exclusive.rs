@@ -49,6 +49,7 @@ pub(crate) const ENCODINGS: &[Encoding] = &[
 
 fn check_aligned(cpu: &mut Cpu, addr: u64, size: u64) -> Step {
     if addr & (size - 1) != 0 {
+        let addr = cpu.untag(addr);
         return cpu.stop(Exit::Alignment { addr });
     }
     Ok(())
@@ -67,7 +68,6 @@ fn exclusive(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
         cpu.set_xreg(rd(raw), v);
         return Ok(());
     }
-    check_aligned(cpu, addr, size as u64)?;
     let new = cpu.xreg(rd(raw));
     let armed = cpu.monitor.addr == Some(addr) && cpu.monitor.size == size as u8;
     let ok = if armed {
@@ -89,8 +89,8 @@ fn exclusive_pair(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
     let total: u64 = if wide { 16 } else { 8 };
     let addr = cpu.xreg_sp(rn(raw));
     let (t, t2) = (rd(raw), ra(raw));
-    check_aligned(cpu, addr, total)?;
     if bit(raw, 22) {
+        check_aligned(cpu, addr, total)?;
         let (a, b, value) = if wide {
             let v = cpu.read::<u128>(bus, addr)?;
             (v as u64, (v >> 64) as u64, v)

@@ -37,8 +37,8 @@ fn ldp_x_offset(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
     let addr = offset_addr(cpu, i.raw, 3);
     let a = cpu.read::<u64>(bus, addr)?;
     let b = cpu.read::<u64>(bus, addr.wrapping_add(8))?;
-    cpu.set_xreg(rd(i.raw), a);
     cpu.set_xreg(ra(i.raw), b);
+    cpu.set_xreg(rd(i.raw), a);
     Ok(())
 }
 
@@ -91,6 +91,8 @@ fn pair(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
                 ),
                 _ => (cpu.read::<u128>(bus, addr)?, cpu.read::<u128>(bus, second)?),
             };
+            // With Rt == Rt2 the second value wins for SIMD&FP, the first for
+            // general registers (CONSTRAINED UNPREDICTABLE; chosen as QEMU does).
             cpu.set_vreg(t, a);
             cpu.set_vreg(t2, b);
         } else {
@@ -107,8 +109,8 @@ fn pair(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
             } else {
                 (cpu.read::<u64>(bus, addr)?, cpu.read::<u64>(bus, second)?)
             };
-            cpu.set_xreg(t, a);
             cpu.set_xreg(t2, b);
+            cpu.set_xreg(t, a);
         }
     } else if simd {
         let (a, b) = (cpu.vreg(t), cpu.vreg(t2));
