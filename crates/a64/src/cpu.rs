@@ -241,6 +241,20 @@ impl Cpu {
         self.dirty_code.clear();
     }
 
+    /// Tells the CPU that the embedder wrote `len` bytes of guest memory at host
+    /// address `host` behind its back (e.g. a `read` system call), so blocks
+    /// decoded from those pages are dropped before they run again.
+    pub fn host_memory_written(&mut self, host: usize, len: usize) {
+        if len == 0 || self.code_pages.is_empty() {
+            return;
+        }
+        for page in host >> 12..=(host + len - 1) >> 12 {
+            if self.code_pages.remove(&page) {
+                self.dirty_code.push(page);
+            }
+        }
+    }
+
     /// Clears the exclusive monitor (as a context switch or exception would).
     pub fn clear_exclusive(&mut self) {
         self.monitor.addr = None;
