@@ -110,12 +110,9 @@ impl Process {
             return Err(EINVAL);
         }
         let fixed = flags & MAP_FIXED != 0;
-        let at = if fixed {
-            addr
-        } else if addr != 0
-            && addr.saturating_add(len) <= SPACE_SIZE
-            && !self.space.overlaps(addr, len)
-        {
+        let hint_free =
+            addr != 0 && addr.saturating_add(len) <= SPACE_SIZE && !self.space.overlaps(addr, len);
+        let at = if fixed || hint_free {
             addr
         } else if flags & MAP_FIXED_NOREPLACE != 0 {
             return Err(-(libc::EEXIST as i64));

@@ -50,7 +50,9 @@ impl Process {
         if len == 0 {
             return Ok(std::ptr::NonNull::dangling().as_ptr());
         }
-        self.space.ptr(addr, len, prot).ok_or(-(libc::EFAULT as i64))
+        self.space
+            .ptr(addr, len, prot)
+            .ok_or(-(libc::EFAULT as i64))
     }
 
     /// Copies `data` to guest memory (for results), noting writes to code.
