@@ -50,17 +50,35 @@ pub enum Setup {
     Literal,
 }
 
-/// One template: a pattern (`0`/`1` fixed, anything else random) and its setup.
+/// One template: a pattern (`0`/`1` fixed, anything else random), its setup,
+/// and patterns of encodings it must not produce (outside the class or the core).
 pub struct Template {
     /// The bit pattern.
     pub pattern: &'static str,
     /// How to prepare the state.
     pub setup: Setup,
+    /// Encodings to draw again.
+    pub reject: &'static [&'static str],
 }
 
 const fn t(pattern: &'static str, setup: Setup) -> Template {
-    Template { pattern, setup }
+    Template {
+        pattern,
+        setup,
+        reject: &[],
+    }
 }
+
+const fn tr(pattern: &'static str, setup: Setup, reject: &'static [&'static str]) -> Template {
+    Template {
+        pattern,
+        setup,
+        reject,
+    }
+}
+
+/// FP16 (type = 11) forms of the scalar FP encodings: the QEMU model has FEAT_FP16, our core does not.
+const NOT_FP16: &[&str] = &["xxxxxxxx 11 xxxxxxxxxxxxxxxxxxxxxx"];
 
 use Setup::*;
 
@@ -159,6 +177,98 @@ pub const CLASSES: &[(&str, &[Template])] = &[
                 Mem { index: false },
             ),
             t("xx 001000 0 1 0 11111 x 11111 xxxxx xxxxx", ExclusivePair),
+        ],
+    ),
+    (
+        "simd-move",
+        &[
+            t("0 x 0 01110000 xxxxx 0 0000 1 xxxxx xxxxx", Plain),
+            t("0 x 0 01110000 xxxxx 0 0001 1 xxxxx xxxxx", Plain),
+            t("0 x 0 01110000 xxxxx 0 01x1 1 xxxxx xxxxx", Plain),
+            t("0 1 0 01110000 xxxxx 0 0011 1 xxxxx xxxxx", Plain),
+            t("0 1 1 01110000 xxxxx 0 xxxx 1 xxxxx xxxxx", Plain),
+            t("01 0 11110000 xxxxx 0 0000 1 xxxxx xxxxx", Plain),
+            // cmode 1111 is FMOV (vector, immediate): an fp-vector encoding.
+            tr(
+                "0 x x 0111100000 xxx xxxx 0 1 xxxxx xxxxx",
+                Plain,
+                &["xxxxxxxxxxxxxxxx 1111 xxxxxxxxxxxx"],
+            ),
+            t("0 x 101110 00 0 xxxxx 0 xxxx 0 xxxxx xxxxx", Plain),
+            t("0 x 001110 00 0 xxxxx 0 xx x 00 xxxxx xxxxx", Plain),
+            t("0 x 001110 xx 0 xxxxx 0 xxx 10 xxxxx xxxxx", Plain),
+        ],
+    ),
+    (
+        "simd-ldst",
+        &[
+            t(
+                "0 x 0011000 x 000000 xxxx xx xxxxx xxxxx",
+                Mem { index: false },
+            ),
+            t(
+                "0 x 0011001 x 0 xxxxx xxxx xx xxxxx xxxxx",
+                Mem { index: true },
+            ),
+            t(
+                "0 x 0011010 x x 00000 xxx x xx xxxxx xxxxx",
+                Mem { index: false },
+            ),
+            t(
+                "0 x 0011011 x x xxxxx xxx x xx xxxxx xxxxx",
+                Mem { index: true },
+            ),
+        ],
+    ),
+    (
+        "simd-int",
+        &[
+            // Three same, integer opcodes (not yet: SQSHL/SQRSHL 01001/01011, SQDMULH 10110).
+            tr(
+                "0 x x 01110 xx 1 xxxxx xxxxx 1 xxxxx xxxxx",
+                Plain,
+                &[
+                    "xxxxxxxxxxxxxxxx 11xxx xxxxxxxxxxx",
+                    "xxxxxxxxxxxxxxxx 010x1 xxxxxxxxxxx",
+                    "xxxxxxxxxxxxxxxx 10110 xxxxxxxxxxx",
+                ],
+            ),
+            // Two-register misc, integer opcodes (not yet: SUQADD/USQADD 0011; 11xx are FP).
+            tr(
+                "0 x x 01110 xx 10000 0 xxxx 10 xxxxx xxxxx",
+                Plain,
+                &[
+                    "xxxxxxxxxxxxxxxx 0 0011 xxxxxxxxxxxx",
+                    "xxxxxxxxxxxxxxxx 0 11xx xxxxxxxxxxxx",
+                ],
+            ),
+            t("0 x x 01110 xx 10000 1 0010 10 xxxxx xxxxx", Plain),
+            t("0 x x 01110 xx 10000 1 0100 10 xxxxx xxxxx", Plain),
+            t("0 x x 01110 xx 11000 00011 10 xxxxx xxxxx", Plain),
+            t("0 x x 01110 xx 11000 01010 10 xxxxx xxxxx", Plain),
+            t("0 x x 01110 xx 11000 11010 10 xxxxx xxxxx", Plain),
+            t("0 x 0 01110 xx 11000 11011 10 xxxxx xxxxx", Plain),
+            t("0 x x 011110 xxxx xxx 00xx0 1 xxxxx xxxxx", Plain),
+            t("0 x 1 011110 xxxx xxx 01000 1 xxxxx xxxxx", Plain),
+            t("0 x x 011110 xxxx xxx 01010 1 xxxxx xxxxx", Plain),
+            t("0 x 0 011110 xxxx xxx 1000x 1 xxxxx xxxxx", Plain),
+            t("0 x x 011110 xxxx xxx 10100 1 xxxxx xxxxx", Plain),
+        ],
+    ),
+    (
+        "fp-scalar",
+        &[
+            tr(
+                "x 0 0 11110 xx 1 xx 11x 000000 xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+            tr(
+                "0 0 0 11110 xx 1 0000 00 10000 xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+            tr("0 0 0 11110 xx 1 xxxxxxxx 100 00000 xxxxx", Plain, NOT_FP16),
         ],
     ),
     (
@@ -267,7 +377,11 @@ fn set_base(r: &mut Regs, n: u32, value: u64) {
 /// Builds one random case of `template`.
 pub fn make_case(template: &Template, rng: &mut Rng) -> Case {
     let (mask, value) = parse(template.pattern);
+    let rejects: Vec<(u32, u32)> = template.reject.iter().map(|r| parse(r)).collect();
     let mut insn = value | (rng.next_u64() as u32 & !mask);
+    while rejects.iter().any(|(m, v)| insn & m == *v) {
+        insn = value | (rng.next_u64() as u32 & !mask);
+    }
     let mut regs = random_regs(rng);
     let mut insn2 = BRK_FILL;
     let rn = insn >> 5 & 31;

@@ -1,6 +1,9 @@
-//! Floating point: scalar FP arithmetic, compares, conversions and rounding, and the vector FP forms.
+//! Floating point: moves between general and FP registers so far; the
+//! arithmetic, compares and conversions come next.
+
+mod moves;
 
 use crate::decode::Encoding;
 
 /// This group's decode tables.
-pub(crate) const TABLES: &[&[Encoding]] = &[];
+pub(crate) const TABLES: &[&[Encoding]] = &[moves::ENCODINGS];
