@@ -269,6 +269,64 @@ pub const CLASSES: &[(&str, &[Template])] = &[
                 NOT_FP16,
             ),
             tr("0 0 0 11110 xx 1 xxxxxxxx 100 00000 xxxxx", Plain, NOT_FP16),
+            tr(
+                "0 0 0 11110 xx 1 xxxxx 00 1000 xxxxx xx 000",
+                Plain,
+                NOT_FP16,
+            ),
+            tr(
+                "0 0 0 11110 xx 1 xxxxx xxxx 01 xxxxx x xxxx",
+                Plain,
+                NOT_FP16,
+            ),
+            tr(
+                "0 0 0 11110 xx 1 xxxxx xxxx 11 xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+            // One source, without the half-precision FCVTs (not yet) and FP16.
+            tr(
+                "0 0 0 11110 xx 1 0xxxxx 10000 xxxxx xxxxx",
+                Plain,
+                &[
+                    "xxxxxxxx 11 xxxxxxxxxxxxxxxxxxxxxx",
+                    "xxxxxxxx xx x 000111 xxxxxxxxxxxxxxx",
+                    "xxxxxxxx 00 x 000100 xxxxxxxxxxxxxxx",
+                    "xxxxxxxx 01 x 000101 xxxxxxxxxxxxxxx",
+                    "xxxxxxxx xx x 01xxxx xxxxxxxxxxxxxxx",
+                ],
+            ),
+            tr(
+                "0 0 0 11110 xx 1 xxxxx xxxx 10 xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+            tr(
+                "0 0 0 11111 xx x xxxxx x xxxxx xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+        ],
+    ),
+    (
+        "fp-convert",
+        &[
+            // FCVT*/SCVTF/UCVTF (integer): opcodes 0xx; 11x are the FMOVs, 1xx with rmode != 00 unallocated.
+            tr(
+                "x 0 0 11110 xx 1 xx 0xx 000000 xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+            tr(
+                "x 0 0 11110 xx 1 00 10x 000000 xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+            tr(
+                "x 0 0 11110 xx 0 xx xxx xxxxxx xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
         ],
     ),
     (
@@ -335,6 +393,71 @@ fn interesting(rng: &mut Rng) -> u64 {
     }
 }
 
+/// A double-precision value biased towards the cases IEEE arithmetic finds hard.
+fn interesting_f64(rng: &mut Rng) -> u64 {
+    const SPECIAL: [u64; 16] = [
+        0,
+        1 << 63,
+        0x3ff0_0000_0000_0000, // 1.0
+        0xbff0_0000_0000_0000, // -1.0
+        0x7ff0_0000_0000_0000, // +inf
+        0xfff0_0000_0000_0000, // -inf
+        0x7ff8_0000_0000_0000, // default NaN
+        0x7ff4_0000_0000_0001, // signalling NaN
+        0xfff8_0000_0000_1234, // negative quiet NaN with payload
+        0x0000_0000_0000_0001, // smallest subnormal
+        0x000f_ffff_ffff_ffff, // largest subnormal
+        0x0010_0000_0000_0000, // smallest normal
+        0x7fef_ffff_ffff_ffff, // largest finite
+        0x43e0_0000_0000_0000, // 2^63
+        0x41e0_0000_0000_0000, // 2^31
+        0x3fe0_0000_0000_0000, // 0.5
+    ];
+    match rng.below(4) {
+        0 => SPECIAL[rng.below(16) as usize],
+        1 => (rng.next_u64() & 0x800f_ffff_ffff_ffff) | (0x3f0 + rng.below(0x20)) << 52,
+        2 => ((rng.below(2000) as f64 - 1000.0) / 8.0).to_bits(),
+        _ => rng.next_u64(),
+    }
+}
+
+/// A single-precision value, likewise.
+fn interesting_f32(rng: &mut Rng) -> u64 {
+    const SPECIAL: [u32; 14] = [
+        0,
+        0x8000_0000,
+        0x3f80_0000,
+        0xbf80_0000,
+        0x7f80_0000,
+        0xff80_0000,
+        0x7fc0_0000,
+        0x7fa0_0001,
+        0xffc0_1234,
+        1,
+        0x007f_ffff,
+        0x0080_0000,
+        0x7f7f_ffff,
+        0x5f00_0000,
+    ];
+    (match rng.below(4) {
+        0 => SPECIAL[rng.below(14) as usize],
+        1 => (rng.next_u64() as u32 & 0x807f_ffff) | (0x78 + rng.below(0x10) as u32) << 23,
+        2 => ((rng.below(2000) as f32 - 1000.0) / 8.0).to_bits(),
+        _ => rng.next_u64() as u32,
+    }) as u64
+}
+
+/// A 128-bit vector register value: integer-like, double lanes or single lanes.
+fn interesting_vector(rng: &mut Rng) -> u128 {
+    match rng.below(3) {
+        0 => (interesting(rng) as u128) << 64 | interesting(rng) as u128,
+        1 => (interesting_f64(rng) as u128) << 64 | interesting_f64(rng) as u128,
+        _ => (0..4).fold(0u128, |acc, k| {
+            acc | (interesting_f32(rng) as u128) << (32 * k)
+        }),
+    }
+}
+
 /// A scratch address for a base register: mostly aligned, sometimes at the edges.
 fn scratch_address(rng: &mut Rng) -> u64 {
     let off = rng.below(SCRATCH_SIZE as u64);
@@ -360,7 +483,7 @@ pub fn random_regs(rng: &mut Rng) -> Regs {
     r.fpsr = rng.next_u64() & 0x0800_009f;
     r.tpidr = interesting(rng);
     for v in r.v.iter_mut() {
-        *v = (interesting(rng) as u128) << 64 | interesting(rng) as u128;
+        *v = interesting_vector(rng);
     }
     r
 }

@@ -1,9 +1,12 @@
-//! Floating point: moves between general and FP registers so far; the
-//! arithmetic, compares and conversions come next.
+//! Floating point: scalar arithmetic, compares, conditional select, rounding,
+//! conversions and moves. (The vector FP forms come next.)
 
+mod convert;
 mod moves;
+mod scalar;
 
 use crate::decode::Encoding;
 
 /// This group's decode tables.
-pub(crate) const TABLES: &[&[Encoding]] = &[moves::ENCODINGS];
+pub(crate) const TABLES: &[&[Encoding]] =
+    &[moves::ENCODINGS, scalar::ENCODINGS, convert::ENCODINGS];
