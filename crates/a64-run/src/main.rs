@@ -25,6 +25,9 @@ Runs a static aarch64 Linux executable on Pocketvisor's CPU.
 const SLICE: u64 = 1 << 22;
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE at startup; a guest expects the default action (death on a broken pipe).
+    // SAFETY: restoring a default disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let mut stats = false;
     while let Some(first) = args.first() {

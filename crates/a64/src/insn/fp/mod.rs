@@ -4,9 +4,14 @@
 mod convert;
 mod moves;
 mod scalar;
+mod simd_convert;
 
 use crate::decode::Encoding;
 
 /// This group's decode tables.
-pub(crate) const TABLES: &[&[Encoding]] =
-    &[moves::ENCODINGS, scalar::ENCODINGS, convert::ENCODINGS];
+pub(crate) const TABLES: &[&[Encoding]] = &[
+    moves::ENCODINGS,
+    scalar::ENCODINGS,
+    convert::ENCODINGS,
+    simd_convert::ENCODINGS,
+];
