@@ -34,9 +34,12 @@ fn cnt<T: Lane>(_: T, a: T, _: T, _: &mut bool) -> T {
 fn not<T: Lane>(_: T, a: T, _: T, _: &mut bool) -> T {
     T::t(!a.u())
 }
-/// Bit reverse within each byte.
-fn rbit<T: Lane>(_: T, a: T, _: T, _: &mut bool) -> T {
-    T::t((a.u() as u8).reverse_bits() as u64)
+/// RBIT (vector): reverses the bits of every byte (size field 01).
+fn rbit_v(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    let (q, _) = q_size(i.raw);
+    let r = cpu.vreg(rn(i.raw)).reverse_bits().swap_bytes();
+    cpu.set_vreg(rd(i.raw), r & reg_mask(false, q, 0));
+    Ok(())
 }
 /// Signed saturating accumulate of an unsigned value.
 fn suqadd<T: Lane>(d: T, a: T, _: T, s: &mut bool) -> T {
@@ -111,7 +114,6 @@ misc_h!(cls_v, false, NO64, cls::<T>);
 misc_h!(clz_v, false, NO64, clz::<T>);
 misc_h!(cnt_v, false, B, cnt::<T>);
 misc_h!(not_v, false, B, not::<T>);
-misc_h!(rbit_v, false, B, rbit::<T>);
 misc_h!(suqadd_v, false, ALL, suqadd::<T>);
 misc_h!(usqadd_v, false, ALL, usqadd::<T>);
 misc_h!(sqabs_v, false, ALL, sqabs::<T>);
