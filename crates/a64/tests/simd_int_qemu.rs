@@ -4,7 +4,8 @@
 
 use a64::{Cpu, Exit, FlatMemory};
 
-#[path = "simd_int_qemu_cases.rs"]
+#[path = "simd_int_gen/cases.rs"]
+#[rustfmt::skip]
 mod cases;
 
 const BASE: u64 = 0x1000;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generates simd_int_qemu_cases.rs: runs every AdvSIMD integer form on a few
+"""Generates cases.rs (used by ../simd_int_qemu.rs): runs every AdvSIMD integer form on a few
 input sets under qemu-aarch64 and records Vd and FPSR.QC afterwards.
-Usage: python3 gen.py > ../simd_int_qemu_cases.rs (needs aarch64-linux-gnu-gcc, qemu-aarch64)."""
+Usage: python3 gen.py > cases.rs (needs aarch64-linux-gnu-gcc, qemu-aarch64)."""
 import os, random, subprocess, sys, tempfile
 
 ALL = ["8b", "16b", "4h", "8h", "2s", "4s", "2d"]
@@ -206,8 +206,10 @@ print("pub const SETS: &[(u128, u128, u128)] = &[")
 for st in SETS:
     print(f"    (0x{st[0]:032x}, 0x{st[1]:032x}, 0x{st[2]:032x}),")
 print("];")
-print("/// (assembly, encoding, per input set: (Vd after, FPSR.QC after)).")
-print(f"pub const CASES: &[(&str, u32, [(u128, bool); {len(SETS)}])] = &[")
+print("/// Per input set: (Vd after, FPSR.QC after).")
+print(f"pub type Results = [(u128, bool); {len(SETS)}];")
+print("/// (assembly, encoding, results).")
+print("pub const CASES: &[(&str, u32, Results)] = &[")
 for k, (ins, e) in enumerate(zip(insns, encs)):
     outs = []
     for s in range(len(SETS)):
