@@ -98,6 +98,9 @@ pub struct Cpu {
     pub tpidrro_el0: u64,
     /// Implemented optional features.
     pub features: Features,
+    /// Top-byte-ignore for data addresses whose bit 55 is clear (TCR_EL1.TBI0).
+    /// Linux enables it for user space; off at reset.
+    pub tbi0: bool,
     /// Instructions retired since creation.
     pub insns_retired: u64,
     /// Details for the exit being raised (set by handlers before `Err(Stop)`).
@@ -138,6 +141,7 @@ impl Cpu {
             tpidr_el0: 0,
             tpidrro_el0: 0,
             features: Features::default(),
+            tbi0: false,
             insns_retired: 0,
             exit: Exit::Budget,
             monitor: Monitor::default(),
@@ -235,6 +239,20 @@ impl Cpu {
         self.cache.clear();
         self.code_pages.clear();
         self.dirty_code.clear();
+    }
+
+    /// Tells the CPU that the embedder wrote `len` bytes of guest memory at host
+    /// address `host` behind its back (e.g. a `read` system call), so blocks
+    /// decoded from those pages are dropped before they run again.
+    pub fn host_memory_written(&mut self, host: usize, len: usize) {
+        if len == 0 || self.code_pages.is_empty() {
+            return;
+        }
+        for page in host >> 12..=(host + len - 1) >> 12 {
+            if self.code_pages.remove(&page) {
+                self.dirty_code.push(page);
+            }
+        }
     }
 
     /// Clears the exclusive monitor (as a context switch or exception would).

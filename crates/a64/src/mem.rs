@@ -95,7 +95,7 @@ impl Cpu {
             return Ok(T::from_le(buf));
         }
         let page = va & !PAGE_MASK;
-        match bus.page(page, Access::Read) {
+        match bus.page(self.untag(page), Access::Read) {
             PageLookup::Ram(host) => {
                 self.tlb.fill(page, host.as_ptr() as usize, 0);
                 let p = (host.as_ptr() as usize + (va & PAGE_MASK) as usize) as *const u8;
@@ -107,7 +107,7 @@ impl Cpu {
                 let mut off = 0;
                 while off < T::SIZE {
                     let size = (T::SIZE - off).min(8);
-                    match bus.io_read(va + off as u64, size as u8) {
+                    match bus.io_read(self.untag(va) + off as u64, size as u8) {
                         Some(v) => buf[off..off + size].copy_from_slice(&v.to_le_bytes()[..size]),
                         None => return Err(self.data_abort(va, false)),
                     }
@@ -125,7 +125,14 @@ impl Cpu {
             // Check both pages before writing anything, so a fault leaves memory untouched.
             let last = va.wrapping_add(T::SIZE as u64 - 1);
             self.host_page_for_write(bus, va)?;
-            self.host_page_for_write(bus, last)?;
+            if let Err(stop) = self.host_page_for_write(bus, last) {
+                // Report the first byte that faulted: the start of the second page.
+                self.exit = Exit::DataAbort {
+                    addr: self.untag(last & !PAGE_MASK),
+                    write: true,
+                };
+                return Err(stop);
+            }
             let buf = value.to_le();
             for (i, b) in buf.iter().enumerate().take(T::SIZE) {
                 self.write::<u8>(bus, va.wrapping_add(i as u64), *b)?;
@@ -163,7 +170,7 @@ impl Cpu {
     /// (noting writes to cached code), `None` for device memory.
     fn host_page_for_write(&mut self, bus: &mut dyn Bus, va: u64) -> Result<Option<usize>, Stop> {
         let page = va & !PAGE_MASK;
-        match bus.page(page, Access::Write) {
+        match bus.page(self.untag(page), Access::Write) {
             PageLookup::Ram(host) => {
                 let host = host.as_ptr() as usize;
                 if self.code_pages.remove(&(host >> 12)) {
@@ -187,10 +194,15 @@ impl Cpu {
         size: u64,
     ) -> Result<*mut u8, Stop> {
         if va & (size - 1) != 0 {
-            self.exit = Exit::Alignment { addr: va };
+            self.exit = Exit::Alignment {
+                addr: self.untag(va),
+            };
             return Err(Stop);
         }
-        if !matches!(bus.page(va & !PAGE_MASK, Access::Read), PageLookup::Ram(_)) {
+        if !matches!(
+            bus.page(self.untag(va & !PAGE_MASK), Access::Read),
+            PageLookup::Ram(_)
+        ) {
             return Err(self.data_abort(va, false));
         }
         match self.host_page_for_write(bus, va)? {
@@ -220,8 +232,22 @@ impl Cpu {
     }
 
     fn data_abort(&mut self, addr: u64, write: bool) -> Stop {
-        self.exit = Exit::DataAbort { addr, write };
+        self.exit = Exit::DataAbort {
+            addr: self.untag(addr),
+            write,
+        };
         Stop
+    }
+
+    /// The address the bus sees for data address `va`: with TBI0, the top byte
+    /// of a lower-half address is ignored (the TLB keeps tagged pages apart).
+    #[inline]
+    pub(crate) fn untag(&self, va: u64) -> u64 {
+        if self.tbi0 && va >> 55 & 1 == 0 {
+            va & 0x00ff_ffff_ffff_ffff
+        } else {
+            va
+        }
     }
 
     /// Reads guest memory for the embedder (for example a syscall buffer).

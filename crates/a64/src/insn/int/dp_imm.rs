@@ -2,11 +2,24 @@
 //! logical, move wide, bitfield and extract.
 
 use crate::bus::Bus;
-use crate::cpu::{Cpu, Step};
+use crate::cpu::{Cpu, Exit, Step};
 use crate::decode::{Encoding, Insn};
 use crate::insn::fields::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
+    Encoding::new("0 ii 10000 iiiiiiiiiiiiiiiiiii ddddd", "ADR", "dp-imm", adr),
+    Encoding::new(
+        "1 ii 10000 iiiiiiiiiiiiiiiiiii ddddd",
+        "ADRP",
+        "dp-imm",
+        adrp,
+    ),
+    Encoding::new(
+        "1 0 0 100010 h iiiiiiiiiiii nnnnn ddddd",
+        "ADD (immediate, 64-bit)",
+        "dp-imm",
+        add_imm64,
+    ),
     Encoding::new(
         "s o f 100010 h iiiiiiiiiiii nnnnn ddddd",
         "ADD/ADDS/SUB/SUBS (immediate)",
@@ -14,40 +27,160 @@ pub(crate) const ENCODINGS: &[Encoding] = &[
         add_sub_imm,
     ),
     Encoding::new(
+        "s oo 100100 N rrrrrr ssssss nnnnn ddddd",
+        "AND/ORR/EOR/ANDS (immediate)",
+        "dp-imm",
+        logical_imm,
+    ),
+    Encoding::new(
         "s oo 100101 hh iiiiiiiiiiiiiiii ddddd",
         "MOVN/MOVZ/MOVK",
         "dp-imm",
         move_wide,
     ),
+    Encoding::new(
+        "s oo 100110 N rrrrrr ssssss nnnnn ddddd",
+        "SBFM/BFM/UBFM",
+        "dp-imm",
+        bitfield,
+    ),
+    Encoding::new(
+        "s 00 100111 N 0 mmmmm ssssss nnnnn ddddd",
+        "EXTR",
+        "dp-imm",
+        extr,
+    ),
 ];
+
+fn adr(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    let imm = (bits(i.raw, 23, 5) << 2 | bits(i.raw, 30, 29)) as u64;
+    cpu.set_xreg(rd(i.raw), i.pc.wrapping_add(sext(imm, 21) as u64));
+    Ok(())
+}
+
+fn adrp(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    let imm = (bits(i.raw, 23, 5) << 2 | bits(i.raw, 30, 29)) as u64;
+    let off = (sext(imm, 21) as u64) << 12;
+    cpu.set_xreg(rd(i.raw), (i.pc & !0xfff).wrapping_add(off));
+    Ok(())
+}
+
+/// The most common form: 64-bit ADD without flags (also MOV to/from SP).
+fn add_imm64(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    let raw = i.raw;
+    let imm = (bits(raw, 21, 10) as u64) << (12 * (bit(raw, 22) as u32));
+    let r = cpu.xreg_sp(rn(raw)).wrapping_add(imm);
+    cpu.set_xreg_sp(rd(raw), r);
+    Ok(())
+}
 
 /// ADD, ADDS, SUB, SUBS (immediate), including CMP/CMN and MOV to/from SP.
 fn add_sub_imm(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     let raw = i.raw;
-    if bit(raw, 22) {
-        // sh=1 shifts by 12; bit 23 set would be an unallocated (tag) form.
-    }
-    let imm = (bits(raw, 21, 10) as u64) << if bit(raw, 22) { 12 } else { 0 };
+    let imm = (bits(raw, 21, 10) as u64) << (12 * (bit(raw, 22) as u32));
     let sub = bit(raw, 30);
-    let set_flags = bit(raw, 29);
     let a = cpu.xreg_sp(rn(raw));
     let b = if sub { !imm } else { imm };
-    if bit(raw, 31) {
-        let (r, flags) = add_with_carry64(a, b, sub);
-        if set_flags {
-            cpu.nzcv = flags;
-            cpu.set_xreg(rd(raw), r);
-        } else {
-            cpu.set_xreg_sp(rd(raw), r);
-        }
+    let (r, flags) = if bit(raw, 31) {
+        add_with_carry64(a, b, sub)
     } else {
-        let (r, flags) = add_with_carry32(a as u32, b as u32, sub);
-        if set_flags {
-            cpu.nzcv = flags;
-            cpu.set_xreg(rd(raw), r);
+        add_with_carry32(a as u32, b as u32, sub)
+    };
+    if bit(raw, 29) {
+        cpu.nzcv = flags;
+        cpu.set_xreg(rd(raw), r);
+    } else {
+        cpu.set_xreg_sp(rd(raw), r);
+    }
+    Ok(())
+}
+
+/// DecodeBitMasks from the Arm ARM: (wmask, tmask), or `None` if reserved.
+pub(crate) fn decode_bit_masks(
+    n: bool,
+    imms: u32,
+    immr: u32,
+    immediate: bool,
+    datasize: u32,
+) -> Option<(u64, u64)> {
+    let combined = (n as u32) << 6 | (!imms & 0x3f);
+    if combined == 0 {
+        return None;
+    }
+    let len = 31 - combined.leading_zeros();
+    if len < 1 || (1u32 << len) > datasize {
+        return None;
+    }
+    let levels = (1u32 << len) - 1;
+    if immediate && imms & levels == levels {
+        return None;
+    }
+    let s = imms & levels;
+    let r = immr & levels;
+    let diff = s.wrapping_sub(r) & levels;
+    let esize = 1u32 << len;
+    let ones = |k: u32| -> u64 {
+        if k >= 64 {
+            u64::MAX
         } else {
-            cpu.set_xreg_sp(rd(raw), r);
+            (1u64 << k) - 1
         }
+    };
+    let welem = ones(s + 1);
+    let telem = ones(diff + 1);
+    let emask = ones(esize);
+    let ror = |v: u64, sh: u32| -> u64 {
+        if sh == 0 {
+            v
+        } else {
+            ((v >> sh) | (v << (esize - sh))) & emask
+        }
+    };
+    let welem = ror(welem, r);
+    let replicate = |e: u64| -> u64 {
+        let mut out = 0u64;
+        let mut pos = 0;
+        while pos < 64 {
+            out |= e << pos;
+            pos += esize;
+        }
+        out
+    };
+    let mask = ones(datasize);
+    Some((replicate(welem) & mask, replicate(telem) & mask))
+}
+
+fn logical_imm(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    let raw = i.raw;
+    let sf = bit(raw, 31);
+    let n = bit(raw, 22);
+    if !sf && n {
+        return cpu.stop(Exit::Undefined(raw));
+    }
+    let size = if sf { 64 } else { 32 };
+    let Some((imm, _)) = decode_bit_masks(n, bits(raw, 15, 10), bits(raw, 21, 16), true, size)
+    else {
+        return cpu.stop(Exit::Undefined(raw));
+    };
+    let a = cpu.xreg(rn(raw));
+    let opc = bits(raw, 30, 29);
+    let mut r = match opc {
+        0 | 3 => a & imm,
+        1 => a | imm,
+        _ => a ^ imm,
+    };
+    if !sf {
+        r &= 0xffff_ffff;
+    }
+    if opc == 3 {
+        cpu.nzcv = if sf {
+            nzcv64(r, false, false)
+        } else {
+            nzcv32(r as u32, false, false)
+        };
+        cpu.set_xreg(rd(raw), r);
+    } else {
+        cpu.set_xreg_sp(rd(raw), r);
     }
     Ok(())
 }
@@ -59,7 +192,7 @@ fn move_wide(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     let opc = bits(raw, 30, 29);
     let hw = bits(raw, 22, 21);
     if opc == 1 || (!sf && hw >= 2) {
-        return cpu.stop(crate::Exit::Undefined(raw));
+        return cpu.stop(Exit::Undefined(raw));
     }
     let shift = hw * 16;
     let imm = (bits(raw, 20, 5) as u64) << shift;
@@ -73,5 +206,71 @@ fn move_wide(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
         r &= 0xffff_ffff;
     }
     cpu.set_xreg(d, r);
+    Ok(())
+}
+
+/// SBFM, BFM, UBFM (and their aliases: ASR/LSL/LSR imm, SXT*/UXT*, BFI, BFXIL, SBFX, UBFX...).
+fn bitfield(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    let raw = i.raw;
+    let sf = bit(raw, 31);
+    let n = bit(raw, 22);
+    let opc = bits(raw, 30, 29);
+    let immr = bits(raw, 21, 16);
+    let imms = bits(raw, 15, 10);
+    if opc == 3 || sf != n || (!sf && (immr >= 32 || imms >= 32)) {
+        return cpu.stop(Exit::Undefined(raw));
+    }
+    let size = if sf { 64 } else { 32 };
+    let Some((wmask, tmask)) = decode_bit_masks(n, imms, immr, false, size) else {
+        return cpu.stop(Exit::Undefined(raw));
+    };
+    let src = cpu.xreg(rn(raw));
+    let dst = if opc == 1 { cpu.xreg(rd(raw)) } else { 0 };
+    let rot = if immr == 0 {
+        src
+    } else if sf {
+        src.rotate_right(immr)
+    } else {
+        (src as u32).rotate_right(immr) as u64
+    };
+    let bot = (dst & !wmask) | (rot & wmask);
+    let top = if opc == 0 {
+        // Replicate bit `imms` of the source.
+        if src >> imms & 1 != 0 {
+            u64::MAX
+        } else {
+            0
+        }
+    } else {
+        dst
+    };
+    let mut r = (top & !tmask) | (bot & tmask);
+    if !sf {
+        r &= 0xffff_ffff;
+    }
+    cpu.set_xreg(rd(raw), r);
+    Ok(())
+}
+
+fn extr(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    let raw = i.raw;
+    let sf = bit(raw, 31);
+    let lsb = bits(raw, 15, 10);
+    if sf != bit(raw, 22) || (!sf && lsb >= 32) {
+        return cpu.stop(Exit::Undefined(raw));
+    }
+    let hi = cpu.xreg(rn(raw));
+    let lo = cpu.xreg(rm(raw));
+    let r = if sf {
+        if lsb == 0 {
+            lo
+        } else {
+            (lo >> lsb) | (hi << (64 - lsb))
+        }
+    } else {
+        let v = ((hi as u32 as u64) << 32) | (lo as u32 as u64);
+        (v >> lsb) & 0xffff_ffff
+    };
+    cpu.set_xreg(rd(raw), r);
     Ok(())
 }

@@ -4,6 +4,8 @@
 mod branch;
 mod dp_imm;
 mod dp_reg;
+pub(crate) use dp_reg::extend_value;
+mod dp_src;
 mod system;
 
 use crate::decode::Encoding;
@@ -13,5 +15,6 @@ pub(crate) const TABLES: &[&[Encoding]] = &[
     branch::ENCODINGS,
     dp_imm::ENCODINGS,
     dp_reg::ENCODINGS,
+    dp_src::ENCODINGS,
     system::ENCODINGS,
 ];

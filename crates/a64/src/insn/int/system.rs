@@ -1,5 +1,11 @@
 //! System: exception generation (SVC, HVC, SMC, BRK, HLT), hints, barriers,
-//! and system register access (MRS, MSR, SYS).
+//! system register access (MRS, MSR) and cache maintenance (SYS).
+//!
+//! Only the EL0 view exists so far; the registers live in [`read_sysreg`] and
+//! [`write_sysreg`], keyed by their (op0, op1, CRn, CRm, op2) encoding.
+
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Exit, Step};
@@ -8,18 +14,64 @@ use crate::insn::fields::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
     Encoding::branch("11010100 000 iiiiiiiiiiiiiiii 000 01", "SVC", "system", svc),
+    Encoding::branch("11010100 000 iiiiiiiiiiiiiiii 000 10", "HVC", "system", hvc),
+    Encoding::branch("11010100 000 iiiiiiiiiiiiiiii 000 11", "SMC", "system", smc),
     Encoding::branch("11010100 001 iiiiiiiiiiiiiiii 000 00", "BRK", "system", brk),
     Encoding::branch("11010100 010 iiiiiiiiiiiiiiii 000 00", "HLT", "system", hlt),
     Encoding::new(
-        "11010101 00000011 0010 0000 000 11111",
-        "NOP",
+        "11010101 00000011 0010 mmmm ooo 11111",
+        "HINT (NOP, YIELD, WFE, WFI, SEV, SEVL, ...)",
         "system",
         nop,
+    ),
+    Encoding::new(
+        "11010101 00000011 0011 mmmm 010 11111",
+        "CLREX",
+        "system",
+        clrex,
+    ),
+    Encoding::new(
+        "11010101 00000011 0011 mmmm 10o 11111",
+        "DSB/DMB",
+        "system",
+        nop,
+    ),
+    Encoding::branch(
+        "11010101 00000011 0011 mmmm 110 11111",
+        "ISB",
+        "system",
+        isb,
+    ),
+    Encoding::new(
+        "1101010100 0 01 ppp nnnn mmmm ooo ttttt",
+        "SYS (DC ZVA, DC CVAU/CVAC/CIVAC, IC IVAU)",
+        "system",
+        sys,
+    ),
+    Encoding::new(
+        "1101010100 1 1 o ppp nnnn mmmm qqq ttttt",
+        "MRS",
+        "system",
+        mrs,
+    ),
+    Encoding::branch(
+        "1101010100 0 1 o ppp nnnn mmmm qqq ttttt",
+        "MSR (register)",
+        "system",
+        msr,
     ),
 ];
 
 fn svc(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     cpu.stop(Exit::Svc(bits(i.raw, 20, 5) as u16))
+}
+
+fn hvc(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    cpu.stop(Exit::Hvc(bits(i.raw, 20, 5) as u16))
+}
+
+fn smc(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    cpu.stop(Exit::Smc(bits(i.raw, 20, 5) as u16))
 }
 
 fn brk(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
@@ -32,4 +84,144 @@ fn hlt(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
 
 fn nop(_cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> Step {
     Ok(())
+}
+
+fn clrex(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> Step {
+    cpu.clear_exclusive();
+    Ok(())
+}
+
+fn isb(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    cpu.pc = i.pc.wrapping_add(4);
+    Ok(())
+}
+
+/// Builds a system register key from (op0, op1, CRn, CRm, op2), matching bits [20:5] of MRS/MSR/SYS.
+const fn key(op0: u32, op1: u32, crn: u32, crm: u32, op2: u32) -> u32 {
+    op0 << 14 | op1 << 11 | crn << 7 | crm << 3 | op2
+}
+
+const NZCV: u32 = key(3, 3, 4, 2, 0);
+const FPCR: u32 = key(3, 3, 4, 4, 0);
+const FPSR: u32 = key(3, 3, 4, 4, 1);
+const TPIDR_EL0: u32 = key(3, 3, 13, 0, 2);
+const TPIDRRO_EL0: u32 = key(3, 3, 13, 0, 3);
+const CTR_EL0: u32 = key(3, 3, 0, 0, 1);
+const DCZID_EL0: u32 = key(3, 3, 0, 0, 7);
+const CNTFRQ_EL0: u32 = key(3, 3, 14, 0, 0);
+const CNTPCT_EL0: u32 = key(3, 3, 14, 0, 1);
+const CNTVCT_EL0: u32 = key(3, 3, 14, 0, 2);
+const MIDR_EL1: u32 = key(3, 0, 0, 0, 0);
+const MPIDR_EL1: u32 = key(3, 0, 0, 0, 5);
+const ID_AA64PFR0_EL1: u32 = key(3, 0, 0, 4, 0);
+const ID_AA64ISAR0_EL1: u32 = key(3, 0, 0, 6, 0);
+
+/// FPCR bits an ARMv8.0 core without FP16 implements: AHP, DN, FZ, RMode.
+pub(crate) const FPCR_MASK: u32 = 0x07c0_0000;
+/// FPSR bits: IOC, DZC, OFC, UFC, IXC, IDC and QC.
+pub(crate) const FPSR_MASK: u32 = 0x0800_009f;
+
+/// Frequency of the generic timer's counter, in Hz.
+pub const COUNTER_HZ: u64 = 62_500_000;
+
+/// The virtual counter: host monotonic time since the first read, at [`COUNTER_HZ`].
+pub(crate) fn virtual_count() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let ns = EPOCH.get_or_init(Instant::now).elapsed().as_nanos();
+    (ns * COUNTER_HZ as u128 / 1_000_000_000) as u64
+}
+
+/// Reads a system register as EL0 sees it; `None` if EL0 may not read it.
+pub(crate) fn read_sysreg(cpu: &Cpu, reg: u32) -> Option<u64> {
+    Some(match reg {
+        NZCV => cpu.nzcv as u64,
+        FPCR => cpu.fpcr as u64,
+        FPSR => cpu.fpsr as u64,
+        TPIDR_EL0 => cpu.tpidr_el0,
+        TPIDRRO_EL0 => cpu.tpidrro_el0,
+        // Cortex-A72-like: 64-byte lines, VIPT I-cache; IDC/DIC clear.
+        CTR_EL0 => 0x8444_c004,
+        DCZID_EL0 => 4,
+        CNTFRQ_EL0 => COUNTER_HZ,
+        CNTVCT_EL0 | CNTPCT_EL0 => virtual_count(),
+        // Cortex-A72 r0p3, as Linux reports it to EL0.
+        MIDR_EL1 => 0x410f_d083,
+        MPIDR_EL1 => 0x8000_0000,
+        // EL0 and EL1 AArch64-only; FP and AdvSIMD implemented (field value 0).
+        ID_AA64PFR0_EL1 => 0x11,
+        // CRC32 (bits 19:16 = 1) and LSE atomics (bits 23:20 = 2).
+        ID_AA64ISAR0_EL1 => {
+            let crc = if cpu.features.crc32 { 1 << 16 } else { 0 };
+            let lse = if cpu.features.lse { 2 << 20 } else { 0 };
+            crc | lse
+        }
+        // The rest of the ID space Linux exposes to EL0 reads as zero (nothing optional).
+        r if r >> 7 == key(3, 0, 0, 0, 0) >> 7 && (r >> 3 & 0xf) != 0
+            || r == key(3, 0, 0, 0, 6) =>
+        {
+            0
+        }
+        _ => return None,
+    })
+}
+
+/// Writes a system register from EL0; `false` if EL0 may not write it.
+pub(crate) fn write_sysreg(cpu: &mut Cpu, reg: u32, value: u64) -> bool {
+    match reg {
+        NZCV => cpu.nzcv = value as u32 & 0xf000_0000,
+        FPCR => cpu.fpcr = value as u32 & FPCR_MASK,
+        FPSR => cpu.fpsr = value as u32 & FPSR_MASK,
+        TPIDR_EL0 => cpu.tpidr_el0 = value,
+        _ => return false,
+    }
+    true
+}
+
+fn mrs(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    match read_sysreg(cpu, bits(i.raw, 20, 5)) {
+        Some(v) => {
+            cpu.set_xreg(rd(i.raw), v);
+            Ok(())
+        }
+        None => cpu.stop(Exit::Undefined(i.raw)),
+    }
+}
+
+/// MSR ends its block: a later level of the CPU will let it change translation state.
+fn msr(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    let v = cpu.xreg(rd(i.raw));
+    if write_sysreg(cpu, bits(i.raw, 20, 5), v) {
+        cpu.pc = i.pc.wrapping_add(4);
+        Ok(())
+    } else {
+        cpu.stop(Exit::Undefined(i.raw))
+    }
+}
+
+const DC_ZVA: u32 = key(1, 3, 7, 4, 1);
+const DC_CVAC: u32 = key(1, 3, 7, 10, 1);
+const DC_CVAU: u32 = key(1, 3, 7, 11, 1);
+const DC_CIVAC: u32 = key(1, 3, 7, 14, 1);
+const IC_IVAU: u32 = key(1, 3, 7, 5, 1);
+
+fn sys(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
+    match bits(i.raw, 20, 5) {
+        DC_ZVA => {
+            let base = cpu.xreg(rd(i.raw)) & !63;
+            for k in 0..4 {
+                if let Err(stop) = cpu.write::<u128>(bus, base + 16 * k, 0) {
+                    // Any address in the block may be reported; report the block's start.
+                    cpu.exit = Exit::DataAbort {
+                        addr: cpu.untag(base),
+                        write: true,
+                    };
+                    return Err(stop);
+                }
+            }
+            Ok(())
+        }
+        // Caches are coherent here, and writes to code are tracked by the CPU.
+        DC_CVAC | DC_CVAU | DC_CIVAC | IC_IVAU => Ok(()),
+        _ => cpu.stop(Exit::Undefined(i.raw)),
+    }
 }

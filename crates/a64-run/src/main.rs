@@ -1,0 +1,148 @@
+//! `a64-run`: runs a static aarch64 Linux program on Pocketvisor's CPU.
+//!
+//! A developer tool that proves the CPU on real programs and measures it; see
+//! the crate's modules for the loader, the address space and the system calls.
+
+mod loader;
+mod process;
+mod space;
+mod syscall;
+
+use std::os::unix::ffi::OsStrExt;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use a64::Exit;
+
+use process::Process;
+use syscall::Outcome;
+
+const USAGE: &str = "usage: a64-run [--stats] PROGRAM [ARGS...]
+Runs a static aarch64 Linux executable on Pocketvisor's CPU.
+  --stats   print instructions retired, time and MIPS to stderr at exit";
+
+/// Instructions run between checks of the run loop.
+const SLICE: u64 = 1 << 22;
+
+fn main() -> ExitCode {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let mut stats = false;
+    while let Some(first) = args.first() {
+        match first.to_str() {
+            Some("--stats") => stats = true,
+            Some("-h") | Some("--help") => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            Some("--") => {
+                args.remove(0);
+                break;
+            }
+            Some(s) if s.starts_with('-') => {
+                eprintln!("a64-run: unknown option {s}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+            _ => break,
+        }
+        args.remove(0);
+    }
+    if args.is_empty() {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    }
+    let argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let envp: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.as_bytes().to_vec();
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            e
+        })
+        .collect();
+    let program = &argv[0];
+    let self_exe = std::env::current_exe().unwrap_or_default();
+    let (exe, img, argv) =
+        match syscall::resolve_program_explained(&self_exe, program, argv.clone(), 0) {
+            Ok(r) => r,
+            Err((_, why)) => {
+                eprintln!("a64-run: {}: {why}", String::from_utf8_lossy(program));
+                return ExitCode::from(127);
+            }
+        };
+    let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+    let mut p = match Process::new(exe, &img, &argv, &envp) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("a64-run: {e}");
+            return ExitCode::from(127);
+        }
+    };
+    let started = Instant::now();
+    let status = run(&mut p);
+    if stats {
+        let secs = started.elapsed().as_secs_f64();
+        let n = p.cpu.insns_retired;
+        eprintln!(
+            "a64-run: {n} instructions in {secs:.3} s ({:.1} MIPS)",
+            n as f64 / secs / 1e6
+        );
+    }
+    match status {
+        Ended::Exit(code) => ExitCode::from(code as u8),
+        Ended::Signal(sig) => die_by_signal(sig),
+    }
+}
+
+/// How the guest ended.
+enum Ended {
+    Exit(i32),
+    Signal(i32),
+}
+
+fn run(p: &mut Process) -> Ended {
+    loop {
+        let exit = p.cpu.run(&mut p.space, SLICE);
+        let sig = match exit {
+            Exit::Budget => continue,
+            Exit::Svc(_) => {
+                match p.syscall() {
+                    Outcome::Return(v) => {
+                        p.cpu.set_xreg(0, v as u64);
+                        p.cpu.pc += 4;
+                    }
+                    Outcome::Replaced => {}
+                    Outcome::Exit(code) => return Ended::Exit(code),
+                }
+                continue;
+            }
+            Exit::Undefined(_) | Exit::Hvc(_) | Exit::Smc(_) | Exit::Hlt(_) => libc::SIGILL,
+            Exit::Brk(_) => libc::SIGTRAP,
+            Exit::DataAbort { .. } | Exit::InsnAbort { .. } => libc::SIGSEGV,
+            Exit::Alignment { .. } | Exit::PcAlignment | Exit::SpAlignment => libc::SIGBUS,
+        };
+        if std::env::var_os("A64_RUN_DEBUG").is_some() {
+            let mut word = [0u8; 4];
+            let raw = p
+                .cpu
+                .read_bytes(&mut p.space, p.cpu.pc, &mut word)
+                .map(|_| u32::from_le_bytes(word));
+            let name = raw.ok().and_then(a64::decode).map_or("?", |e| e.name);
+            eprintln!("a64-run: {exit:?} at pc {:#x}: {raw:08x?} {name}", p.cpu.pc);
+        }
+        return Ended::Signal(sig);
+    }
+}
+
+/// Ends the runner the way the guest died, so the exit status matches (as qemu-aarch64 does).
+fn die_by_signal(sig: i32) -> ExitCode {
+    // SAFETY: restoring the default action and raising a signal at ourselves.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+    }
+    ExitCode::from(128 + sig as u8)
+}

@@ -1,0 +1,325 @@
+//! The guest's virtual address space: one large host reservation in which
+//! guest address A lives at host address `base + A`, plus a map of guest
+//! mappings with their permissions. Implements [`a64::Bus`].
+
+use std::collections::BTreeMap;
+use std::ptr::NonNull;
+
+use a64::{Access, Bus, PageLookup, PAGE_MASK, PAGE_SIZE};
+
+/// Size of the guest address space (guest addresses are below this).
+pub const SPACE_SIZE: u64 = 1 << 40;
+/// Top of the initial stack.
+pub const STACK_TOP: u64 = 0xff_0000_0000;
+/// Size reserved for the initial stack.
+pub const STACK_SIZE: u64 = 8 << 20;
+/// Highest address handed out by `mmap` without a fixed address.
+pub const MMAP_TOP: u64 = 0xfe_0000_0000;
+/// Load address of position-independent executables.
+pub const PIE_BASE: u64 = 0x55_0000_0000;
+
+/// Guest protection bits (same values as Linux's PROT_*).
+pub const PROT_READ: u32 = 1;
+/// Writable.
+pub const PROT_WRITE: u32 = 2;
+/// Executable.
+pub const PROT_EXEC: u32 = 4;
+
+/// One guest mapping.
+#[derive(Clone, Copy, Debug)]
+struct Vma {
+    end: u64,
+    prot: u32,
+    /// Protections the host mapping allows (read-only shared file mappings cannot gain write).
+    max_prot: u32,
+}
+
+/// The guest address space.
+pub struct Space {
+    base: *mut u8,
+    vmas: BTreeMap<u64, Vma>,
+    /// Start of the program break area.
+    pub brk_start: u64,
+    /// Current program break.
+    pub brk: u64,
+}
+
+/// Rounds up to a page boundary.
+pub fn page_up(v: u64) -> u64 {
+    v.wrapping_add(PAGE_MASK) & !PAGE_MASK
+}
+
+fn host_prot(prot: u32) -> i32 {
+    if prot == 0 {
+        libc::PROT_NONE
+    } else if prot & PROT_WRITE != 0 {
+        libc::PROT_READ | libc::PROT_WRITE
+    } else {
+        libc::PROT_READ
+    }
+}
+
+impl Space {
+    /// Reserves the host address range for a new, empty guest address space.
+    pub fn new() -> Result<Space, String> {
+        // SAFETY: a fresh anonymous reservation; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                SPACE_SIZE as usize,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(format!(
+                "cannot reserve guest address space: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(Space {
+            base: base as *mut u8,
+            vmas: BTreeMap::new(),
+            brk_start: 0,
+            brk: 0,
+        })
+    }
+
+    /// Host address of guest address `addr` (no checks).
+    pub fn host(&self, addr: u64) -> *mut u8 {
+        self.base.wrapping_add(addr as usize)
+    }
+
+    /// Removes every mapping (for execve).
+    pub fn clear(&mut self) {
+        let ranges: Vec<(u64, u64)> = self.vmas.iter().map(|(s, v)| (*s, v.end)).collect();
+        for (s, e) in ranges {
+            self.unmap(s, e - s);
+        }
+        self.brk_start = 0;
+        self.brk = 0;
+    }
+
+    /// Removes [start, end) from the map, splitting mappings that straddle it.
+    fn carve(&mut self, start: u64, end: u64) {
+        let overlapping: Vec<(u64, Vma)> = self
+            .vmas
+            .range(..end)
+            .filter(|(s, v)| v.end > start && **s < end)
+            .map(|(s, v)| (*s, *v))
+            .collect();
+        for (s, v) in overlapping {
+            self.vmas.remove(&s);
+            if s < start {
+                self.vmas.insert(s, Vma { end: start, ..v });
+            }
+            if v.end > end {
+                self.vmas.insert(end, v);
+            }
+        }
+    }
+
+    /// Whether any page of [start, start+len) is mapped.
+    pub fn overlaps(&self, start: u64, len: u64) -> bool {
+        let end = start + len;
+        self.vmas
+            .range(..end)
+            .any(|(s, v)| v.end > start && *s < end)
+    }
+
+    /// Whether any page of [start, start+len) is mapped executable.
+    pub fn has_exec(&self, start: u64, len: u64) -> bool {
+        let end = start.saturating_add(len);
+        self.vmas
+            .range(..end)
+            .any(|(s, v)| v.end > start && *s < end && v.prot & PROT_EXEC != 0)
+    }
+
+    /// Maps [addr, addr+len) (page aligned) with `prot`: anonymous zeroed memory,
+    /// or a file mapping when `file` is `Some((fd, offset, shared))`.
+    pub fn map(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: u32,
+        file: Option<(i32, i64, bool)>,
+    ) -> Result<(), i32> {
+        if addr & PAGE_MASK != 0 || len == 0 || addr.checked_add(len).is_none_or(|e| e > SPACE_SIZE)
+        {
+            return Err(libc::EINVAL);
+        }
+        let (flags, fd, off) = match file {
+            Some((fd, off, true)) => (libc::MAP_SHARED | libc::MAP_FIXED, fd, off),
+            Some((fd, off, false)) => (libc::MAP_PRIVATE | libc::MAP_FIXED, fd, off),
+            None => (
+                libc::MAP_PRIVATE | libc::MAP_FIXED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            ),
+        };
+        // The host mapping is always readable and writable, so the loader can fill it and
+        // later mprotect calls need not touch it; guest permissions are checked in `page`.
+        // A shared mapping of a read-only file can only be mapped read-only.
+        let host = self.host(addr) as *mut libc::c_void;
+        let rw = libc::PROT_READ | libc::PROT_WRITE;
+        // SAFETY: the range lies inside our reservation.
+        let mut p = unsafe { libc::mmap(host, len as usize, rw, flags, fd, off) };
+        let mut max_prot = PROT_READ | PROT_WRITE | PROT_EXEC;
+        let err = || {
+            std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::ENOMEM)
+        };
+        if p == libc::MAP_FAILED
+            && file.is_some_and(|f| f.2)
+            && err() == libc::EACCES
+            && prot & PROT_WRITE == 0
+        {
+            // SAFETY: as above.
+            p = unsafe { libc::mmap(host, len as usize, host_prot(prot), flags, fd, off) };
+            max_prot = PROT_READ | PROT_EXEC;
+        }
+        if p == libc::MAP_FAILED {
+            return Err(err());
+        }
+        self.carve(addr, addr + len);
+        self.vmas.insert(
+            addr,
+            Vma {
+                end: addr + len,
+                prot,
+                max_prot,
+            },
+        );
+        Ok(())
+    }
+
+    /// Unmaps [addr, addr+len), returning the host memory to the reservation.
+    pub fn unmap(&mut self, addr: u64, len: u64) {
+        let len = page_up(len);
+        if len == 0 || addr.saturating_add(len) > SPACE_SIZE {
+            return;
+        }
+        // SAFETY: the range lies inside our reservation.
+        unsafe {
+            libc::mmap(
+                self.host(addr) as *mut _,
+                len as usize,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                -1,
+                0,
+            );
+        }
+        self.carve(addr, addr + len);
+    }
+
+    /// Changes the protection of [addr, addr+len); ENOMEM if part of it is unmapped.
+    pub fn protect(&mut self, addr: u64, len: u64, prot: u32) -> Result<(), i32> {
+        let end = addr.checked_add(page_up(len)).ok_or(libc::ENOMEM)?;
+        let mut cursor = addr;
+        for (s, v) in self.vmas.range(..end) {
+            if v.end <= cursor {
+                continue;
+            }
+            if *s > cursor {
+                return Err(libc::ENOMEM);
+            }
+            if prot & !v.max_prot != 0 {
+                return Err(libc::EACCES);
+            }
+            cursor = v.end;
+        }
+        if cursor < end {
+            return Err(libc::ENOMEM);
+        }
+        let old: Vec<(u64, Vma)> = self
+            .vmas
+            .range(..end)
+            .filter(|(_, v)| v.end > addr)
+            .map(|(s, v)| (*s, *v))
+            .collect();
+        self.carve(addr, end);
+        for (s, v) in old {
+            let (a, b) = (s.max(addr), v.end.min(end));
+            self.vmas.insert(a, Vma { end: b, prot, ..v });
+        }
+        Ok(())
+    }
+
+    /// Finds a free range of `len` bytes below [`MMAP_TOP`], searching downwards.
+    pub fn find_free(&self, len: u64) -> Option<u64> {
+        let mut top = MMAP_TOP;
+        for (s, v) in self.vmas.range(..MMAP_TOP).rev() {
+            if v.end <= top && top - v.end >= len {
+                return Some(top - len);
+            }
+            top = top.min(*s);
+        }
+        top.checked_sub(len).filter(|a| *a >= PAGE_SIZE * 16)
+    }
+
+    /// Whether every page of [addr, addr+len) is mapped with all of `prot`.
+    pub fn check(&self, addr: u64, len: u64, prot: u32) -> bool {
+        if len == 0 {
+            return true;
+        }
+        let Some(end) = addr.checked_add(len) else {
+            return false;
+        };
+        let mut cursor = addr;
+        while cursor < end {
+            match self.vmas.range(..=cursor).next_back() {
+                Some((_, v)) if v.end > cursor && v.prot & prot == prot => cursor = v.end,
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Host pointer to the guest bytes [addr, addr+len) if mapped with `prot`.
+    pub fn ptr(&self, addr: u64, len: usize, prot: u32) -> Option<*mut u8> {
+        self.check(addr, len as u64, prot).then(|| self.host(addr))
+    }
+
+    /// The guest bytes [addr, addr+len) if mapped with `prot`.
+    pub fn bytes(&mut self, addr: u64, len: usize, prot: u32) -> Option<&mut [u8]> {
+        let p = self.ptr(addr, len, prot)?;
+        // SAFETY: checked to be mapped; `&mut self` keeps the borrow unique.
+        Some(unsafe { std::slice::from_raw_parts_mut(p, len) })
+    }
+
+    /// Reads a NUL-terminated string (at most 64 KiB) from guest memory.
+    pub fn cstring(&self, addr: u64) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        for i in 0..65536u64 {
+            // SAFETY: `ptr` checked that the byte is mapped readable.
+            let b = unsafe { *self.ptr(addr.checked_add(i)?, 1, PROT_READ)? };
+            if b == 0 {
+                return Some(out);
+            }
+            out.push(b);
+        }
+        None
+    }
+}
+
+// SAFETY: page pointers point into the reservation, which lives as long as the
+// Space; the embedder flushes the CPU's TLB whenever mappings change.
+unsafe impl Bus for Space {
+    fn page(&mut self, addr: u64, access: Access) -> PageLookup {
+        let need = match access {
+            Access::Read => PROT_READ,
+            Access::Write => PROT_WRITE,
+            Access::Fetch => PROT_EXEC,
+        };
+        match self.vmas.range(..=addr).next_back() {
+            Some((_, v)) if v.end > addr && v.prot & need != 0 => PageLookup::Ram(
+                NonNull::new(self.host(addr & !PAGE_MASK)).expect("reservation is not null"),
+            ),
+            _ => PageLookup::Fault,
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! File system calls: file descriptors, paths, metadata, terminals.
+
+use super::{host, SysResult};
+use crate::process::Process;
+use crate::space::{PROT_READ, PROT_WRITE};
+
+/// open flags whose values differ between aarch64 and x86-64: (aarch64, host).
+const OPEN_FLAG_MAP: [(u64, i32); 4] = [
+    (0o40000, libc::O_DIRECTORY),
+    (0o100000, libc::O_NOFOLLOW),
+    (0o200000, libc::O_DIRECT),
+    (0o400000, libc::O_LARGEFILE),
+];
+const OPEN_FLAGS_DIFFERING: u64 = 0o740000;
+
+fn open_flags_to_host(flags: u64) -> i32 {
+    let mut h = (flags & !OPEN_FLAGS_DIFFERING) as i32
+        & !(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_DIRECT | libc::O_LARGEFILE);
+    for (g, hf) in OPEN_FLAG_MAP {
+        if flags & g != 0 {
+            h |= hf;
+        }
+    }
+    h
+}
+
+fn open_flags_to_guest(h: i32) -> u64 {
+    let mut g =
+        (h & !(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_DIRECT | libc::O_LARGEFILE)) as u64;
+    for (gf, hf) in OPEN_FLAG_MAP {
+        if h & hf != 0 {
+            g |= gf;
+        }
+    }
+    g
+}
+
+/// Converts a host `struct stat` to aarch64's layout (128 bytes).
+fn stat_to_guest(st: &libc::stat) -> [u8; 128] {
+    let mut b = [0u8; 128];
+    let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
+    put(0, &st.st_dev.to_le_bytes());
+    put(8, &st.st_ino.to_le_bytes());
+    put(16, &st.st_mode.to_le_bytes());
+    put(20, &(st.st_nlink as u32).to_le_bytes());
+    put(24, &st.st_uid.to_le_bytes());
+    put(28, &st.st_gid.to_le_bytes());
+    put(32, &st.st_rdev.to_le_bytes());
+    put(48, &st.st_size.to_le_bytes());
+    put(56, &(st.st_blksize as i32).to_le_bytes());
+    put(64, &st.st_blocks.to_le_bytes());
+    put(72, &st.st_atime.to_le_bytes());
+    put(80, &st.st_atime_nsec.to_le_bytes());
+    put(88, &st.st_mtime.to_le_bytes());
+    put(96, &st.st_mtime_nsec.to_le_bytes());
+    put(104, &st.st_ctime.to_le_bytes());
+    put(112, &st.st_ctime_nsec.to_le_bytes());
+    b
+}
+
+impl Process {
+    /// A guest path as a host C string, with /proc/self/exe naming the guest program.
+    fn path(&self, addr: u64) -> Result<std::ffi::CString, i64> {
+        let p = self.string(addr)?;
+        if p == b"/proc/self/exe" {
+            return std::ffi::CString::new(self.exe.as_os_str().as_encoded_bytes())
+                .map_err(|_| -(libc::EINVAL as i64));
+        }
+        std::ffi::CString::new(p).map_err(|_| -(libc::EINVAL as i64))
+    }
+
+    /// Runs a host call on a guest buffer that the host writes, then notes the write.
+    fn fill<F: FnOnce(*mut u8) -> i64>(&mut self, addr: u64, len: usize, f: F) -> SysResult {
+        let p = self.guest_ptr(addr, len, PROT_WRITE)?;
+        let r = host(f(p))?;
+        self.cpu.host_memory_written(p as usize, r.max(0) as usize);
+        Ok(r)
+    }
+
+    fn iovecs(&self, addr: u64, count: u64, prot: u32) -> Result<Vec<libc::iovec>, i64> {
+        if count > 1024 {
+            return Err(-(libc::EINVAL as i64));
+        }
+        let raw = self.get(addr, count as usize * 16)?;
+        raw.chunks_exact(16)
+            .map(|c| {
+                let base = u64::from_le_bytes(c[0..8].try_into().expect("8"));
+                let len = u64::from_le_bytes(c[8..16].try_into().expect("8")) as usize;
+                Ok(libc::iovec {
+                    iov_base: self.guest_ptr(base, len, prot)? as *mut _,
+                    iov_len: len,
+                })
+            })
+            .collect()
+    }
+
+    fn stat_result(&mut self, out: u64, r: i32, st: &libc::stat) -> SysResult {
+        host(r as i64)?;
+        self.put(out, &stat_to_guest(st))?;
+        Ok(0)
+    }
+
+    /// File system calls; `None` if `nr` is not one of them.
+    pub(super) fn fs_syscall(&mut self, nr: u64) -> Option<SysResult> {
+        let a = |n: usize| self.arg(n);
+        let (a0, a1, a2, a3, a4) = (a(0), a(1), a(2), a(3), a(4));
+        let fd = a0 as i32;
+        // SAFETY (for the libc calls below): every pointer handed to the host was
+        // checked by guest_ptr/fill/iovecs to lie in guest memory mapped suitably.
+        Some(match nr {
+            63 => self.fill(a1, a2 as usize, |p| unsafe {
+                libc::read(fd, p as *mut _, a2 as usize) as i64
+            }),
+            64 => self
+                .guest_ptr(a1, a2 as usize, PROT_READ)
+                .and_then(|p| host(unsafe { libc::write(fd, p as *const _, a2 as usize) as i64 })),
+            65 => self.iovecs(a1, a2, PROT_WRITE).and_then(|v| {
+                let r = host(unsafe { libc::readv(fd, v.as_ptr(), v.len() as i32) as i64 })?;
+                for io in &v {
+                    self.cpu
+                        .host_memory_written(io.iov_base as usize, io.iov_len);
+                }
+                Ok(r)
+            }),
+            66 => self
+                .iovecs(a1, a2, PROT_READ)
+                .and_then(|v| host(unsafe { libc::writev(fd, v.as_ptr(), v.len() as i32) as i64 })),
+            67 => self.fill(a1, a2 as usize, |p| unsafe {
+                libc::pread(fd, p as *mut _, a2 as usize, a3 as i64) as i64
+            }),
+            68 => self.guest_ptr(a1, a2 as usize, PROT_READ).and_then(|p| {
+                host(unsafe { libc::pwrite(fd, p as *const _, a2 as usize, a3 as i64) as i64 })
+            }),
+            56 => self.path(a1).and_then(|p| {
+                host(unsafe {
+                    libc::openat(
+                        a0 as i32,
+                        p.as_ptr(),
+                        open_flags_to_host(a2),
+                        a3 as libc::c_uint,
+                    )
+                } as i64)
+            }),
+            57 => host(unsafe { libc::close(fd) } as i64),
+            62 => host(unsafe { libc::lseek(fd, a1 as i64, a2 as i32) }),
+            23 => host(unsafe { libc::dup(fd) } as i64),
+            24 => host(unsafe { libc::dup3(fd, a1 as i32, open_flags_to_host(a2)) } as i64),
+            59 => {
+                let mut fds = [0i32; 2];
+                host(unsafe { libc::pipe2(fds.as_mut_ptr(), open_flags_to_host(a1)) } as i64)
+                    .and_then(|_| {
+                        let mut b = fds[0].to_le_bytes().to_vec();
+                        b.extend_from_slice(&fds[1].to_le_bytes());
+                        self.put(a0, &b).map(|_| 0)
+                    })
+            }
+            25 => self.fcntl(fd, a1 as i32, a2),
+            29 => self.ioctl(fd, a1, a2),
+            80 => {
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                let r = unsafe { libc::fstat(fd, &mut st) };
+                self.stat_result(a1, r, &st)
+            }
+            79 => self.path(a1).and_then(|p| {
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                let r = unsafe { libc::fstatat(a0 as i32, p.as_ptr(), &mut st, a3 as i32) };
+                self.stat_result(a2, r, &st)
+            }),
+            291 => self.path(a1).and_then(|p| {
+                self.fill(a4, 256, |b| unsafe {
+                    libc::syscall(
+                        libc::SYS_statx,
+                        a0 as i32,
+                        p.as_ptr(),
+                        a2 as i32,
+                        a3 as u32,
+                        b,
+                    )
+                })
+            }),
+            61 => self.fill(a1, a2 as usize, |p| unsafe {
+                libc::syscall(libc::SYS_getdents64, fd, p, a2 as usize)
+            }),
+            78 => self.readlinkat(a0 as i32, a1, a2, a3 as usize),
+            35 => self.path(a1).and_then(|p| {
+                host(unsafe { libc::unlinkat(a0 as i32, p.as_ptr(), a2 as i32) } as i64)
+            }),
+            34 => self.path(a1).and_then(|p| {
+                host(unsafe { libc::mkdirat(a0 as i32, p.as_ptr(), a2 as libc::mode_t) } as i64)
+            }),
+            38 | 276 => self.path(a1).and_then(|from| {
+                let to = self.path(a3)?;
+                let flags = if nr == 276 { a4 as u32 } else { 0 };
+                host(unsafe {
+                    libc::syscall(
+                        libc::SYS_renameat2,
+                        a0 as i32,
+                        from.as_ptr(),
+                        a2 as i32,
+                        to.as_ptr(),
+                        flags,
+                    )
+                })
+            }),
+            36 => self.path(a0).and_then(|t| {
+                let l = self.path(a2)?;
+                host(unsafe { libc::symlinkat(t.as_ptr(), a1 as i32, l.as_ptr()) } as i64)
+            }),
+            37 => self.path(a1).and_then(|from| {
+                let to = self.path(a3)?;
+                host(unsafe {
+                    libc::linkat(a0 as i32, from.as_ptr(), a2 as i32, to.as_ptr(), a4 as i32)
+                } as i64)
+            }),
+            53 => self.path(a1).and_then(|p| {
+                host(unsafe { libc::fchmodat(a0 as i32, p.as_ptr(), a2 as libc::mode_t, 0) } as i64)
+            }),
+            52 => host(unsafe { libc::fchmod(fd, a1 as libc::mode_t) } as i64),
+            54 => self.path(a1).and_then(|p| {
+                host(unsafe {
+                    libc::fchownat(a0 as i32, p.as_ptr(), a2 as u32, a3 as u32, a4 as i32)
+                } as i64)
+            }),
+            55 => host(unsafe { libc::fchown(fd, a1 as u32, a2 as u32) } as i64),
+            88 => {
+                let times = if a2 == 0 {
+                    Ok(std::ptr::null_mut())
+                } else {
+                    self.guest_ptr(a2, 32, PROT_READ)
+                };
+                let path = if a1 == 0 {
+                    Ok(None)
+                } else {
+                    self.path(a1).map(Some)
+                };
+                times.and_then(|t| {
+                    let path = path?;
+                    let pp = path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+                    host(unsafe { libc::syscall(libc::SYS_utimensat, a0 as i32, pp, t, a3 as i32) })
+                })
+            }
+            46 => host(unsafe { libc::ftruncate(fd, a1 as i64) } as i64),
+            48 | 439 => self.path(a1).and_then(|p| {
+                let flags = if nr == 439 { a3 as i32 } else { 0 };
+                host(unsafe { libc::faccessat(a0 as i32, p.as_ptr(), a2 as i32, flags) } as i64)
+            }),
+            82 => host(unsafe { libc::fsync(fd) } as i64),
+            83 => host(unsafe { libc::fdatasync(fd) } as i64),
+            81 => {
+                unsafe { libc::sync() };
+                Ok(0)
+            }
+            43 => self.path(a0).and_then(|p| {
+                self.fill(a1, 120, |b| unsafe {
+                    libc::statfs(p.as_ptr(), b as *mut libc::statfs) as i64
+                })
+                .map(|_| 0)
+            }),
+            44 => self
+                .fill(a1, 120, |b| unsafe {
+                    libc::fstatfs(fd, b as *mut libc::statfs) as i64
+                })
+                .map(|_| 0),
+            166 => Ok(unsafe { libc::umask(a0 as libc::mode_t) } as i64),
+            49 => self
+                .path(a0)
+                .and_then(|p| host(unsafe { libc::chdir(p.as_ptr()) } as i64)),
+            50 => host(unsafe { libc::fchdir(fd) } as i64),
+            17 => self.fill(a0, a1 as usize, |p| {
+                if unsafe { libc::getcwd(p as *mut libc::c_char, a1 as usize) }.is_null() {
+                    -1
+                } else {
+                    (unsafe { libc::strlen(p as *const libc::c_char) } + 1) as i64
+                }
+            }),
+            71 => {
+                let off = if a2 == 0 {
+                    Ok(std::ptr::null_mut())
+                } else {
+                    self.guest_ptr(a2, 8, PROT_WRITE)
+                };
+                off.and_then(|o| {
+                    host(unsafe {
+                        libc::sendfile(a0 as i32, a1 as i32, o as *mut i64, a3 as usize) as i64
+                    })
+                })
+            }
+            73 => self
+                .guest_ptr(a0, a1 as usize * 8, PROT_WRITE)
+                .and_then(|fds| {
+                    let tmo = if a2 == 0 {
+                        Ok(std::ptr::null())
+                    } else {
+                        self.guest_ptr(a2, 16, PROT_READ)
+                            .map(|p| p as *const libc::timespec)
+                    };
+                    tmo.and_then(|t| {
+                        host(unsafe {
+                            libc::ppoll(
+                                fds as *mut libc::pollfd,
+                                a1 as libc::nfds_t,
+                                t,
+                                std::ptr::null(),
+                            )
+                        } as i64)
+                    })
+                }),
+            72 => self.pselect(a0 as i32, a1, a2, a3, a4),
+            _ => return None,
+        })
+    }
+
+    fn fcntl(&mut self, fd: i32, cmd: i32, arg: u64) -> SysResult {
+        // SAFETY: these commands take integers, not pointers.
+        match cmd {
+            libc::F_DUPFD | libc::F_DUPFD_CLOEXEC | libc::F_GETFD | libc::F_SETFD => {
+                host(unsafe { libc::fcntl(fd, cmd, arg as i32) } as i64)
+            }
+            libc::F_GETFL => host(unsafe { libc::fcntl(fd, cmd) } as i64)
+                .map(|f| open_flags_to_guest(f as i32) as i64),
+            libc::F_SETFL => host(unsafe { libc::fcntl(fd, cmd, open_flags_to_host(arg)) } as i64),
+            libc::F_GETLK | libc::F_SETLK | libc::F_SETLKW => {
+                // struct flock has the same 32-byte layout on both architectures.
+                let p = self.guest_ptr(arg, 32, PROT_READ | PROT_WRITE)?;
+                host(unsafe { libc::fcntl(fd, cmd, p) } as i64)
+            }
+            _ => Err(-(libc::EINVAL as i64)),
+        }
+    }
+
+    fn ioctl(&mut self, fd: i32, req: u64, arg: u64) -> SysResult {
+        // Terminal and FIO requests share numbers and layouts on aarch64 and x86-64.
+        let size = match req {
+            0x5401..=0x5404 => 36,                  // TCGETS, TCSETS, TCSETSW, TCSETSF
+            0x5413 | 0x5414 => 8,                   // TIOCGWINSZ, TIOCSWINSZ
+            0x540f | 0x5410 | 0x541b | 0x5421 => 4, // TIOCGPGRP, TIOCSPGRP, FIONREAD, FIONBIO
+            _ => return Err(-(libc::ENOTTY as i64)),
+        };
+        let p = self.guest_ptr(arg, size, PROT_READ | PROT_WRITE)?;
+        // SAFETY: the argument buffer was checked for the request's size.
+        host(unsafe { libc::ioctl(fd, req as libc::c_ulong, p) } as i64)
+    }
+
+    fn readlinkat(&mut self, dirfd: i32, path: u64, buf: u64, len: usize) -> SysResult {
+        if self.string(path)? == b"/proc/self/exe" {
+            let exe = std::fs::canonicalize(&self.exe).unwrap_or_else(|_| self.exe.clone());
+            let bytes = exe.as_os_str().as_encoded_bytes();
+            let n = bytes.len().min(len);
+            self.put(buf, &bytes[..n])?;
+            return Ok(n as i64);
+        }
+        let p = self.path(path)?;
+        // SAFETY: fill checks the output buffer.
+        self.fill(buf, len, |b| unsafe {
+            libc::readlinkat(dirfd, p.as_ptr(), b as *mut libc::c_char, len) as i64
+        })
+    }
+
+    fn pselect(&mut self, n: i32, r: u64, w: u64, e: u64, tmo: u64) -> SysResult {
+        let set = |addr: u64| {
+            if addr == 0 {
+                Ok(std::ptr::null_mut())
+            } else {
+                self.guest_ptr(addr, 128, PROT_READ | PROT_WRITE)
+            }
+        };
+        let (r, w, e) = (set(r)?, set(w)?, set(e)?);
+        let t = if tmo == 0 {
+            std::ptr::null()
+        } else {
+            self.guest_ptr(tmo, 16, PROT_READ)? as *const libc::timespec
+        };
+        // SAFETY: fd_sets and the timeout were checked; fd_set has the same layout.
+        host(unsafe {
+            libc::pselect(
+                n.clamp(0, 1024),
+                r as *mut _,
+                w as *mut _,
+                e as *mut _,
+                t,
+                std::ptr::null(),
+            )
+        } as i64)
+    }
+}

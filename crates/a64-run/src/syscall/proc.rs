@@ -1,0 +1,458 @@
+//! Process, time and signal system calls, including fork (the host process
+//! forks and both copies go on emulating) and execve (handled inside the
+//! runner: the host kernel is never asked to run an aarch64 program).
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use super::{host, SysResult};
+use crate::loader::Image;
+use crate::process::Process;
+use crate::space::{PROT_READ, PROT_WRITE};
+
+const CLONE_VM: u64 = 0x100;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_THREAD: u64 = 0x1_0000;
+const CLONE_PARENT_SETTID: u64 = 0x10_0000;
+const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+const ENOSYS: i64 = -(libc::ENOSYS as i64);
+
+/// Signals whose host disposition the runner keeps for itself.
+fn runner_owned(sig: u64) -> bool {
+    matches!(
+        sig as i32,
+        libc::SIGSEGV
+            | libc::SIGBUS
+            | libc::SIGILL
+            | libc::SIGTRAP
+            | libc::SIGFPE
+            | libc::SIGKILL
+            | libc::SIGSTOP
+    )
+}
+
+impl Process {
+    /// Process, time and signal calls; `None` if `nr` is not one of them.
+    pub(super) fn proc_syscall(&mut self, nr: u64) -> Option<SysResult> {
+        let (a0, a1, a2, a3, a4) = (
+            self.arg(0),
+            self.arg(1),
+            self.arg(2),
+            self.arg(3),
+            self.arg(4),
+        );
+        // SAFETY (for the libc calls below): pointers are checked guest buffers or our own locals.
+        Some(match nr {
+            160 => self.uname(a0),
+            172 => Ok(unsafe { libc::getpid() } as i64),
+            173 => Ok(unsafe { libc::getppid() } as i64),
+            178 | 96 => Ok(unsafe { libc::gettid() } as i64),
+            174 => Ok(unsafe { libc::getuid() } as i64),
+            175 => Ok(unsafe { libc::geteuid() } as i64),
+            176 => Ok(unsafe { libc::getgid() } as i64),
+            177 => Ok(unsafe { libc::getegid() } as i64),
+            148 | 150 => {
+                let (mut r, mut e, mut s) = (0u32, 0u32, 0u32);
+                let res = if nr == 148 {
+                    unsafe { libc::getresuid(&mut r, &mut e, &mut s) }
+                } else {
+                    unsafe { libc::getresgid(&mut r, &mut e, &mut s) }
+                };
+                host(res as i64).and_then(|_| {
+                    self.put(a0, &r.to_le_bytes())?;
+                    self.put(a1, &e.to_le_bytes())?;
+                    self.put(a2, &s.to_le_bytes())?;
+                    Ok(0)
+                })
+            }
+            158 => self.fill_host(a1, a0 as usize * 4, |p| unsafe {
+                libc::getgroups(a0 as i32, p as *mut u32)
+            } as i64),
+            154 => host(unsafe { libc::setpgid(a0 as i32, a1 as i32) } as i64),
+            155 => host(unsafe { libc::getpgid(a0 as i32) } as i64),
+            156 => host(unsafe { libc::getsid(a0 as i32) } as i64),
+            157 => host(unsafe { libc::setsid() } as i64),
+            99 | 167 | 132 => Ok(0),
+            293 | 435 | 283 => Err(ENOSYS),
+            124 => Ok(unsafe { libc::sched_yield() } as i64),
+            123 => self.fill_host(a2, a1 as usize, |p| unsafe {
+                libc::syscall(libc::SYS_sched_getaffinity, a0 as i32, a1 as usize, p)
+            }),
+            278 => self.fill_host(a0, a1 as usize, |p| unsafe {
+                libc::getrandom(p as *mut _, a1 as usize, a2 as u32) as i64
+            }),
+            113 => self
+                .fill_host(a1, 16, |p| unsafe {
+                    libc::clock_gettime(a0 as i32, p as *mut libc::timespec)
+                } as i64)
+                .map(|_| 0),
+            114 => {
+                if a1 == 0 {
+                    host(unsafe { libc::clock_getres(a0 as i32, std::ptr::null_mut()) } as i64)
+                } else {
+                    self.fill_host(a1, 16, |p| unsafe {
+                        libc::clock_getres(a0 as i32, p as *mut libc::timespec)
+                    } as i64)
+                        .map(|_| 0)
+                }
+            }
+            169 => {
+                let mut tv: libc::timeval = unsafe { std::mem::zeroed() };
+                unsafe { libc::gettimeofday(&mut tv, std::ptr::null_mut()) };
+                if a0 != 0 {
+                    let mut b = tv.tv_sec.to_le_bytes().to_vec();
+                    b.extend_from_slice(&tv.tv_usec.to_le_bytes());
+                    if let Err(e) = self.put(a0, &b) {
+                        return Some(Err(e));
+                    }
+                }
+                Ok(0)
+            }
+            101 => self.sleep(libc::CLOCK_MONOTONIC, 0, a0, a1),
+            115 => self.sleep(a0 as i32, a1 as i32, a2, a3),
+            163 | 164 => self.prlimit(
+                0,
+                a0,
+                if nr == 164 { a1 } else { 0 },
+                if nr == 163 { a1 } else { 0 },
+            ),
+            261 => self.prlimit(a0 as i32, a1, a2, a3),
+            165 => self
+                .fill_host(a1, 144, |p| unsafe {
+                    libc::getrusage(a0 as i32, p as *mut libc::rusage)
+                } as i64)
+                .map(|_| 0),
+            153 => {
+                if a0 == 0 {
+                    Ok(unsafe { libc::times(std::ptr::null_mut()) })
+                } else {
+                    self.fill_host(a0, 32, |p| unsafe { libc::times(p as *mut libc::tms) })
+                }
+            }
+            179 => self
+                .fill_host(
+                    a0,
+                    112,
+                    |p| unsafe { libc::sysinfo(p as *mut libc::sysinfo) } as i64,
+                )
+                .map(|_| 0),
+            98 => self.futex(a0, a1, a2),
+            129 => host(unsafe { libc::kill(a0 as i32, a1 as i32) } as i64),
+            130 => host(unsafe { libc::syscall(libc::SYS_tkill, a0 as i32, a1 as i32) }),
+            131 => {
+                host(unsafe { libc::syscall(libc::SYS_tgkill, a0 as i32, a1 as i32, a2 as i32) })
+            }
+            134 => self.sigaction(a0, a1, a2),
+            135 => self.sigprocmask(a0 as i32, a1, a2),
+            220 => self.clone(a0, a1, a2, a4),
+            260 => self.wait4(a0 as i32, a1, a2 as i32, a3),
+            95 => self
+                .fill_host(a2, 128, |p| unsafe {
+                    libc::waitid(a0 as u32, a1 as u32, p as *mut libc::siginfo_t, a3 as i32)
+                } as i64)
+                .map(|_| 0),
+            _ => {
+                let _ = a4;
+                return None;
+            }
+        })
+    }
+
+    /// Runs a host call that writes into a guest buffer (checked first), noting the write.
+    fn fill_host<F: FnOnce(*mut u8) -> i64>(&mut self, addr: u64, len: usize, f: F) -> SysResult {
+        let p = self.guest_ptr(addr, len, PROT_WRITE)?;
+        let r = host(f(p))?;
+        self.cpu.host_memory_written(p as usize, len);
+        Ok(r)
+    }
+
+    fn uname(&mut self, buf: u64) -> SysResult {
+        let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+        // SAFETY: `u` is a valid utsname.
+        host(unsafe { libc::uname(&mut u) } as i64)?;
+        let mut machine = [0 as libc::c_char; 65];
+        for (d, s) in machine.iter_mut().zip(b"aarch64") {
+            *d = *s as libc::c_char;
+        }
+        u.machine = machine;
+        // SAFETY: utsname is plain bytes (6 fields of 65 chars, same on both architectures).
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                &u as *const _ as *const u8,
+                std::mem::size_of::<libc::utsname>(),
+            )
+        };
+        self.put(buf, bytes).map(|_| 0)
+    }
+
+    fn sleep(&mut self, clock: i32, flags: i32, req: u64, rem: u64) -> SysResult {
+        let t = self.guest_ptr(req, 16, PROT_READ)? as *const libc::timespec;
+        let mut left: libc::timespec = unsafe { std::mem::zeroed() };
+        // SAFETY: `t` was checked; `left` is ours.
+        let r = unsafe { libc::clock_nanosleep(clock, flags, t, &mut left) };
+        if r != 0 {
+            if r == libc::EINTR && rem != 0 {
+                let mut b = left.tv_sec.to_le_bytes().to_vec();
+                b.extend_from_slice(&left.tv_nsec.to_le_bytes());
+                self.put(rem, &b)?;
+            }
+            return Err(-(r as i64));
+        }
+        Ok(0)
+    }
+
+    fn prlimit(&mut self, pid: i32, res: u64, new: u64, old: u64) -> SysResult {
+        let n = if new == 0 {
+            std::ptr::null()
+        } else {
+            self.guest_ptr(new, 16, PROT_READ)? as *const libc::rlimit64
+        };
+        let o = if old == 0 {
+            std::ptr::null_mut()
+        } else {
+            self.guest_ptr(old, 16, PROT_WRITE)? as *mut libc::rlimit64
+        };
+        // SAFETY: both pointers are null or checked guest buffers of the right size.
+        host(unsafe { libc::prlimit64(pid, res as _, n, o) } as i64)
+    }
+
+    fn futex(&mut self, uaddr: u64, op: u64, val: u64) -> SysResult {
+        match op & 0x7f {
+            // FUTEX_WAIT / FUTEX_WAIT_BITSET: with a single thread nobody can wake us.
+            0 | 9 => {
+                let cur = u32::from_le_bytes(self.get(uaddr, 4)?.try_into().expect("4 bytes"));
+                if cur != val as u32 {
+                    Err(-(libc::EAGAIN as i64))
+                } else {
+                    Err(-(libc::ETIMEDOUT as i64))
+                }
+            }
+            // FUTEX_WAKE and friends: nobody is waiting.
+            _ => Ok(0),
+        }
+    }
+
+    fn sigaction(&mut self, sig: u64, act: u64, old: u64) -> SysResult {
+        if sig == 0 || sig > 64 {
+            return Err(-(libc::EINVAL as i64));
+        }
+        let prev = self.sigactions[sig as usize];
+        if act != 0 {
+            if matches!(sig as i32, libc::SIGKILL | libc::SIGSTOP) {
+                return Err(-(libc::EINVAL as i64));
+            }
+            let b = self.get(act, 32)?;
+            let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8"));
+            // aarch64's kernel sigaction: handler, flags, restorer, mask.
+            self.sigactions[sig as usize] = [w(0), w(1), w(2), w(3)];
+            if !runner_owned(sig) {
+                // Ignored signals are ignored by the host too (so a child inherits that);
+                // guest handlers are not delivered yet, so the default action stays.
+                let disp = if w(0) == 1 {
+                    libc::SIG_IGN
+                } else {
+                    libc::SIG_DFL
+                };
+                // SAFETY: installs a plain disposition for a valid signal number.
+                unsafe { libc::signal(sig as i32, disp) };
+            }
+        }
+        if old != 0 {
+            let mut b = Vec::with_capacity(32);
+            for w in prev {
+                b.extend_from_slice(&w.to_le_bytes());
+            }
+            self.put(old, &b)?;
+        }
+        Ok(0)
+    }
+
+    fn sigprocmask(&mut self, how: i32, set: u64, old: u64) -> SysResult {
+        let mut new = None;
+        if set != 0 {
+            let mut m = u64::from_le_bytes(self.get(set, 8)?.try_into().expect("8"));
+            // Never let the guest block the signals the runner relies on.
+            for s in [
+                libc::SIGSEGV,
+                libc::SIGBUS,
+                libc::SIGILL,
+                libc::SIGTRAP,
+                libc::SIGFPE,
+            ] {
+                m &= !(1u64 << (s - 1));
+            }
+            new = Some(m);
+        }
+        let mut prev = 0u64;
+        let np = new.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
+        // SAFETY: kernel sigset_t is 8 bytes; both pointers are ours.
+        host(unsafe {
+            libc::syscall(libc::SYS_rt_sigprocmask, how, np, &mut prev as *mut u64, 8)
+        })?;
+        if old != 0 {
+            self.put(old, &prev.to_le_bytes())?;
+        }
+        Ok(0)
+    }
+
+    fn clone(&mut self, flags: u64, stack: u64, parent_tid: u64, child_tid: u64) -> SysResult {
+        if flags & CLONE_THREAD != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
+            // Threads need several vCPUs sharing this address space: not yet.
+            return Err(ENOSYS);
+        }
+        // vfork is run as fork: the child gets a copy, which is indistinguishable for
+        // children that only exec or exit.
+        // SAFETY: the runner is single-threaded, so fork is safe.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(super::last_errno());
+        }
+        if pid == 0 {
+            let me = unsafe { libc::getpid() } as u32;
+            if flags & CLONE_CHILD_SETTID != 0 {
+                self.put(child_tid, &me.to_le_bytes())?;
+            }
+            if stack != 0 {
+                self.cpu.sp = stack;
+            }
+            return Ok(0);
+        }
+        if flags & CLONE_PARENT_SETTID != 0 {
+            self.put(parent_tid, &(pid as u32).to_le_bytes())?;
+        }
+        Ok(pid as i64)
+    }
+
+    fn wait4(&mut self, pid: i32, status: u64, options: i32, rusage: u64) -> SysResult {
+        let mut st = 0i32;
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: our own locals.
+        let r = host(unsafe { libc::wait4(pid, &mut st, options, &mut ru) } as i64)?;
+        if status != 0 && r > 0 {
+            self.put(status, &st.to_le_bytes())?;
+        }
+        if rusage != 0 && r > 0 {
+            // SAFETY: rusage is plain data with the same layout on both architectures.
+            let b = unsafe {
+                std::slice::from_raw_parts(
+                    &ru as *const _ as *const u8,
+                    std::mem::size_of::<libc::rusage>(),
+                )
+            };
+            self.put(rusage, b)?;
+        }
+        Ok(r)
+    }
+
+    /// execve/execveat: loads the new aarch64 program into this process.
+    pub(super) fn sys_execve(&mut self, at: bool) -> Result<(), i64> {
+        let (path_arg, argv_arg, envp_arg) = if at {
+            (self.arg(1), self.arg(2), self.arg(3))
+        } else {
+            (self.arg(0), self.arg(1), self.arg(2))
+        };
+        let path = self.string(path_arg)?;
+        let argv = self.string_array(argv_arg)?;
+        let envp = self.string_array(envp_arg)?;
+        let (exe, img, argv) = resolve_program(&self.exe, &path, argv, 0)?;
+        close_on_exec_fds();
+        let exe_abs = std::fs::canonicalize(&exe).unwrap_or(exe);
+        self.exe = exe_abs;
+        if let Err(msg) = self.start(&img, &argv, &envp) {
+            // Past the point of no return, as in Linux: the process dies.
+            eprintln!("a64-run: execve: {msg}");
+            std::process::exit(128 + libc::SIGSEGV);
+        }
+        Ok(())
+    }
+}
+
+/// A program ready to start: its host path, its image and its argv.
+pub type Resolved = (PathBuf, Image, Vec<Vec<u8>>);
+
+/// Finds and validates the program `path` names, following "#!" scripts:
+/// returns the program to load, its image and the final argv.
+pub(super) fn resolve_program(
+    current: &std::path::Path,
+    path: &[u8],
+    argv: Vec<Vec<u8>>,
+    depth: u32,
+) -> Result<Resolved, i64> {
+    resolve_program_explained(current, path, argv, depth).map_err(|(errno, _)| errno)
+}
+
+/// As [`resolve_program`], with a sentence explaining a failure.
+pub fn resolve_program_explained(
+    current: &std::path::Path,
+    path: &[u8],
+    mut argv: Vec<Vec<u8>>,
+    depth: u32,
+) -> Result<Resolved, (i64, String)> {
+    let errno_text = |e: i64| (e, std::io::Error::from_raw_os_error(-e as i32).to_string());
+    if path.is_empty() {
+        return Err(errno_text(-(libc::ENOENT as i64)));
+    }
+    let host_path = if path == b"/proc/self/exe" {
+        current.to_path_buf()
+    } else {
+        PathBuf::from(std::ffi::OsStr::from_bytes(path))
+    };
+    let cpath = std::ffi::CString::new(host_path.as_os_str().as_encoded_bytes())
+        .map_err(|_| errno_text(-(libc::EINVAL as i64)))?;
+    // SAFETY: a valid C string.
+    if unsafe { libc::access(cpath.as_ptr(), libc::X_OK) } != 0 {
+        return Err(errno_text(super::last_errno()));
+    }
+    if host_path.is_dir() {
+        return Err(errno_text(-(libc::EACCES as i64)));
+    }
+    let bytes = std::fs::read(&host_path)
+        .map_err(|e| errno_text(-(e.raw_os_error().unwrap_or(libc::EIO) as i64)))?;
+    if bytes.starts_with(b"#!") {
+        if depth >= 4 {
+            return Err(errno_text(-(libc::ELOOP as i64)));
+        }
+        let line_end = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(bytes.len())
+            .min(256);
+        let line = String::from_utf8_lossy(&bytes[2..line_end])
+            .trim()
+            .to_string();
+        let mut parts = line.splitn(2, [' ', '\t']);
+        let interp = parts
+            .next()
+            .filter(|s| !s.is_empty())
+            .ok_or((-(libc::ENOEXEC as i64), "empty #! line".to_string()))?
+            .to_string();
+        let mut new_argv = vec![interp.clone().into_bytes()];
+        if let Some(arg) = parts.next().map(str::trim).filter(|s| !s.is_empty()) {
+            new_argv.push(arg.as_bytes().to_vec());
+        }
+        new_argv.push(path.to_vec());
+        new_argv.extend(argv.drain(..).skip(1));
+        return resolve_program_explained(current, interp.as_bytes(), new_argv, depth + 1);
+    }
+    let img = Image::parse(bytes).map_err(|e| (-(e.errno as i64), e.message))?;
+    Ok((host_path, img, argv))
+}
+
+/// Closes descriptors marked close-on-exec, as the kernel does at execve.
+fn close_on_exec_fds() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds {
+        // SAFETY: querying and closing descriptors by number.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC != 0 {
+                libc::close(fd);
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The runner on small freestanding aarch64 programs (guests/c/*.c without
+//! libc), built at test time with aarch64-linux-gnu-gcc.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds guests/c/NAME.c freestanding into a temp dir.
+fn build(name: &str) -> PathBuf {
+    let out = std::env::temp_dir().join(format!("a64-run-test-{}-{name}", std::process::id()));
+    let status = Command::new("aarch64-linux-gnu-gcc")
+        .args(["-static", "-nostdlib", "-O2", "-fno-builtin", "-o"])
+        .arg(&out)
+        .arg(repo().join(format!("guests/c/{name}.c")))
+        .status()
+        .expect("aarch64-linux-gnu-gcc is needed for these tests (apt-get install gcc-aarch64-linux-gnu)");
+    assert!(status.success(), "building {name}");
+    out
+}
+
+fn a64_run(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_a64-run"))
+        .args(args)
+        .output()
+        .expect("runs a64-run")
+}
+
+#[test]
+fn fork_execve_of_self_and_wait4() {
+    let exe = build("forkexec");
+    let out = a64_run(&[exe.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "child running as /proc/self/exe\nparent: wait4 1 status 7\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn a_guest_segfault_kills_the_runner_with_sigsegv() {
+    use std::os::unix::process::ExitStatusExt;
+    let exe = build("forkexec");
+    let out = a64_run(&[exe.as_os_str(), "crash".as_ref()]);
+    const SIGSEGV: i32 = 11;
+    assert_eq!(
+        out.status.signal(),
+        Some(SIGSEGV),
+        "status {:?}",
+        out.status
+    );
+}
+
+#[test]
+fn non_elf_input_gets_one_clear_error() {
+    let f = std::env::temp_dir().join(format!("a64-run-not-elf-{}", std::process::id()));
+    std::fs::write(&f, b"hello").unwrap();
+    let mut perms = std::fs::metadata(&f).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&f, perms).unwrap();
+    let out = a64_run(&[f.as_os_str()]);
+    assert_eq!(out.status.code(), Some(127));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not an ELF file"), "{err}");
+    assert_eq!(err.lines().count(), 1);
+    let out = a64_run(&["/nonexistent/program".as_ref()]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such file"));
+}
+
+#[test]
+fn x86_programs_are_refused_not_run() {
+    let out = a64_run(&["/bin/true".as_ref()]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an aarch64 executable"));
+}

@@ -1,0 +1,331 @@
+//! Random valid encodings per class, from templates of our own (independent of
+//! the CPU's decode table, so a missing encoding shows up as a mismatch), and
+//! random initial states biased towards interesting values.
+
+use crate::protocol::*;
+
+/// A small fast PRNG (xorshift64*), seedable for reproducible runs.
+#[derive(Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// True with probability `num / den`.
+    pub fn chance(&mut self, num: u64, den: u64) -> bool {
+        self.below(den) < num
+    }
+}
+
+/// How a template's initial state must be prepared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setup {
+    /// Any register values.
+    Plain,
+    /// Rn (bits 9:5) is a base address in the scratch region; Rm (20:16) a small index if `index`.
+    Mem { index: bool },
+    /// PC-relative immediate branch: the immediate is limited so the target stays in the code page.
+    BranchImm,
+    /// Branch to the register in bits 9:5 (default X30 for RET), set to a code page address.
+    BranchReg,
+    /// A load-exclusive followed by a store-exclusive to the same address.
+    ExclusivePair,
+    /// PC-relative load: the immediate is usually limited to the code page.
+    Literal,
+}
+
+/// One template: a pattern (`0`/`1` fixed, anything else random) and its setup.
+pub struct Template {
+    /// The bit pattern.
+    pub pattern: &'static str,
+    /// How to prepare the state.
+    pub setup: Setup,
+}
+
+const fn t(pattern: &'static str, setup: Setup) -> Template {
+    Template { pattern, setup }
+}
+
+use Setup::*;
+
+/// The classes and their templates.
+pub const CLASSES: &[(&str, &[Template])] = &[
+    (
+        "dp-imm",
+        &[
+            t("x xx 10000 xxxxxxxxxxxxxxxxxxx xxxxx", Plain),
+            t("x x x 10001 x x xxxxxxxxxxxx xxxxx xxxxx", Plain),
+            t("x xx 100100 x xxxxxx xxxxxx xxxxx xxxxx", Plain),
+            t("x xx 100101 xx xxxxxxxxxxxxxxxx xxxxx", Plain),
+            t("x xx 100110 x xxxxxx xxxxxx xxxxx xxxxx", Plain),
+            t("x xx 100111 x x xxxxx xxxxxx xxxxx xxxxx", Plain),
+        ],
+    ),
+    (
+        "dp-reg",
+        &[
+            t("x xx 01010 xx x xxxxx xxxxxx xxxxx xxxxx", Plain),
+            t("x x x 01011 xx 0 xxxxx xxxxxx xxxxx xxxxx", Plain),
+            t("x x x 01011 xx 1 xxxxx xxxxxx xxxxx xxxxx", Plain),
+            t("x x x 11010000 xxxxx 000000 xxxxx xxxxx", Plain),
+            t("x x 1 11010010 xxxxx xxxx x 0 xxxxx 0 xxxx", Plain),
+            t("x x 0 11010100 xxxxx xxxx 0 x xxxxx xxxxx", Plain),
+            t("x 1 0 11010110 00000 0000 xx xxxxx xxxxx", Plain),
+            t("x 1 0 11010110 00000 00010 x xxxxx xxxxx", Plain),
+            t("x 0 0 11010110 xxxxx 00001 x xxxxx xxxxx", Plain),
+            t("x 0 0 11010110 xxxxx 0010 xx xxxxx xxxxx", Plain),
+            t("x 0 0 11010110 xxxxx 010 x xx xxxxx xxxxx", Plain),
+            t("x 00 11011 xxx xxxxx x xxxxx xxxxx xxxxx", Plain),
+        ],
+    ),
+    (
+        "branch",
+        &[
+            t("x 00101 xxxxxxxxxxxxxxxxxxxxxxxxxx", BranchImm),
+            t("0101010 0 xxxxxxxxxxxxxxxxxxx 0 xxxx", BranchImm),
+            t("x 011010 x xxxxxxxxxxxxxxxxxxx xxxxx", BranchImm),
+            t("x 011011 x xxxxx xxxxxxxxxxxxxx xxxxx", BranchImm),
+            t("1101011 0 0 xx 11111 000000 xxxxx 00000", BranchReg),
+        ],
+    ),
+    (
+        "system",
+        &[
+            t("11010101 00000011 0010 xxxx xxx 11111", Plain),
+            t("11010101 00000011 0011 xxxx x1x 11111", Plain),
+            t("11010101 00000011 0011 xxxx 10x 11111", Plain),
+            t("1101010100 x 1 1 011 0100 0010 000 xxxxx", Plain),
+            t("1101010100 x 1 1 011 0100 0100 00x xxxxx", Plain),
+            t("1101010100 x 1 1 011 1101 0000 010 xxxxx", Plain),
+            t(
+                "1101010100 0 01 011 0111 0100 001 xxxxx",
+                Mem { index: false },
+            ),
+            t("11010100 001 xxxxxxxxxxxxxxxx 000 00", Plain),
+            t("11010100 000 xxxxxxxxxxxxxxxx 000 1x", Plain),
+        ],
+    ),
+    (
+        "ldst",
+        &[
+            t(
+                "xx 111 x 01 xx xxxxxxxxxxxx xxxxx xxxxx",
+                Mem { index: false },
+            ),
+            t(
+                "xx 111 x 00 xx 0 xxxxxxxxx xx xxxxx xxxxx",
+                Mem { index: false },
+            ),
+            t(
+                "xx 111 x 00 xx 1 xxxxx xxx x 10 xxxxx xxxxx",
+                Mem { index: true },
+            ),
+            t("xx 011 x 00 xxxxxxxxxxxxxxxxxxx xxxxx", Literal),
+            t(
+                "xx 101 x 0xx x xxxxxxx xxxxx xxxxx xxxxx",
+                Mem { index: false },
+            ),
+        ],
+    ),
+    (
+        "ldst-excl",
+        &[
+            t(
+                "xx 001000 0 x 0 xxxxx x 11111 xxxxx xxxxx",
+                Mem { index: true },
+            ),
+            t(
+                "1x 001000 0 x 1 xxxxx x xxxxx xxxxx xxxxx",
+                Mem { index: true },
+            ),
+            t(
+                "xx 001000 1 x 0 11111 1 11111 xxxxx xxxxx",
+                Mem { index: false },
+            ),
+            t("xx 001000 0 1 0 11111 x 11111 xxxxx xxxxx", ExclusivePair),
+        ],
+    ),
+    (
+        "atomic",
+        &[
+            t(
+                "xx 111 0 00 x x 1 xxxxx 0 xxx 00 xxxxx xxxxx",
+                Mem { index: true },
+            ),
+            t(
+                "xx 111 0 00 x x 1 xxxxx 1 000 00 xxxxx xxxxx",
+                Mem { index: true },
+            ),
+            t(
+                "xx 001000 1 x 1 xxxxx x 11111 xxxxx xxxxx",
+                Mem { index: true },
+            ),
+            t(
+                "0x 001000 0 x 1 xxxxx x 11111 xxxxx xxxxx",
+                Mem { index: true },
+            ),
+        ],
+    ),
+];
+
+/// Parses a pattern into (mask, value).
+pub fn parse(pattern: &str) -> (u32, u32) {
+    let mut mask = 0u32;
+    let mut value = 0u32;
+    for c in pattern.chars().filter(|c| *c != ' ') {
+        mask <<= 1;
+        value <<= 1;
+        match c {
+            '0' => mask |= 1,
+            '1' => {
+                mask |= 1;
+                value |= 1
+            }
+            _ => {}
+        }
+    }
+    (mask, value)
+}
+
+fn interesting(rng: &mut Rng) -> u64 {
+    const SPECIAL: [u64; 12] = [
+        0,
+        1,
+        u64::MAX,
+        0x7fff_ffff,
+        0x8000_0000,
+        0xffff_ffff,
+        0x1_0000_0000,
+        i64::MAX as u64,
+        i64::MIN as u64,
+        0xffff_ffff_8000_0000,
+        2,
+        63,
+    ];
+    match rng.below(4) {
+        0 => SPECIAL[rng.below(SPECIAL.len() as u64) as usize],
+        1 => rng.below(128),
+        _ => rng.next_u64(),
+    }
+}
+
+/// A scratch address for a base register: mostly aligned, sometimes at the edges.
+fn scratch_address(rng: &mut Rng) -> u64 {
+    let off = rng.below(SCRATCH_SIZE as u64);
+    let off = match rng.below(8) {
+        0..=4 => off & !15,
+        5 => off & !7,
+        6 => SCRATCH_SIZE as u64 - 16 + rng.below(32),
+        _ => off,
+    };
+    SCRATCH_ADDR + off
+}
+
+/// A random initial state.
+pub fn random_regs(rng: &mut Rng) -> Regs {
+    let mut r = Regs::default();
+    for x in r.x.iter_mut() {
+        *x = interesting(rng);
+    }
+    r.sp = scratch_address(rng) & !15;
+    r.nzcv = (rng.below(16)) << 28;
+    // ARMv8.0 FPCR bits only: AHP, DN, FZ, RMode.
+    r.fpcr = rng.next_u64() & 0x07c0_0000;
+    r.fpsr = rng.next_u64() & 0x0800_009f;
+    r.tpidr = interesting(rng);
+    for v in r.v.iter_mut() {
+        *v = (interesting(rng) as u128) << 64 | interesting(rng) as u128;
+    }
+    r
+}
+
+/// Sets the register encoded as `n` to `value` (31 is SP for base registers).
+fn set_base(r: &mut Regs, n: u32, value: u64) {
+    if n == 31 {
+        r.sp = value;
+    } else {
+        r.x[n as usize] = value;
+    }
+}
+
+/// Builds one random case of `template`.
+pub fn make_case(template: &Template, rng: &mut Rng) -> Case {
+    let (mask, value) = parse(template.pattern);
+    let mut insn = value | (rng.next_u64() as u32 & !mask);
+    let mut regs = random_regs(rng);
+    let mut insn2 = BRK_FILL;
+    let rn = insn >> 5 & 31;
+    match template.setup {
+        Plain => {}
+        Mem { index } => {
+            if index {
+                let m = insn >> 16 & 31;
+                if m != 31 {
+                    regs.x[m as usize] = rng.below(256).wrapping_sub(64);
+                }
+            }
+            set_base(&mut regs, rn, scratch_address(rng));
+        }
+        BranchImm => {
+            // Keep targets within [0x400, 0xc00) of the code page and never the branch itself.
+            let mut words = rng.below(511) as i64 - 255;
+            if words == 0 {
+                words = 1;
+            }
+            insn = if insn & 0x7c00_0000 == 0x1400_0000 {
+                insn & !0x03ff_ffff | (words as u32 & 0x03ff_ffff)
+            } else if insn & 0x7e00_0000 == 0x3600_0000 {
+                insn & !(0x3fff << 5) | ((words as u32 & 0x3fff) << 5)
+            } else {
+                insn & !(0x7ffff << 5) | ((words as u32 & 0x7ffff) << 5)
+            };
+        }
+        BranchReg => {
+            let target =
+                CODE_ADDR + 0x400 + 4 * rng.below(256) + if rng.chance(1, 16) { 2 } else { 0 };
+            if rn != 31 {
+                regs.x[rn as usize] = target;
+            }
+        }
+        Literal => {
+            if rng.chance(7, 8) {
+                let words = rng.below(1024) as i64 - 512;
+                insn = insn & !(0x7ffff << 5) | ((words as u32 & 0x7ffff) << 5);
+            }
+        }
+        ExclusivePair => {
+            let t = insn & 31;
+            // Status register distinct from the data and base registers.
+            let mut s = rng.below(31) as u32;
+            while s == t || s == rn {
+                s = (s + 1) % 31;
+            }
+            let base = scratch_address(rng) & !15;
+            set_base(&mut regs, rn, base);
+            // insn is the load-exclusive; the store uses the same size, base and data register.
+            insn2 = (insn & !(1 << 22) & !(31 << 16)) | s << 16;
+        }
+    }
+    Case {
+        regs,
+        insn,
+        insn2,
+        mem_seed: rng.next_u64(),
+    }
+}
