@@ -55,6 +55,10 @@ macro_rules! lane_impl {
             fn unpack(v: u128) -> [$t; $n] {
                 let b = v.to_le_bytes();
                 const W: usize = 16 / $n;
+                if W == 1 {
+                    // Bytes: the little-endian image is the lane array itself.
+                    return core::array::from_fn(|i| b[i] as $t);
+                }
                 core::array::from_fn(|i| {
                     let mut e = [0u8; W];
                     e.copy_from_slice(&b[i * W..i * W + W]);
@@ -65,8 +69,14 @@ macro_rules! lane_impl {
             fn pack(a: [$t; $n]) -> u128 {
                 const W: usize = 16 / $n;
                 let mut b = [0u8; 16];
-                for (c, x) in b.chunks_exact_mut(W).zip(a.iter()) {
-                    c.copy_from_slice(&x.to_le_bytes());
+                if W == 1 {
+                    for (c, x) in b.iter_mut().zip(a.iter()) {
+                        *c = *x as u8;
+                    }
+                } else {
+                    for (c, x) in b.chunks_exact_mut(W).zip(a.iter()) {
+                        c.copy_from_slice(&x.to_le_bytes());
+                    }
                 }
                 u128::from_le_bytes(b)
             }

@@ -275,12 +275,9 @@ macro_rules! across_h {
                 let n = if q { T::N } else { T::N / 2 };
                 let v = &av.as_ref()[..n];
                 let f = $f;
-                let mut acc = ext(v[0], $u);
-                for &x in &v[1..] {
-                    acc = f(acc, ext(x, $u));
-                }
+                let r = v.iter().skip(1).fold(ext(v[0], $u), |acc, &x| f(acc, x));
                 let w = if $long { size + 1 } else { size };
-                acc as u128 & elem_mask(w)
+                r as u128 & elem_mask(w)
             });
             cpu.set_vreg(rd(i.raw), r);
             Ok(())
@@ -288,13 +285,13 @@ macro_rules! across_h {
     };
 }
 
-across_h!(addv, true, false, |a: i128, b: i128| a + b);
-across_h!(saddlv, false, true, |a: i128, b: i128| a + b);
-across_h!(uaddlv, true, true, |a: i128, b: i128| a + b);
-across_h!(smaxv, false, false, |a: i128, b: i128| a.max(b));
-across_h!(umaxv, true, false, |a: i128, b: i128| a.max(b));
-across_h!(sminv, false, false, |a: i128, b: i128| a.min(b));
-across_h!(uminv, true, false, |a: i128, b: i128| a.min(b));
+across_h!(addv, true, false, |a: i128, b: T| a + ext(b, true));
+across_h!(saddlv, false, true, |a: i128, b: T| a + ext(b, false));
+across_h!(uaddlv, true, true, |a: i128, b: T| a + ext(b, true));
+across_h!(smaxv, false, false, |a: i128, b: T| a.max(ext(b, false)));
+across_h!(umaxv, true, false, |a: i128, b: T| a.max(ext(b, true)));
+across_h!(sminv, false, false, |a: i128, b: T| a.min(ext(b, false)));
+across_h!(uminv, true, false, |a: i128, b: T| a.min(ext(b, true)));
 
 /// Two-register misc and across-lanes rows.
 pub(super) const ENCODINGS: &[Encoding] = &[

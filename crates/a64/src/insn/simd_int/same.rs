@@ -214,7 +214,6 @@ same_h!(cmhi_v, false, ALL, cmhi::<T>);
 same_h!(cmge_v, false, ALL, cmge::<T>);
 same_h!(cmhs_v, false, ALL, cmhs::<T>);
 same_h!(cmtst_v, false, ALL, cmtst::<T>);
-same_h!(cmeq_v, false, ALL, cmeq::<T>);
 same_h!(sshl, false, ALL, shl_reg::<T, false, false, false>);
 same_h!(ushl, false, ALL, shl_reg::<T, true, false, false>);
 same_h!(srshl, false, ALL, shl_reg::<T, false, true, false>);
@@ -231,8 +230,6 @@ same_h!(sabd, false, NO64, abd::<T, false>);
 same_h!(uabd, false, NO64, abd::<T, true>);
 same_h!(saba, false, NO64, aba::<T, false>);
 same_h!(uaba, false, NO64, aba::<T, true>);
-same_h!(add_v, false, ALL, add::<T>);
-same_h!(sub_v, false, ALL, sub::<T>);
 same_h!(mla_v, false, NO64, mla::<T>);
 same_h!(mls_v, false, NO64, mls::<T>);
 same_h!(mul_v, false, NO64, mul::<T>);
@@ -318,3 +315,61 @@ pub(super) fn addp_s(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     cpu.set_vreg(rd(i.raw), r as u128);
     Ok(())
 }
+
+/// The top bit of every lane of size field `size`.
+#[inline(always)]
+fn lane_tops(size: u32) -> u128 {
+    const TOPS: [u128; 4] = [
+        0x8080_8080_8080_8080_8080_8080_8080_8080,
+        0x8000_8000_8000_8000_8000_8000_8000_8000,
+        0x8000_0000_8000_0000_8000_0000_8000_0000,
+        0x8000_0000_0000_0000_8000_0000_0000_0000,
+    ];
+    TOPS[(size & 3) as usize]
+}
+
+/// Defines a vector handler computing whole-register SIMD-within-a-register
+/// `$f(a, b, tops, size)` (the hottest integer operations).
+macro_rules! swar_h {
+    ($name:ident, $f:ident) => {
+        /// Vector ADD/SUB/CMEQ handler (lane-parallel on the whole register).
+        pub(super) fn $name(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+            let (q, size) = q_size(i.raw);
+            if size == 3 && !q {
+                return cpu.stop(Exit::Undefined(i.raw));
+            }
+            let (a, b) = (cpu.vreg(rn(i.raw)), cpu.vreg(rm(i.raw)));
+            let r = $f(a, b, lane_tops(size), size);
+            cpu.set_vreg(rd(i.raw), r & reg_mask(false, q, size));
+            Ok(())
+        }
+    };
+}
+
+/// Lane-wise wrapping add of whole registers.
+#[inline(always)]
+fn swar_add(a: u128, b: u128, h: u128, _: u32) -> u128 {
+    let l = !h;
+    (a & l).wrapping_add(b & l) ^ ((a ^ b) & h)
+}
+
+/// Lane-wise wrapping subtract of whole registers.
+#[inline(always)]
+fn swar_sub(a: u128, b: u128, h: u128, _: u32) -> u128 {
+    (a | h).wrapping_sub(b & !h) ^ ((a ^ !b) & h)
+}
+
+/// Lane-wise equality mask of whole registers.
+#[inline(always)]
+fn swar_cmeq(a: u128, b: u128, h: u128, size: u32) -> u128 {
+    let l = !h;
+    let x = a ^ b;
+    // Top bit of a lane set iff the lane of x is non-zero.
+    let nz = ((x & l).wrapping_add(l) | x) & h;
+    let eq = !nz & h;
+    (eq << 1).wrapping_sub(eq >> ((8u32 << size) - 1))
+}
+
+swar_h!(add_v, swar_add);
+swar_h!(sub_v, swar_sub);
+swar_h!(cmeq_v, swar_cmeq);
