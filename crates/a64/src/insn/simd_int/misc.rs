@@ -288,10 +288,37 @@ macro_rules! across_h {
 across_h!(addv, true, false, |a: i128, b: T| a + ext(b, true));
 across_h!(saddlv, false, true, |a: i128, b: T| a + ext(b, false));
 across_h!(uaddlv, true, true, |a: i128, b: T| a + ext(b, true));
-across_h!(smaxv, false, false, |a: i128, b: T| a.max(ext(b, false)));
-across_h!(umaxv, true, false, |a: i128, b: T| a.max(ext(b, true)));
-across_h!(sminv, false, false, |a: i128, b: T| a.min(ext(b, false)));
-across_h!(uminv, true, false, |a: i128, b: T| a.min(ext(b, true)));
+
+/// Defines a maximum/minimum across-lanes handler folding with `$f` on the
+/// lanes' own type.
+macro_rules! minmax_h {
+    ($name:ident, $f:expr) => {
+        /// SMAXV/SMINV/UMAXV/UMINV handler.
+        fn $name(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+            let (q, size) = q_size(i.raw);
+            if size == 3 || (size == 2 && !q) {
+                return cpu.stop(Exit::Undefined(i.raw));
+            }
+            let a = cpu.vreg(rn(i.raw));
+            let r = sized!(size, T, {
+                let av = T::unpack(a);
+                let n = if q { T::N } else { T::N / 2 };
+                let f = $f;
+                av.as_ref()[..n]
+                    .iter()
+                    .fold(av.as_ref()[0], |acc, &x| f(acc, x))
+                    .u()
+            });
+            cpu.set_vreg(rd(i.raw), r as u128);
+            Ok(())
+        }
+    };
+}
+
+minmax_h!(smaxv, |a: T, b: T| a.smax(b));
+minmax_h!(umaxv, |a: T, b: T| a.max(b));
+minmax_h!(sminv, |a: T, b: T| a.smin(b));
+minmax_h!(uminv, |a: T, b: T| a.min(b));
 
 /// Two-register misc and across-lanes rows.
 pub(super) const ENCODINGS: &[Encoding] = &[
