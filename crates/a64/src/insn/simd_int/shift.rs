@@ -112,6 +112,10 @@ fn narrow_shift<
         a &= elem_mask(size + 1);
     }
     let (r, s) = narrow::<T>(a, 0, |x, _, s| {
+        if !SAT && !R {
+            // SHRN: plain truncating shift (1 <= right <= esize < 64).
+            return T::t(x.u() >> (right & 63));
+        }
         let v = shift_i128(ext(x, SU), -right, R);
         if SAT {
             sat(v, DU, s)
