@@ -99,11 +99,18 @@ macro_rules! misc_h {
             if ($sizes >> size) & 1 == 0 || (!$scalar && size == 3 && !q) {
                 return cpu.stop(Exit::Undefined(i.raw));
             }
-            let m = reg_mask($scalar, q, size);
             let d = rd(i.raw);
-            let (dv, a) = (cpu.vreg(d) & m, cpu.vreg(rn(i.raw)) & m);
-            let (r, s) = sized!(size, T, lanes3::<T>(dv, a, 0, $op));
-            cpu.set_vreg(d, r & m);
+            let (r, s) = if q && !$scalar {
+                // Full register: no masking, so the lanes load straight from memory.
+                let (dv, a) = (cpu.vreg(d), cpu.vreg(rn(i.raw)));
+                sized!(size, T, lanes3::<T>(dv, a, 0, $op))
+            } else {
+                let m = reg_mask($scalar, q, size);
+                let (dv, a) = (cpu.vreg(d) & m, cpu.vreg(rn(i.raw)) & m);
+                let (r, s) = sized!(size, T, lanes3::<T>(dv, a, 0, $op));
+                (r & m, s)
+            };
+            cpu.set_vreg(d, r);
             set_qc(cpu, s);
             Ok(())
         }
