@@ -217,11 +217,19 @@ pub(super) fn lanes3<T: Lane>(
 pub(super) fn pairwise<T: Lane>(q: bool, a: u128, b: u128, f: impl Fn(T, T) -> T) -> u128 {
     if q {
         let (av, bv) = (T::unpack(a), T::unpack(b));
-        let mut r = T::A::default();
+        let (av, bv) = (av.as_ref(), bv.as_ref());
+        // De-interleave into even and odd lanes, then combine lane-wise.
+        let (mut ev, mut od) = (T::A::default(), T::A::default());
         let h = T::N / 2;
         for i in 0..h {
-            r.as_mut()[i] = f(av.as_ref()[2 * i], av.as_ref()[2 * i + 1]);
-            r.as_mut()[h + i] = f(bv.as_ref()[2 * i], bv.as_ref()[2 * i + 1]);
+            ev.as_mut()[i] = av[2 * i];
+            od.as_mut()[i] = av[2 * i + 1];
+            ev.as_mut()[h + i] = bv[2 * i];
+            od.as_mut()[h + i] = bv[2 * i + 1];
+        }
+        let mut r = T::A::default();
+        for ((r, &e), &o) in r.as_mut().iter_mut().zip(ev.as_ref()).zip(od.as_ref()) {
+            *r = f(e, o);
         }
         T::pack(r)
     } else {
