@@ -50,17 +50,35 @@ pub enum Setup {
     Literal,
 }
 
-/// One template: a pattern (`0`/`1` fixed, anything else random) and its setup.
+/// One template: a pattern (`0`/`1` fixed, anything else random), its setup,
+/// and patterns of encodings it must not produce (outside the class or the core).
 pub struct Template {
     /// The bit pattern.
     pub pattern: &'static str,
     /// How to prepare the state.
     pub setup: Setup,
+    /// Encodings to draw again.
+    pub reject: &'static [&'static str],
 }
 
 const fn t(pattern: &'static str, setup: Setup) -> Template {
-    Template { pattern, setup }
+    Template {
+        pattern,
+        setup,
+        reject: &[],
+    }
 }
+
+const fn tr(pattern: &'static str, setup: Setup, reject: &'static [&'static str]) -> Template {
+    Template {
+        pattern,
+        setup,
+        reject,
+    }
+}
+
+/// FP16 (type = 11) forms of the scalar FP encodings: the QEMU model has FEAT_FP16, our core does not.
+const NOT_FP16: &[&str] = &["xxxxxxxx 11 xxxxxxxxxxxxxxxxxxxxxx"];
 
 use Setup::*;
 
@@ -162,6 +180,156 @@ pub const CLASSES: &[(&str, &[Template])] = &[
         ],
     ),
     (
+        "simd-move",
+        &[
+            t("0 x 0 01110000 xxxxx 0 0000 1 xxxxx xxxxx", Plain),
+            t("0 x 0 01110000 xxxxx 0 0001 1 xxxxx xxxxx", Plain),
+            t("0 x 0 01110000 xxxxx 0 01x1 1 xxxxx xxxxx", Plain),
+            t("0 1 0 01110000 xxxxx 0 0011 1 xxxxx xxxxx", Plain),
+            t("0 1 1 01110000 xxxxx 0 xxxx 1 xxxxx xxxxx", Plain),
+            t("01 0 11110000 xxxxx 0 0000 1 xxxxx xxxxx", Plain),
+            // cmode 1111 is FMOV (vector, immediate): an fp-vector encoding.
+            tr(
+                "0 x x 0111100000 xxx xxxx 0 1 xxxxx xxxxx",
+                Plain,
+                &["xxxxxxxxxxxxxxxx 1111 xxxxxxxxxxxx"],
+            ),
+            t("0 x 101110 00 0 xxxxx 0 xxxx 0 xxxxx xxxxx", Plain),
+            t("0 x 001110 00 0 xxxxx 0 xx x 00 xxxxx xxxxx", Plain),
+            t("0 x 001110 xx 0 xxxxx 0 xxx 10 xxxxx xxxxx", Plain),
+        ],
+    ),
+    (
+        "simd-ldst",
+        &[
+            t(
+                "0 x 0011000 x 000000 xxxx xx xxxxx xxxxx",
+                Mem { index: false },
+            ),
+            t(
+                "0 x 0011001 x 0 xxxxx xxxx xx xxxxx xxxxx",
+                Mem { index: true },
+            ),
+            t(
+                "0 x 0011010 x x 00000 xxx x xx xxxxx xxxxx",
+                Mem { index: false },
+            ),
+            t(
+                "0 x 0011011 x x xxxxx xxx x xx xxxxx xxxxx",
+                Mem { index: true },
+            ),
+        ],
+    ),
+    (
+        "simd-int",
+        &[
+            // Three same, integer opcodes (not yet: SQSHL/SQRSHL 01001/01011, SQDMULH 10110).
+            tr(
+                "0 x x 01110 xx 1 xxxxx xxxxx 1 xxxxx xxxxx",
+                Plain,
+                &[
+                    "xxxxxxxxxxxxxxxx 11xxx xxxxxxxxxxx",
+                    "xxxxxxxxxxxxxxxx 010x1 xxxxxxxxxxx",
+                    "xxxxxxxxxxxxxxxx 10110 xxxxxxxxxxx",
+                ],
+            ),
+            // Two-register misc, integer opcodes (not yet: SUQADD/USQADD 0011; 11xx are FP).
+            tr(
+                "0 x x 01110 xx 10000 0 xxxx 10 xxxxx xxxxx",
+                Plain,
+                &[
+                    "xxxxxxxxxxxxxxxx 0 0011 xxxxxxxxxxxx",
+                    "xxxxxxxxxxxxxxxx 0 11xx xxxxxxxxxxxx",
+                ],
+            ),
+            t("0 x x 01110 xx 10000 1 0010 10 xxxxx xxxxx", Plain),
+            t("0 x x 01110 xx 10000 1 0100 10 xxxxx xxxxx", Plain),
+            t("0 x x 01110 xx 11000 00011 10 xxxxx xxxxx", Plain),
+            t("0 x x 01110 xx 11000 01010 10 xxxxx xxxxx", Plain),
+            t("0 x x 01110 xx 11000 11010 10 xxxxx xxxxx", Plain),
+            t("0 x 0 01110 xx 11000 11011 10 xxxxx xxxxx", Plain),
+            t("0 x x 011110 xxxx xxx 00xx0 1 xxxxx xxxxx", Plain),
+            t("0 x 1 011110 xxxx xxx 01000 1 xxxxx xxxxx", Plain),
+            t("0 x x 011110 xxxx xxx 01010 1 xxxxx xxxxx", Plain),
+            t("0 x 0 011110 xxxx xxx 1000x 1 xxxxx xxxxx", Plain),
+            t("0 x x 011110 xxxx xxx 10100 1 xxxxx xxxxx", Plain),
+        ],
+    ),
+    (
+        "fp-scalar",
+        &[
+            tr(
+                "x 0 0 11110 xx 1 xx 11x 000000 xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+            tr(
+                "0 0 0 11110 xx 1 0000 00 10000 xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+            tr("0 0 0 11110 xx 1 xxxxxxxx 100 00000 xxxxx", Plain, NOT_FP16),
+            tr(
+                "0 0 0 11110 xx 1 xxxxx 00 1000 xxxxx xx 000",
+                Plain,
+                NOT_FP16,
+            ),
+            tr(
+                "0 0 0 11110 xx 1 xxxxx xxxx 01 xxxxx x xxxx",
+                Plain,
+                NOT_FP16,
+            ),
+            tr(
+                "0 0 0 11110 xx 1 xxxxx xxxx 11 xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+            // One source, without the half-precision FCVTs (not yet) and FP16.
+            tr(
+                "0 0 0 11110 xx 1 0xxxxx 10000 xxxxx xxxxx",
+                Plain,
+                &[
+                    "xxxxxxxx 11 xxxxxxxxxxxxxxxxxxxxxx",
+                    "xxxxxxxx xx x 000111 xxxxxxxxxxxxxxx",
+                    "xxxxxxxx 00 x 000100 xxxxxxxxxxxxxxx",
+                    "xxxxxxxx 01 x 000101 xxxxxxxxxxxxxxx",
+                    "xxxxxxxx xx x 01xxxx xxxxxxxxxxxxxxx",
+                ],
+            ),
+            tr(
+                "0 0 0 11110 xx 1 xxxxx xxxx 10 xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+            tr(
+                "0 0 0 11111 xx x xxxxx x xxxxx xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+        ],
+    ),
+    (
+        "fp-convert",
+        &[
+            // FCVT*/SCVTF/UCVTF (integer): opcodes 0xx; 11x are the FMOVs, 1xx with rmode != 00 unallocated.
+            tr(
+                "x 0 0 11110 xx 1 xx 0xx 000000 xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+            tr(
+                "x 0 0 11110 xx 1 00 10x 000000 xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+            tr(
+                "x 0 0 11110 xx 0 xx xxx xxxxxx xxxxx xxxxx",
+                Plain,
+                NOT_FP16,
+            ),
+        ],
+    ),
+    (
         "atomic",
         &[
             t(
@@ -225,6 +393,71 @@ fn interesting(rng: &mut Rng) -> u64 {
     }
 }
 
+/// A double-precision value biased towards the cases IEEE arithmetic finds hard.
+fn interesting_f64(rng: &mut Rng) -> u64 {
+    const SPECIAL: [u64; 16] = [
+        0,
+        1 << 63,
+        0x3ff0_0000_0000_0000, // 1.0
+        0xbff0_0000_0000_0000, // -1.0
+        0x7ff0_0000_0000_0000, // +inf
+        0xfff0_0000_0000_0000, // -inf
+        0x7ff8_0000_0000_0000, // default NaN
+        0x7ff4_0000_0000_0001, // signalling NaN
+        0xfff8_0000_0000_1234, // negative quiet NaN with payload
+        0x0000_0000_0000_0001, // smallest subnormal
+        0x000f_ffff_ffff_ffff, // largest subnormal
+        0x0010_0000_0000_0000, // smallest normal
+        0x7fef_ffff_ffff_ffff, // largest finite
+        0x43e0_0000_0000_0000, // 2^63
+        0x41e0_0000_0000_0000, // 2^31
+        0x3fe0_0000_0000_0000, // 0.5
+    ];
+    match rng.below(4) {
+        0 => SPECIAL[rng.below(16) as usize],
+        1 => (rng.next_u64() & 0x800f_ffff_ffff_ffff) | (0x3f0 + rng.below(0x20)) << 52,
+        2 => ((rng.below(2000) as f64 - 1000.0) / 8.0).to_bits(),
+        _ => rng.next_u64(),
+    }
+}
+
+/// A single-precision value, likewise.
+fn interesting_f32(rng: &mut Rng) -> u64 {
+    const SPECIAL: [u32; 14] = [
+        0,
+        0x8000_0000,
+        0x3f80_0000,
+        0xbf80_0000,
+        0x7f80_0000,
+        0xff80_0000,
+        0x7fc0_0000,
+        0x7fa0_0001,
+        0xffc0_1234,
+        1,
+        0x007f_ffff,
+        0x0080_0000,
+        0x7f7f_ffff,
+        0x5f00_0000,
+    ];
+    (match rng.below(4) {
+        0 => SPECIAL[rng.below(14) as usize],
+        1 => (rng.next_u64() as u32 & 0x807f_ffff) | (0x78 + rng.below(0x10) as u32) << 23,
+        2 => ((rng.below(2000) as f32 - 1000.0) / 8.0).to_bits(),
+        _ => rng.next_u64() as u32,
+    }) as u64
+}
+
+/// A 128-bit vector register value: integer-like, double lanes or single lanes.
+fn interesting_vector(rng: &mut Rng) -> u128 {
+    match rng.below(3) {
+        0 => (interesting(rng) as u128) << 64 | interesting(rng) as u128,
+        1 => (interesting_f64(rng) as u128) << 64 | interesting_f64(rng) as u128,
+        _ => (0..4).fold(0u128, |acc, k| {
+            acc | (interesting_f32(rng) as u128) << (32 * k)
+        }),
+    }
+}
+
 /// A scratch address for a base register: mostly aligned, sometimes at the edges.
 fn scratch_address(rng: &mut Rng) -> u64 {
     let off = rng.below(SCRATCH_SIZE as u64);
@@ -250,7 +483,7 @@ pub fn random_regs(rng: &mut Rng) -> Regs {
     r.fpsr = rng.next_u64() & 0x0800_009f;
     r.tpidr = interesting(rng);
     for v in r.v.iter_mut() {
-        *v = (interesting(rng) as u128) << 64 | interesting(rng) as u128;
+        *v = interesting_vector(rng);
     }
     r
 }
@@ -267,7 +500,11 @@ fn set_base(r: &mut Regs, n: u32, value: u64) {
 /// Builds one random case of `template`.
 pub fn make_case(template: &Template, rng: &mut Rng) -> Case {
     let (mask, value) = parse(template.pattern);
+    let rejects: Vec<(u32, u32)> = template.reject.iter().map(|r| parse(r)).collect();
     let mut insn = value | (rng.next_u64() as u32 & !mask);
+    while rejects.iter().any(|(m, v)| insn & m == *v) {
+        insn = value | (rng.next_u64() as u32 & !mask);
+    }
     let mut regs = random_regs(rng);
     let mut insn2 = BRK_FILL;
     let rn = insn >> 5 & 31;

@@ -218,6 +218,8 @@ pub struct ClassReport {
     pub cases: usize,
     /// Cases whose outcome differed.
     pub mismatches: usize,
+    /// Cases in which QEMU executed the instruction to completion (no signal from it).
+    pub completed: usize,
     /// Mismatch count by the objdump mnemonic of the instruction.
     pub by_mnemonic: BTreeMap<String, usize>,
     /// Printable details of the first mismatches.
@@ -251,6 +253,9 @@ pub fn run_class(
     };
     for (case, q) in cases.iter().zip(&qemu) {
         let o = side.run(case);
+        if q.sig == ours::SIGTRAP && q.pc != CODE_ADDR + INSN_OFF {
+            report.completed += 1;
+        }
         let diff = differences(case.insn, &o, q);
         if diff.is_empty() {
             continue;

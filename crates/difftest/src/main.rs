@@ -51,8 +51,8 @@ fn main() -> ExitCode {
         match difftest::run_class(class, count, seed, max_report) {
             Ok(r) => {
                 println!(
-                    "{class:<10} {:>8} instructions {:>6} mismatches {:?}",
-                    r.cases, r.mismatches, r.by_mnemonic
+                    "{class:<10} {:>8} instructions ({:>6} completed) {:>6} mismatches {:?}",
+                    r.cases, r.completed, r.mismatches, r.by_mnemonic
                 );
                 for d in &r.details {
                     println!("  {d}");

@@ -5,6 +5,7 @@
 //! [`GROUPS`] lists them all. Handlers have the [`crate::decode::Exec`] signature.
 
 pub(crate) mod fields;
+pub(crate) mod lanes;
 
 mod fp;
 mod int;

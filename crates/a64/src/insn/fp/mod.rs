@@ -1,6 +1,12 @@
-//! Floating point: scalar FP arithmetic, compares, conversions and rounding, and the vector FP forms.
+//! Floating point: scalar arithmetic, compares, conditional select, rounding,
+//! conversions and moves. (The vector FP forms come next.)
+
+mod convert;
+mod moves;
+mod scalar;
 
 use crate::decode::Encoding;
 
 /// This group's decode tables.
-pub(crate) const TABLES: &[&[Encoding]] = &[];
+pub(crate) const TABLES: &[&[Encoding]] =
+    &[moves::ENCODINGS, scalar::ENCODINGS, convert::ENCODINGS];
