@@ -1,340 +1,381 @@
-//! AdvSIMD two-register miscellaneous (integer), across-lanes and shift by
-//! immediate operations (vector forms).
+//! AdvSIMD two-register misc (integer) and its scalar forms, across-lanes
+//! reductions.
 
-use super::three_same::{sat_s, sat_u, QC};
+use super::diff::{long, narrow, write_narrow};
+use super::lanes::{
+    elem_mask, ext, lanes3, q_size, reg_mask, sat, sat_s, sat_u, set_qc, sized, Lane,
+};
+use super::same::{ALL, B, D, NO64};
+use super::{across, s2m, v2m, v2z};
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Exit, Step};
 use crate::decode::{Encoding, Insn};
-use crate::insn::fields::*;
-use crate::insn::lanes::*;
+use crate::insn::fields::{rd, rn};
 
-pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new(
-        "0 q u 01110 zz 10000 0 oooo 10 nnnnn ddddd",
-        "AdvSIMD two-reg misc (integer, opcodes 0xxxx)",
-        "simd-int",
-        two_reg_misc,
-    ),
-    Encoding::new(
-        "0 q u 01110 zz 10000 1 0010 10 nnnnn ddddd",
-        "XTN/SQXTUN",
-        "simd-int",
-        narrow,
-    ),
-    Encoding::new(
-        "0 q u 01110 zz 10000 1 0100 10 nnnnn ddddd",
-        "SQXTN/UQXTN",
-        "simd-int",
-        narrow,
-    ),
-    Encoding::new(
-        "0 q u 01110 zz 11000 oooo o 10 nnnnn ddddd",
-        "ADDV/SADDLV/UADDLV/SMAXV/UMAXV/SMINV/UMINV",
-        "simd-int",
-        across,
-    ),
-    Encoding::new(
-        "0 q u 011110 hhhh bbb ooooo 1 nnnnn ddddd",
-        "AdvSIMD shift by immediate (integer)",
-        "simd-int",
-        shift_imm,
-    ),
-];
-
-fn two_reg_misc(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
-    let raw = i.raw;
-    let q = bit(raw, 30);
-    let u = bit(raw, 29);
-    let size = bits(raw, 23, 22);
-    let opcode = bits(raw, 15, 12);
-    let esize = 8u32 << size;
-    let datasize = if q { 128 } else { 64 };
-    let a = cpu.vreg(rn(raw));
-    let undefined = |cpu: &mut Cpu| cpu.stop(Exit::Undefined(raw));
-    let sx = |x: u64| ((x << (64 - esize)) as i64 >> (64 - esize)) as i128;
-    let mask = |b: bool| if b { u64::MAX } else { 0 };
-    let r = match (opcode, u) {
-        // REV64 / REV32 / REV16: reverse elements within 64/32/16-bit containers.
-        (0b0000, _) | (0b0001, false) => {
-            let container = match (opcode, u) {
-                (0, false) => 64,
-                (0, true) => 32,
-                _ => 16,
-            };
-            if esize >= container {
-                return undefined(cpu);
-            }
-            let per = (container / esize) as usize;
-            let mut r = 0u128;
-            for k in 0..(datasize / esize) as usize {
-                let base = k / per * per;
-                r = with_lane(r, esize, k, lane(a, esize, base + per - 1 - (k - base)));
-            }
-            r
-        }
-        (0b0010, _) | (0b0110, _) => {
-            // SADDLP/UADDLP and the accumulating SADALP/UADALP.
-            if size == 3 {
-                return undefined(cpu);
-            }
-            let wide = 2 * esize;
-            let mut r = if opcode == 0b0110 {
-                cpu.vreg(rd(raw))
-            } else {
-                0
-            };
-            for k in 0..(datasize / wide) as usize {
-                let (x, y) = (lane(a, esize, 2 * k), lane(a, esize, 2 * k + 1));
-                let s = if u { (x + y) as i128 } else { sx(x) + sx(y) };
-                let acc = if opcode == 0b0110 {
-                    lane(r, wide, k)
-                } else {
-                    0
-                };
-                r = with_lane(r, wide, k, acc.wrapping_add(s as u64));
-            }
-            keep_low(r, datasize / 8)
-        }
-        (0b0100, _) => {
-            if size == 3 {
-                return undefined(cpu);
-            }
-            map1(a, esize, datasize, |x| {
-                if u {
-                    (x.leading_zeros() - (64 - esize)) as u64
-                } else {
-                    let s = sx(x) as i64 as u64;
-                    ((s ^ (s as i64 >> 1) as u64).leading_zeros() - (64 - esize + 1)) as u64
-                }
-            })
-        }
-        (0b0101, false) if size == 0 => map1(a, 8, datasize, |x| x.count_ones() as u64),
-        (0b0101, true) if size == 0 => keep_low(!a, datasize / 8),
-        (0b0101, true) if size == 1 => map1(a, 8, datasize, |x| (x as u8).reverse_bits() as u64),
-        (0b1000, _) if size != 3 || q => map1(a, esize, datasize, |x| {
-            mask(if u { sx(x) >= 0 } else { sx(x) > 0 })
-        }),
-        (0b1001, _) if size != 3 || q => map1(a, esize, datasize, |x| {
-            mask(if u { sx(x) <= 0 } else { x == 0 })
-        }),
-        (0b1010, false) if size != 3 || q => map1(a, esize, datasize, |x| mask(sx(x) < 0)),
-        (0b1011, _) if size != 3 || q => map1(a, esize, datasize, |x| {
-            if u {
-                (-sx(x)) as u64
-            } else {
-                sx(x).unsigned_abs() as u64
-            }
-        }),
-        (0b0111, _) if size != 3 || q => {
-            // SQABS / SQNEG.
-            let mut sat = false;
-            let r = {
-                let mut r = 0u128;
-                for k in 0..(datasize / esize) as usize {
-                    let v = sx(lane(a, esize, k));
-                    r = with_lane(
-                        r,
-                        esize,
-                        k,
-                        sat_s(if u { -v } else { v.abs() }, esize, &mut sat),
-                    );
-                }
-                r
-            };
-            if sat {
-                cpu.fpsr |= QC;
-            }
-            r
-        }
-        _ => return undefined(cpu),
-    };
-    cpu.set_vreg(rd(raw), r);
-    Ok(())
-}
-
-/// XTN, SQXTUN, SQXTN, UQXTN (and the "2" forms writing the upper half).
-fn narrow(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
-    let raw = i.raw;
-    let size = bits(raw, 23, 22);
-    if size == 3 {
-        return cpu.stop(Exit::Undefined(raw));
-    }
-    let u = bit(raw, 29);
-    let saturating = bits(raw, 15, 12) == 0b0100;
-    let upper = bit(raw, 30);
-    let esize = 8u32 << size;
-    let a = cpu.vreg(rn(raw));
-    let mut sat = false;
-    let mut part = 0u128;
-    for k in 0..(64 / esize) as usize {
-        let wide = lane(a, 2 * esize, k);
-        let signed = lane_s(a, 2 * esize, k) as i128;
-        let v = match (saturating, u) {
-            (false, false) => wide & ones(esize),
-            (false, true) => sat_u(signed, esize, &mut sat),
-            (true, false) => sat_s(signed, esize, &mut sat),
-            (true, true) => sat_u(wide as i128, esize, &mut sat),
-        };
-        part = with_lane(part, esize, k, v);
-    }
-    if sat {
-        cpu.fpsr |= QC;
-    }
-    let d = rd(raw);
-    let r = if upper {
-        (cpu.vreg(d) & u64::MAX as u128) | part << 64
+/// Count leading sign bits.
+fn cls<T: Lane>(_: T, a: T, _: T, _: &mut bool) -> T {
+    let s = a.s();
+    let lz = if s < 0 {
+        (!s).leading_zeros()
     } else {
-        part
+        s.leading_zeros()
     };
-    cpu.set_vreg(d, r);
+    T::t((lz - (64 - T::BITS) - 1) as u64)
+}
+/// Count leading zeros.
+fn clz<T: Lane>(_: T, a: T, _: T, _: &mut bool) -> T {
+    T::t((a.u().leading_zeros() - (64 - T::BITS)) as u64)
+}
+/// Population count.
+fn cnt<T: Lane>(_: T, a: T, _: T, _: &mut bool) -> T {
+    T::t(a.u().count_ones() as u64)
+}
+/// Bitwise NOT.
+fn not<T: Lane>(_: T, a: T, _: T, _: &mut bool) -> T {
+    T::t(!a.u())
+}
+/// RBIT (vector): reverses the bits of every byte (size field 01).
+fn rbit_v(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    let (q, _) = q_size(i.raw);
+    let r = cpu.vreg(rn(i.raw)).reverse_bits().swap_bytes();
+    cpu.set_vreg(rd(i.raw), r & reg_mask(false, q, 0));
     Ok(())
 }
-
-fn across(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
-    let raw = i.raw;
-    let q = bit(raw, 30);
-    let u = bit(raw, 29);
-    let size = bits(raw, 23, 22);
-    let opcode = bits(raw, 16, 12);
-    let esize = 8u32 << size;
-    if size == 3 || (size == 2 && !q) {
-        return cpu.stop(Exit::Undefined(raw));
+/// Signed saturating accumulate of an unsigned value.
+fn suqadd<T: Lane>(d: T, a: T, _: T, s: &mut bool) -> T {
+    sat_s(d.s() as i128 + a.u() as i128, s)
+}
+/// Unsigned saturating accumulate of a signed value.
+fn usqadd<T: Lane>(d: T, a: T, _: T, s: &mut bool) -> T {
+    sat_u(d.u() as i128 + a.s() as i128, s)
+}
+/// Saturating absolute value.
+fn sqabs<T: Lane>(_: T, a: T, _: T, s: &mut bool) -> T {
+    sat_s((a.s() as i128).abs(), s)
+}
+/// Saturating negate.
+fn sqneg<T: Lane>(_: T, a: T, _: T, s: &mut bool) -> T {
+    sat_s(-(a.s() as i128), s)
+}
+/// Absolute value.
+fn abs<T: Lane>(_: T, a: T, _: T, _: &mut bool) -> T {
+    if T::t(0).sgt(a) {
+        T::t(0).wsub(a)
+    } else {
+        a
     }
-    let elements = (if q { 128 } else { 64 } / esize) as usize;
-    let a = cpu.vreg(rn(raw));
-    let val = |k: usize| {
-        if u {
-            lane(a, esize, k) as i128
-        } else {
-            lane_s(a, esize, k) as i128
-        }
-    };
-    let (r, rsize) = match (opcode, u) {
-        (0b00011, _) => ((0..elements).map(val).sum::<i128>() as u64, 2 * esize),
-        (0b01010, _) => ((0..elements).map(val).max().unwrap_or(0) as u64, esize),
-        (0b11010, _) => ((0..elements).map(val).min().unwrap_or(0) as u64, esize),
-        (0b11011, false) => (
-            (0..elements)
-                .map(|k| lane(a, esize, k))
-                .fold(0u64, u64::wrapping_add),
-            esize,
-        ),
-        _ => return cpu.stop(Exit::Undefined(raw)),
-    };
-    cpu.set_vreg(rd(raw), (r & ones(rsize)) as u128);
-    Ok(())
+}
+/// Negate.
+fn neg<T: Lane>(_: T, a: T, _: T, _: &mut bool) -> T {
+    T::t(0).wsub(a)
+}
+/// Compare signed greater than zero.
+fn cmgt0<T: Lane>(_: T, a: T, _: T, _: &mut bool) -> T {
+    T::mask(a.sgt(T::t(0)))
+}
+/// Compare signed greater or equal to zero.
+fn cmge0<T: Lane>(_: T, a: T, _: T, _: &mut bool) -> T {
+    T::mask(!T::t(0).sgt(a))
+}
+/// Compare equal to zero.
+fn cmeq0<T: Lane>(_: T, a: T, _: T, _: &mut bool) -> T {
+    T::mask(a == T::t(0))
+}
+/// Compare signed less or equal to zero.
+fn cmle0<T: Lane>(_: T, a: T, _: T, _: &mut bool) -> T {
+    T::mask(!a.sgt(T::t(0)))
+}
+/// Compare signed less than zero.
+fn cmlt0<T: Lane>(_: T, a: T, _: T, _: &mut bool) -> T {
+    T::mask(T::t(0).sgt(a))
 }
 
-fn shift_imm(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
-    let raw = i.raw;
-    let q = bit(raw, 30);
-    let u = bit(raw, 29);
-    let immh = bits(raw, 22, 19);
-    let opcode = bits(raw, 15, 11);
-    // immh == 0 is the modified-immediate group, decoded elsewhere.
-    let esize = 8u32 << (31 - immh.leading_zeros()).min(3);
-    let immhb = bits(raw, 22, 16);
-    let datasize = if q { 128 } else { 64 };
-    let undefined = |cpu: &mut Cpu| cpu.stop(Exit::Undefined(raw));
-    if immh == 0 {
-        return undefined(cpu);
-    }
-    let right = 2 * esize - immhb; // for right shifts: 1..=esize
-    let left = immhb - esize; // for left shifts: 0..esize-1
-    let a = cpu.vreg(rn(raw));
-    let d = cpu.vreg(rd(raw));
-    let sx = |x: u64| ((x << (64 - esize)) as i64 >> (64 - esize)) as i128;
-    let shr = |x: u64, round: bool| -> u64 {
-        let v = if u { x as i128 } else { sx(x) };
-        let v = if round { v + (1i128 << (right - 1)) } else { v };
-        (v >> right) as u64
-    };
-    let r = match opcode {
-        0b00000 | 0b00010 | 0b00100 | 0b00110 => {
-            if esize == 64 && !q {
-                return undefined(cpu);
+/// Defines a same-width two-register misc handler.
+macro_rules! misc_h {
+    ($name:ident, $scalar:expr, $sizes:expr, $op:expr) => {
+        /// Two-register misc handler.
+        fn $name(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+            let (q, size) = q_size(i.raw);
+            if ($sizes >> size) & 1 == 0 || (!$scalar && size == 3 && !q) {
+                return cpu.stop(Exit::Undefined(i.raw));
             }
-            let round = opcode & 0b00100 != 0;
-            let acc = opcode & 0b00010 != 0;
-            let s = map1(a, esize, datasize, |x| shr(x, round));
-            if acc {
-                map2(d, s, esize, datasize, u64::wrapping_add)
+            let d = rd(i.raw);
+            let (r, s) = if q && !$scalar {
+                // Full register: no masking, so the lanes load straight from memory.
+                let (dv, a) = (cpu.vreg(d), cpu.vreg(rn(i.raw)));
+                sized!(size, T, lanes3::<T>(dv, a, 0, $op))
             } else {
-                s
-            }
-        }
-        0b01000 if u => {
-            // SRI: shift right and insert.
-            if esize == 64 && !q {
-                return undefined(cpu);
-            }
-            let written = if right >= esize {
-                0
-            } else {
-                ones(esize) >> right
+                let m = reg_mask($scalar, q, size);
+                let (dv, a) = (cpu.vreg(d) & m, cpu.vreg(rn(i.raw)) & m);
+                let (r, s) = sized!(size, T, lanes3::<T>(dv, a, 0, $op));
+                (r & m, s)
             };
-            map2(d, a, esize, datasize, |dv, x| {
-                let shifted = if right >= esize { 0 } else { x >> right };
-                (dv & !written) | (shifted & written)
-            })
+            cpu.set_vreg(d, r);
+            set_qc(cpu, s);
+            Ok(())
         }
-        0b01010 => {
-            if esize == 64 && !q {
-                return undefined(cpu);
-            }
-            if u {
-                // SLI: shift left and insert.
-                let keep = ones(left);
-                map2(d, a, esize, datasize, |dv, x| {
-                    (dv & keep) | ((x << left) & !keep)
-                })
-            } else {
-                map1(a, esize, datasize, |x| x << left)
-            }
-        }
-        0b10000 | 0b10001 if !u => {
-            // SHRN / RSHRN (and the "2" forms): narrow from 2*esize' elements.
-            if immh & 0b1000 != 0 {
-                return undefined(cpu);
-            }
-            let n = esize; // destination element size
-            let wide = 2 * n;
-            let sh = 2 * n - immhb;
-            let mut part = 0u128;
-            for k in 0..(64 / n) as usize {
-                let x = lane(a, wide, k) as u128;
-                let x = if opcode == 0b10001 {
-                    x + (1u128 << (sh - 1))
-                } else {
-                    x
-                };
-                part = with_lane(part, n, k, (x >> sh) as u64);
-            }
-            if q {
-                (d & u64::MAX as u128) | part << 64
-            } else {
-                part
-            }
-        }
-        0b10100 => {
-            // SSHLL/USHLL (SXTL/UXTL), from the low or (Q=1) high half.
-            if immh & 0b1000 != 0 {
-                return undefined(cpu);
-            }
-            let src = if q { a >> 64 } else { a };
-            let mut r = 0u128;
-            for k in 0..(64 / esize) as usize {
-                let x = if u {
-                    lane(src, esize, k)
-                } else {
-                    lane_s(src, esize, k) as u64
-                };
-                r = with_lane(r, 2 * esize, k, x << left);
-            }
-            r
-        }
-        _ => return undefined(cpu),
     };
-    cpu.set_vreg(rd(raw), r);
+}
+
+misc_h!(cls_v, false, NO64, cls::<T>);
+misc_h!(clz_v, false, NO64, clz::<T>);
+misc_h!(cnt_v, false, B, cnt::<T>);
+misc_h!(not_v, false, B, not::<T>);
+misc_h!(suqadd_v, false, ALL, suqadd::<T>);
+misc_h!(usqadd_v, false, ALL, usqadd::<T>);
+misc_h!(sqabs_v, false, ALL, sqabs::<T>);
+misc_h!(sqneg_v, false, ALL, sqneg::<T>);
+misc_h!(abs_v, false, ALL, abs::<T>);
+misc_h!(neg_v, false, ALL, neg::<T>);
+misc_h!(cmgt0_v, false, ALL, cmgt0::<T>);
+misc_h!(cmge0_v, false, ALL, cmge0::<T>);
+misc_h!(cmeq0_v, false, ALL, cmeq0::<T>);
+misc_h!(cmle0_v, false, ALL, cmle0::<T>);
+misc_h!(cmlt0_v, false, ALL, cmlt0::<T>);
+misc_h!(suqadd_s, true, ALL, suqadd::<T>);
+misc_h!(usqadd_s, true, ALL, usqadd::<T>);
+misc_h!(sqabs_s, true, ALL, sqabs::<T>);
+misc_h!(sqneg_s, true, ALL, sqneg::<T>);
+misc_h!(abs_s, true, D, abs::<T>);
+misc_h!(neg_s, true, D, neg::<T>);
+misc_h!(cmgt0_s, true, D, cmgt0::<T>);
+misc_h!(cmge0_s, true, D, cmge0::<T>);
+misc_h!(cmeq0_s, true, D, cmeq0::<T>);
+misc_h!(cmle0_s, true, D, cmle0::<T>);
+misc_h!(cmlt0_s, true, D, cmlt0::<T>);
+
+/// Defines a REV handler reversing elements within `$c`-byte containers.
+macro_rules! rev_h {
+    ($name:ident, $c:expr) => {
+        /// REV16/REV32/REV64 (vector) handler.
+        fn $name(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+            let (q, size) = q_size(i.raw);
+            let e = 1usize << size;
+            if e >= $c {
+                return cpu.stop(Exit::Undefined(i.raw));
+            }
+            let src = cpu.vreg(rn(i.raw)).to_le_bytes();
+            let mut dst = [0u8; 16];
+            for (j, b) in dst.iter_mut().enumerate() {
+                let (base, o) = (j / $c * $c, j % $c);
+                let k = o / e;
+                *b = src[base + ($c / e - 1 - k) * e + o % e];
+            }
+            let m = reg_mask(false, q, 0);
+            cpu.set_vreg(rd(i.raw), u128::from_le_bytes(dst) & m);
+            Ok(())
+        }
+    };
+}
+
+rev_h!(rev16, 2);
+rev_h!(rev32, 4);
+rev_h!(rev64, 8);
+
+/// Defines a pairwise long add (and accumulate) handler.
+macro_rules! addlp_h {
+    ($name:ident, $u:expr, $acc:expr) => {
+        /// SADDLP/UADDLP/SADALP/UADALP handler.
+        fn $name(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+            let (q, size) = q_size(i.raw);
+            if size == 3 {
+                return cpu.stop(Exit::Undefined(i.raw));
+            }
+            let m = reg_mask(false, q, 0);
+            let d = rd(i.raw);
+            let a = cpu.vreg(rn(i.raw)) & m;
+            let dv = if $acc { cpu.vreg(d) & m } else { 0 };
+            let r = sized!(size, T, {
+                let av = T::unpack(a);
+                let dw = <<T as Lane>::W as Lane>::unpack(dv);
+                let mut r = <<<T as Lane>::W as Lane>::A as Default>::default();
+                for j in 0..<<T as Lane>::W as Lane>::N {
+                    let x = ext(av.as_ref()[2 * j], $u) + ext(av.as_ref()[2 * j + 1], $u);
+                    r.as_mut()[j] = dw.as_ref()[j].wadd(Lane::t(x as u64));
+                }
+                <<T as Lane>::W as Lane>::pack(r)
+            });
+            cpu.set_vreg(d, r & m);
+            Ok(())
+        }
+    };
+}
+
+addlp_h!(saddlp, false, false);
+addlp_h!(uaddlp, true, false);
+addlp_h!(sadalp, false, true);
+addlp_h!(uadalp, true, true);
+
+/// Defines an extract-narrow handler (XTN, SQXTN, UQXTN, SQXTUN).
+macro_rules! xtn_h {
+    ($name:ident, $scalar:expr, $su:expr, $du:expr, $satq:expr) => {
+        /// Extract narrow handler.
+        fn $name(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+            let (q, size) = q_size(i.raw);
+            if size == 3 {
+                return cpu.stop(Exit::Undefined(i.raw));
+            }
+            let mut a = cpu.vreg(rn(i.raw));
+            if $scalar {
+                a &= elem_mask(size + 1);
+            }
+            let (r, s) = sized!(
+                size,
+                T,
+                narrow::<T>(a, 0, |x, _, s| {
+                    if $satq {
+                        sat::<T>(ext(x, $su), $du, s)
+                    } else {
+                        T::t(x.u())
+                    }
+                })
+            );
+            if $scalar {
+                cpu.set_vreg(rd(i.raw), r as u128 & elem_mask(size));
+            } else {
+                write_narrow(cpu, rd(i.raw), q, r);
+            }
+            set_qc(cpu, s);
+            Ok(())
+        }
+    };
+}
+
+xtn_h!(xtn, false, true, true, false);
+xtn_h!(sqxtn_v, false, false, false, true);
+xtn_h!(uqxtn_v, false, true, true, true);
+xtn_h!(sqxtun_v, false, false, true, true);
+xtn_h!(sqxtn_s, true, false, false, true);
+xtn_h!(uqxtn_s, true, true, true, true);
+xtn_h!(sqxtun_s, true, false, true, true);
+
+/// SHLL/SHLL2: widen and shift left by the element size.
+fn shll(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    let (q, size) = q_size(i.raw);
+    if size == 3 {
+        return cpu.stop(Exit::Undefined(i.raw));
+    }
+    let a = cpu.vreg(rn(i.raw));
+    let (r, _) = sized!(
+        size,
+        T,
+        long::<T, true>(0, a, 0, q, false, |_, x, _, _| Lane::t(
+            (x as u64) << (T::BITS & 63)
+        ))
+    );
+    cpu.set_vreg(rd(i.raw), r);
     Ok(())
 }
+
+/// Defines an across-lanes reduction handler; `$long` widens the result.
+macro_rules! across_h {
+    ($name:ident, $u:expr, $long:expr, $f:expr) => {
+        /// Across-lanes handler (ADDV, SADDLV, UADDLV, SMAXV, SMINV, UMAXV, UMINV).
+        fn $name(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+            let (q, size) = q_size(i.raw);
+            if size == 3 || (size == 2 && !q) {
+                return cpu.stop(Exit::Undefined(i.raw));
+            }
+            let a = cpu.vreg(rn(i.raw));
+            let r = sized!(size, T, {
+                let av = T::unpack(a);
+                let n = if q { T::N } else { T::N / 2 };
+                let v = &av.as_ref()[..n];
+                let f = $f;
+                let r = v.iter().skip(1).fold(ext(v[0], $u), |acc, &x| f(acc, x));
+                let w = if $long { size + 1 } else { size };
+                r as u128 & elem_mask(w)
+            });
+            cpu.set_vreg(rd(i.raw), r);
+            Ok(())
+        }
+    };
+}
+
+across_h!(addv, true, false, |a: i128, b: T| a + ext(b, true));
+across_h!(saddlv, false, true, |a: i128, b: T| a + ext(b, false));
+across_h!(uaddlv, true, true, |a: i128, b: T| a + ext(b, true));
+
+/// Defines a maximum/minimum across-lanes handler folding with `$f` on the
+/// lanes' own type.
+macro_rules! minmax_h {
+    ($name:ident, $f:expr) => {
+        /// SMAXV/SMINV/UMAXV/UMINV handler.
+        fn $name(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+            let (q, size) = q_size(i.raw);
+            if size == 3 || (size == 2 && !q) {
+                return cpu.stop(Exit::Undefined(i.raw));
+            }
+            let a = cpu.vreg(rn(i.raw));
+            let r = sized!(size, T, {
+                let av = T::unpack(a);
+                let n = if q { T::N } else { T::N / 2 };
+                let f = $f;
+                av.as_ref()[..n]
+                    .iter()
+                    .fold(av.as_ref()[0], |acc, &x| f(acc, x))
+                    .u()
+            });
+            cpu.set_vreg(rd(i.raw), r as u128);
+            Ok(())
+        }
+    };
+}
+
+minmax_h!(smaxv, |a: T, b: T| a.smax(b));
+minmax_h!(umaxv, |a: T, b: T| a.max(b));
+minmax_h!(sminv, |a: T, b: T| a.smin(b));
+minmax_h!(uminv, |a: T, b: T| a.min(b));
+
+/// Two-register misc and across-lanes rows.
+pub(super) const ENCODINGS: &[Encoding] = &[
+    v2m(0, 0b00000, "REV64", rev64),
+    v2m(1, 0b00000, "REV32 (vector)", rev32),
+    v2m(0, 0b00001, "REV16 (vector)", rev16),
+    v2m(0, 0b00010, "SADDLP", saddlp),
+    v2m(1, 0b00010, "UADDLP", uaddlp),
+    v2m(0, 0b00011, "SUQADD (vector)", suqadd_v),
+    v2m(1, 0b00011, "USQADD (vector)", usqadd_v),
+    v2m(0, 0b00100, "CLS (vector)", cls_v),
+    v2m(1, 0b00100, "CLZ (vector)", clz_v),
+    v2m(0, 0b00101, "CNT", cnt_v),
+    v2z(1, 0b00101, 0, "NOT", not_v),
+    v2z(1, 0b00101, 1, "RBIT (vector)", rbit_v),
+    v2m(0, 0b00110, "SADALP", sadalp),
+    v2m(1, 0b00110, "UADALP", uadalp),
+    v2m(0, 0b00111, "SQABS (vector)", sqabs_v),
+    v2m(1, 0b00111, "SQNEG (vector)", sqneg_v),
+    v2m(0, 0b01000, "CMGT (vector, zero)", cmgt0_v),
+    v2m(1, 0b01000, "CMGE (vector, zero)", cmge0_v),
+    v2m(0, 0b01001, "CMEQ (vector, zero)", cmeq0_v),
+    v2m(1, 0b01001, "CMLE (vector, zero)", cmle0_v),
+    v2m(0, 0b01010, "CMLT (vector, zero)", cmlt0_v),
+    v2m(0, 0b01011, "ABS (vector)", abs_v),
+    v2m(1, 0b01011, "NEG (vector)", neg_v),
+    v2m(0, 0b10010, "XTN", xtn),
+    v2m(1, 0b10010, "SQXTUN (vector)", sqxtun_v),
+    v2m(1, 0b10011, "SHLL", shll),
+    v2m(0, 0b10100, "SQXTN (vector)", sqxtn_v),
+    v2m(1, 0b10100, "UQXTN (vector)", uqxtn_v),
+    s2m(0, 0b00011, "SUQADD (scalar)", suqadd_s),
+    s2m(1, 0b00011, "USQADD (scalar)", usqadd_s),
+    s2m(0, 0b00111, "SQABS (scalar)", sqabs_s),
+    s2m(1, 0b00111, "SQNEG (scalar)", sqneg_s),
+    s2m(0, 0b01000, "CMGT (scalar, zero)", cmgt0_s),
+    s2m(1, 0b01000, "CMGE (scalar, zero)", cmge0_s),
+    s2m(0, 0b01001, "CMEQ (scalar, zero)", cmeq0_s),
+    s2m(1, 0b01001, "CMLE (scalar, zero)", cmle0_s),
+    s2m(0, 0b01010, "CMLT (scalar, zero)", cmlt0_s),
+    s2m(0, 0b01011, "ABS (scalar)", abs_s),
+    s2m(1, 0b01011, "NEG (scalar)", neg_s),
+    s2m(1, 0b10010, "SQXTUN (scalar)", sqxtun_s),
+    s2m(0, 0b10100, "SQXTN (scalar)", sqxtn_s),
+    s2m(1, 0b10100, "UQXTN (scalar)", uqxtn_s),
+    across(0, 0b00011, "SADDLV", saddlv),
+    across(1, 0b00011, "UADDLV", uaddlv),
+    across(0, 0b01010, "SMAXV", smaxv),
+    across(1, 0b01010, "UMAXV", umaxv),
+    across(0, 0b11010, "SMINV", sminv),
+    across(1, 0b11010, "UMINV", uminv),
+    across(0, 0b11011, "ADDV", addv),
+];
