@@ -223,36 +223,67 @@ pub const CLASSES: &[(&str, &[Template])] = &[
     (
         "simd-int",
         &[
-            // Three same, integer opcodes (not yet: SQSHL/SQRSHL 01001/01011, SQDMULH 10110).
+            // Three same, integer opcodes (11xxx are floating point).
             tr(
                 "0 x x 01110 xx 1 xxxxx xxxxx 1 xxxxx xxxxx",
                 Plain,
-                &[
-                    "xxxxxxxxxxxxxxxx 11xxx xxxxxxxxxxx",
-                    "xxxxxxxxxxxxxxxx 010x1 xxxxxxxxxxx",
-                    "xxxxxxxxxxxxxxxx 10110 xxxxxxxxxxx",
-                ],
+                &["xxxxxxxxxxxxxxxx 11xxx xxxxxxxxxxx"],
             ),
-            // Two-register misc, integer opcodes (not yet: SUQADD/USQADD 0011; 11xx are FP).
+            tr(
+                "01 x 11110 xx 1 xxxxx xxxxx 1 xxxxx xxxxx",
+                Plain,
+                &["xxxxxxxxxxxxxxxx 11xxx xxxxxxxxxxx"],
+            ),
+            // Three different (64-bit PMULL is the crypto extension).
+            tr(
+                "0 x x 01110 xx 1 xxxxx xxxx 00 xxxxx xxxxx",
+                Plain,
+                &["xxxxxxxx 11 xxxxxx 1110 xxxxxxxxxxxx"],
+            ),
+            tr("01 0 11110 xx 1 xxxxx 1x01 00 xxxxx xxxxx", Plain, &[]),
+            tr("01 0 11110 xx 1 xxxxx 1011 00 xxxxx xxxxx", Plain, &[]),
+            // Two-register misc and across lanes, integer opcodes (0 11xx are floating point).
             tr(
                 "0 x x 01110 xx 10000 0 xxxx 10 xxxxx xxxxx",
                 Plain,
-                &[
-                    "xxxxxxxxxxxxxxxx 0 0011 xxxxxxxxxxxx",
-                    "xxxxxxxxxxxxxxxx 0 11xx xxxxxxxxxxxx",
-                ],
+                &["xxxxxxxxxxxxxxxx 0 11xx xxxxxxxxxxxx"],
+            ),
+            tr(
+                "01 x 11110 xx 10000 0 xxxx 10 xxxxx xxxxx",
+                Plain,
+                &["xxxxxxxxxxxxxxxx 0 11xx xxxxxxxxxxxx"],
             ),
             t("0 x x 01110 xx 10000 1 0010 10 xxxxx xxxxx", Plain),
             t("0 x x 01110 xx 10000 1 0100 10 xxxxx xxxxx", Plain),
+            t("01 x 11110 xx 10000 1 0010 10 xxxxx xxxxx", Plain),
+            t("01 x 11110 xx 10000 1 0100 10 xxxxx xxxxx", Plain),
             t("0 x x 01110 xx 11000 00011 10 xxxxx xxxxx", Plain),
             t("0 x x 01110 xx 11000 01010 10 xxxxx xxxxx", Plain),
             t("0 x x 01110 xx 11000 11010 10 xxxxx xxxxx", Plain),
             t("0 x 0 01110 xx 11000 11011 10 xxxxx xxxxx", Plain),
-            t("0 x x 011110 xxxx xxx 00xx0 1 xxxxx xxxxx", Plain),
-            t("0 x 1 011110 xxxx xxx 01000 1 xxxxx xxxxx", Plain),
-            t("0 x x 011110 xxxx xxx 01010 1 xxxxx xxxxx", Plain),
-            t("0 x 0 011110 xxxx xxx 1000x 1 xxxxx xxxxx", Plain),
-            t("0 x x 011110 xxxx xxx 10100 1 xxxxx xxxxx", Plain),
+            t("01 0 11110 xx 11000 11011 10 xxxxx xxxxx", Plain),
+            // Shift by immediate, vector and scalar (111xx are the FP conversions).
+            tr(
+                "0 x x 011110 xxxx xxx xxxxx 1 xxxxx xxxxx",
+                Plain,
+                &["xxxxxxxxxxxxxxxx 111xx xxxxxxxxxxx"],
+            ),
+            tr(
+                "01 x 111110 xxxx xxx xxxxx 1 xxxxx xxxxx",
+                Plain,
+                &["xxxxxxxxxxxxxxxx 111xx xxxxxxxxxxx"],
+            ),
+            // By element, integer opcodes (vector and scalar).
+            t("0 x 1 01111 xx x x xxxx 0x00 x 0 xxxxx xxxxx", Plain),
+            t("0 x x 01111 xx x x xxxx 0x10 x 0 xxxxx xxxxx", Plain),
+            t("0 x 0 01111 xx x x xxxx 0x11 x 0 xxxxx xxxxx", Plain),
+            t("0 x x 01111 xx x x xxxx 1010 x 0 xxxxx xxxxx", Plain),
+            t("0 x 0 01111 xx x x xxxx 1011 x 0 xxxxx xxxxx", Plain),
+            t("0 x 0 01111 xx x x xxxx 1000 x 0 xxxxx xxxxx", Plain),
+            t("0 x 0 01111 xx x x xxxx 110x x 0 xxxxx xxxxx", Plain),
+            t("01 0 11111 xx x x xxxx 0x11 x 0 xxxxx xxxxx", Plain),
+            t("01 0 11111 xx x x xxxx 1011 x 0 xxxxx xxxxx", Plain),
+            t("01 0 11111 xx x x xxxx 110x x 0 xxxxx xxxxx", Plain),
         ],
     ),
     (

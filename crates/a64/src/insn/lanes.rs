@@ -41,32 +41,6 @@ pub(crate) fn keep_low(v: u128, bytes: u32) -> u128 {
     }
 }
 
-/// Applies `f` lane by lane to `a` and `b` over `datasize` bits; the rest is zero.
-#[inline(always)]
-pub(crate) fn map2(
-    a: u128,
-    b: u128,
-    esize: u32,
-    datasize: u32,
-    f: impl Fn(u64, u64) -> u64,
-) -> u128 {
-    let mut r = 0u128;
-    for i in 0..(datasize / esize) as usize {
-        r = with_lane(r, esize, i, f(lane(a, esize, i), lane(b, esize, i)));
-    }
-    r
-}
-
-/// Applies `f` lane by lane to `a` over `datasize` bits; the rest is zero.
-#[inline(always)]
-pub(crate) fn map1(a: u128, esize: u32, datasize: u32, f: impl Fn(u64) -> u64) -> u128 {
-    let mut r = 0u128;
-    for i in 0..(datasize / esize) as usize {
-        r = with_lane(r, esize, i, f(lane(a, esize, i)));
-    }
-    r
-}
-
 /// Replicates the low `esize` bits of `x` over 128 bits.
 #[inline(always)]
 pub(crate) fn replicate(x: u64, esize: u32) -> u128 {
