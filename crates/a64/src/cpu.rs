@@ -114,6 +114,44 @@ pub struct Cpu {
     pub(crate) cache: BlockCache,
 }
 
+/// For each condition code, a 16-bit set of the NZCV values (bit index = NZCV) that satisfy it.
+const CONDITIONS: [u16; 16] = {
+    let mut t = [0u16; 16];
+    let mut cond = 0;
+    while cond < 16 {
+        let mut flags = 0;
+        while flags < 16 {
+            let (n, z, c, v) = (
+                flags & 8 != 0,
+                flags & 4 != 0,
+                flags & 2 != 0,
+                flags & 1 != 0,
+            );
+            let base = match cond >> 1 {
+                0 => z,
+                1 => c,
+                2 => n,
+                3 => v,
+                4 => c && !z,
+                5 => n == v,
+                6 => n == v && !z,
+                _ => true,
+            };
+            let holds = if cond & 1 == 1 && cond != 15 {
+                !base
+            } else {
+                base
+            };
+            if holds {
+                t[cond] |= 1 << flags;
+            }
+            flags += 1;
+        }
+        cond += 1;
+    }
+    t
+};
+
 /// Marker error: execution of the current instruction stopped; the reason is in `Cpu::exit`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Stop;
@@ -200,25 +238,7 @@ impl Cpu {
     /// Evaluates condition code `cond` (0..=15) against NZCV.
     #[inline(always)]
     pub fn condition_holds(&self, cond: u32) -> bool {
-        let n = self.nzcv >> 31 & 1 != 0;
-        let z = self.nzcv >> 30 & 1 != 0;
-        let c = self.nzcv >> 29 & 1 != 0;
-        let v = self.nzcv >> 28 & 1 != 0;
-        let result = match (cond >> 1) & 7 {
-            0 => z,
-            1 => c,
-            2 => n,
-            3 => v,
-            4 => c && !z,
-            5 => n == v,
-            6 => n == v && !z,
-            _ => true,
-        };
-        if cond & 1 == 1 && cond != 15 {
-            !result
-        } else {
-            result
-        }
+        CONDITIONS[(cond & 15) as usize] >> (self.nzcv >> 28) & 1 != 0
     }
 
     /// Records `exit` as the reason execution stops and returns the marker.

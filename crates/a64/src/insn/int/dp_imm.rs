@@ -221,10 +221,34 @@ fn bitfield(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
         return cpu.stop(Exit::Undefined(raw));
     }
     let size = if sf { 64 } else { 32 };
+    let src = cpu.xreg(rn(raw));
+    if opc != 1 {
+        // SBFM/UBFM: a field extract (imms >= immr) or a shifted insert at the bottom.
+        let signed = opc == 0;
+        let r = if imms >= immr {
+            let width = imms - immr + 1;
+            let field = (src >> immr) & low_ones(width);
+            if signed {
+                sext(field, width) as u64
+            } else {
+                field
+            }
+        } else {
+            let width = imms + 1;
+            let field = src & low_ones(width);
+            let field = if signed {
+                sext(field, width) as u64
+            } else {
+                field
+            };
+            field << (size - immr)
+        };
+        cpu.set_xreg(rd(raw), if sf { r } else { r & 0xffff_ffff });
+        return Ok(());
+    }
     let Some((wmask, tmask)) = decode_bit_masks(n, imms, immr, false, size) else {
         return cpu.stop(Exit::Undefined(raw));
     };
-    let src = cpu.xreg(rn(raw));
     let dst = if opc == 1 { cpu.xreg(rd(raw)) } else { 0 };
     let rot = if immr == 0 {
         src
@@ -250,6 +274,16 @@ fn bitfield(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     }
     cpu.set_xreg(rd(raw), r);
     Ok(())
+}
+
+/// The low `n` bits set (n in 1..=64).
+#[inline(always)]
+fn low_ones(n: u32) -> u64 {
+    if n >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << n) - 1
+    }
 }
 
 fn extr(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {

@@ -8,6 +8,12 @@ use crate::insn::fields::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
     Encoding::new(
+        "1 o f 01011 00 0 mmmmm iiiiii nnnnn ddddd",
+        "ADD/ADDS/SUB/SUBS (shifted register, 64-bit LSL)",
+        "dp-reg",
+        add_sub_lsl64,
+    ),
+    Encoding::new(
         "1 01 01010 00 0 mmmmm 000000 11111 ddddd",
         "MOV (register, 64-bit)",
         "dp-reg",
@@ -168,6 +174,28 @@ fn add_sub_shifted(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     let b = shift_value(cpu.xreg(rm(raw)), kind, amount, sf);
     let a = cpu.xreg(rn(raw));
     add_sub_finish(cpu, raw, a, b, false);
+    Ok(())
+}
+
+fn add_sub_lsl64(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    let raw = i.raw;
+    let b = cpu.xreg(rm(raw)) << bits(raw, 15, 10);
+    let a = cpu.xreg(rn(raw));
+    let sub = bit(raw, 30);
+    if bit(raw, 29) {
+        let (r, flags) = add_with_carry64(a, if sub { !b } else { b }, sub);
+        cpu.nzcv = flags;
+        cpu.set_xreg(rd(raw), r);
+    } else {
+        cpu.set_xreg(
+            rd(raw),
+            if sub {
+                a.wrapping_sub(b)
+            } else {
+                a.wrapping_add(b)
+            },
+        );
+    }
     Ok(())
 }
 

@@ -10,6 +10,12 @@ use crate::insn::int::extend_value;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
     Encoding::new(
+        "11 111 0 00 01 1 mmmmm 011 s 10 nnnnn ttttt",
+        "LDR (register, 64-bit, LSL)",
+        "ldst",
+        ldr_x_reg_lsl,
+    ),
+    Encoding::new(
         "11 111 0 01 01 iiiiiiiiiiii nnnnn ttttt",
         "LDR (immediate, 64-bit, unsigned offset)",
         "ldst",
@@ -261,6 +267,14 @@ fn imm9(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
     if mode & 1 == 1 {
         cpu.set_xreg_sp(rn(raw), base.wrapping_add(offset));
     }
+    Ok(())
+}
+
+fn ldr_x_reg_lsl(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
+    let raw = i.raw;
+    let offset = cpu.xreg(rm(raw)) << (3 * bits(raw, 12, 12));
+    let v = cpu.read::<u64>(bus, cpu.xreg_sp(rn(raw)).wrapping_add(offset))?;
+    cpu.set_xreg(rd(raw), v);
     Ok(())
 }
 
