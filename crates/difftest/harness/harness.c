@@ -130,6 +130,9 @@ int main(void) {
     for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, 0);
     __asm__ volatile("mrs %0, tpidr_el0" : "=r"(harness_tpidr));
 
+    static uint32_t pristine[INSN_OFF / 4];
+    memcpy(pristine, code, sizeof pristine);
+
     /* Tell the other side what the code page holds before any state is written. */
     write_full(code, 4096);
 
@@ -145,6 +148,8 @@ int main(void) {
             ((void (*)(void))code)();
         }
         __asm__ volatile("msr fpcr, xzr");
+        /* A case that wrote over the trampoline would poison every later case: stop loudly. */
+        if (memcmp(code, pristine, sizeof pristine) != 0) return 4;
         out.mem_hash = hash_scratch();
         write_full(&out, sizeof out);
     }
