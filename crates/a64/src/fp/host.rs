@@ -138,72 +138,44 @@ pub(crate) fn f64_to_f32(a: f64, rounding: Rounding, ftz: bool) -> (f32, u32) {
     (out, flags_from(csr, ftz))
 }
 
-/// Fused multiply-add a*b + c with one rounding, when the host has FMA.
-pub(crate) fn fma64(a: f64, b: f64, c: f64, rounding: Rounding, ftz: bool) -> Option<(f64, u32)> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if !std::arch::is_x86_feature_detected!("fma") {
-            return None;
+macro_rules! host_fma {
+    ($name:ident, $t:ty, $insn:literal) => {
+        /// Fused multiply-add a*b + c with one rounding, when the host has FMA.
+        pub(crate) fn $name(a: $t, b: $t, c: $t, rounding: Rounding, ftz: bool) -> Option<($t, u32)> {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if !std::arch::is_x86_feature_detected!("fma") {
+                    return None;
+                }
+                let mut csr = mxcsr(rounding, ftz);
+                let mut saved = 0u32;
+                let mut x = a;
+                // SAFETY: FMA support was checked; MXCSR is restored.
+                unsafe {
+                    core::arch::asm!(
+                        "stmxcsr [{saved}]",
+                        "ldmxcsr [{csr}]",
+                        concat!($insn, " {x}, {y}, {z}"),
+                        "stmxcsr [{csr}]",
+                        "ldmxcsr [{saved}]",
+                        saved = in(reg) &mut saved,
+                        csr = in(reg) &mut csr,
+                        x = inout(xmm_reg) x,
+                        y = in(xmm_reg) b,
+                        z = in(xmm_reg) c,
+                        options(nostack),
+                    )
+                }
+                Some((x, flags_from(csr, ftz)))
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                let _ = (a, b, c, rounding, ftz);
+                None
+            }
         }
-        let mut csr = mxcsr(rounding, ftz);
-        let mut saved = 0u32;
-        let mut x = a;
-        // SAFETY: FMA support was checked; MXCSR is restored.
-        unsafe {
-            core::arch::asm!(
-                "stmxcsr [{saved}]",
-                "ldmxcsr [{csr}]",
-                "vfmadd213sd {x}, {y}, {z}",
-                "stmxcsr [{csr}]",
-                "ldmxcsr [{saved}]",
-                saved = in(reg) &mut saved,
-                csr = in(reg) &mut csr,
-                x = inout(xmm_reg) x,
-                y = in(xmm_reg) b,
-                z = in(xmm_reg) c,
-                options(nostack),
-            )
-        }
-        Some((x, flags_from(csr, ftz)))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (a, b, c, rounding, ftz);
-        None
-    }
+    };
 }
 
-/// Single-precision fused multiply-add, when the host has FMA.
-pub(crate) fn fma32(a: f32, b: f32, c: f32, rounding: Rounding, ftz: bool) -> Option<(f32, u32)> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if !std::arch::is_x86_feature_detected!("fma") {
-            return None;
-        }
-        let mut csr = mxcsr(rounding, ftz);
-        let mut saved = 0u32;
-        let mut x = a;
-        // SAFETY: FMA support was checked; MXCSR is restored.
-        unsafe {
-            core::arch::asm!(
-                "stmxcsr [{saved}]",
-                "ldmxcsr [{csr}]",
-                "vfmadd213ss {x}, {y}, {z}",
-                "stmxcsr [{csr}]",
-                "ldmxcsr [{saved}]",
-                saved = in(reg) &mut saved,
-                csr = in(reg) &mut csr,
-                x = inout(xmm_reg) x,
-                y = in(xmm_reg) b,
-                z = in(xmm_reg) c,
-                options(nostack),
-            )
-        }
-        Some((x, flags_from(csr, ftz)))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (a, b, c, rounding, ftz);
-        None
-    }
-}
+host_fma!(fma64, f64, "vfmadd213sd");
+host_fma!(fma32, f32, "vfmadd213ss");

@@ -6,6 +6,8 @@ use crate::cpu::{Cpu, Exit, Step};
 use crate::decode::{Encoding, Insn};
 use crate::insn::fields::*;
 
+use super::dp_reg::logical_result;
+
 pub(crate) const ENCODINGS: &[Encoding] = &[
     Encoding::new("0 ii 10000 iiiiiiiiiiiiiiiiiii ddddd", "ADR", "dp-imm", adr),
     Encoding::new(
@@ -150,34 +152,34 @@ pub(crate) fn decode_bit_masks(
     Some((replicate(welem) & mask, replicate(telem) & mask))
 }
 
+/// The immediate of every logical-immediate encoding, indexed by sf:N:immr:imms
+/// (0 marks a reserved one: no valid bitmask immediate is 0).
+fn logical_immediates() -> &'static [u64] {
+    static TABLE: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..1u32 << 14)
+            .map(|k| {
+                let (sf, n, immr, imms) = (k >> 13 & 1 == 1, k >> 12 & 1 == 1, k >> 6 & 63, k & 63);
+                if !sf && n {
+                    return 0;
+                }
+                decode_bit_masks(n, imms, immr, true, if sf { 64 } else { 32 })
+                    .map_or(0, |(w, _)| w)
+            })
+            .collect()
+    })
+}
+
 fn logical_imm(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     let raw = i.raw;
-    let sf = bit(raw, 31);
-    let n = bit(raw, 22);
-    if !sf && n {
+    let imm = logical_immediates()[(bits(raw, 31, 31) << 13 | bits(raw, 22, 10)) as usize];
+    if imm == 0 {
         return cpu.stop(Exit::Undefined(raw));
     }
-    let size = if sf { 64 } else { 32 };
-    let Some((imm, _)) = decode_bit_masks(n, bits(raw, 15, 10), bits(raw, 21, 16), true, size)
-    else {
-        return cpu.stop(Exit::Undefined(raw));
-    };
     let a = cpu.xreg(rn(raw));
-    let opc = bits(raw, 30, 29);
-    let mut r = match opc {
-        0 | 3 => a & imm,
-        1 => a | imm,
-        _ => a ^ imm,
-    };
-    if !sf {
-        r &= 0xffff_ffff;
-    }
-    if opc == 3 {
-        cpu.nzcv = if sf {
-            nzcv64(r, false, false)
-        } else {
-            nzcv32(r as u32, false, false)
-        };
+    let r = logical_result(cpu, raw, a, imm);
+    // ANDS writes XZR for register 31; the others may write SP.
+    if bits(raw, 30, 29) == 3 {
         cpu.set_xreg(rd(raw), r);
     } else {
         cpu.set_xreg_sp(rd(raw), r);

@@ -130,6 +130,15 @@ fn logical_shifted(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
         b = !b;
     }
     let a = cpu.xreg(rn(raw));
+    let r = logical_result(cpu, raw, a, b);
+    cpu.set_xreg(rd(raw), r);
+    Ok(())
+}
+
+/// AND/ORR/EOR/ANDS of `a` and `b` per opc (bits 30:29), truncated per sf; ANDS sets NZCV.
+#[inline(always)]
+pub(crate) fn logical_result(cpu: &mut Cpu, raw: u32, a: u64, b: u64) -> u64 {
+    let sf = bit(raw, 31);
     let opc = bits(raw, 30, 29);
     let mut r = match opc {
         0 | 3 => a & b,
@@ -146,8 +155,7 @@ fn logical_shifted(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
             nzcv32(r as u32, false, false)
         };
     }
-    cpu.set_xreg(rd(raw), r);
-    Ok(())
+    r
 }
 
 fn add_reg64(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
