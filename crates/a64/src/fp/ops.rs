@@ -41,21 +41,61 @@ fn process_nans<F: Float>(ops: &[u64], fpcr: u32, fpsr: &mut u32) -> Option<u64>
         .map(|&q| process_nan::<F>(q, fpcr, fpsr))
 }
 
+/// Arm detects tininess before rounding, x86 after: a result of exactly ±(smallest
+/// normal) may come from a tiny exact value. `toward_zero` recomputes the result rounded
+/// toward zero without flushing; if that is below the smallest normal, the exact value was
+/// tiny: Arm then flushes it under FZ (reporting only underflow) or adds underflow.
+fn arm_tininess<F: Float>(
+    r: u64,
+    fl: u32,
+    fpcr: u32,
+    toward_zero: impl FnOnce() -> u64,
+) -> (u64, u32) {
+    let min_normal = 1u64 << F::FRAC;
+    if r & !F::sign_mask() != min_normal || fl & IXC == 0 {
+        return (r, fl);
+    }
+    if toward_zero() & !F::sign_mask() >= min_normal {
+        return (r, fl);
+    }
+    if fz(fpcr) {
+        (r & F::sign_mask(), UFC)
+    } else {
+        (r, fl | UFC)
+    }
+}
+
+/// Under FZ, a tiny result (subnormal, or rounded to zero with underflow) becomes a
+/// signed zero, reporting underflow but not inexact.
+fn flush_output<F: Float>(r: u64, fl: u32, fpcr: u32) -> (u64, u32) {
+    if fz(fpcr) && (is_subnormal::<F>(r) || fl & UFC != 0) {
+        (r & F::sign_mask(), (fl & !IXC) | UFC)
+    } else {
+        (r, fl)
+    }
+}
+
 /// Runs a host operation on bits of format `F`.
 fn host_op<F: Float>(op: Op, a: u64, b: u64, rounding: Rounding, fpcr: u32, fpsr: &mut u32) -> u64 {
-    let (r, fl) = if F::BITS == 32 {
-        let (r, fl) = host::op32(
-            op,
-            f32::from_bits(a as u32),
-            f32::from_bits(b as u32),
-            rounding,
-            fz(fpcr),
-        );
-        (r.to_bits() as u64, fl)
-    } else {
-        let (r, fl) = host::op64(op, f64::from_bits(a), f64::from_bits(b), rounding, fz(fpcr));
-        (r.to_bits(), fl)
+    let run = |rounding: Rounding| {
+        if F::BITS == 32 {
+            let (r, fl) = host::op32(
+                op,
+                f32::from_bits(a as u32),
+                f32::from_bits(b as u32),
+                rounding,
+                false,
+            );
+            (r.to_bits() as u64, fl)
+        } else {
+            let (r, fl) = host::op64(op, f64::from_bits(a), f64::from_bits(b), rounding, false);
+            (r.to_bits(), fl)
+        }
     };
+    // Computed without host flushing, so Arm's tininess and flush rules can be applied here.
+    let (r, fl) = run(rounding);
+    let (r, fl) = arm_tininess::<F>(r, fl, fpcr, || run(Rounding::Zero).0);
+    let (r, fl) = flush_output::<F>(r, fl, fpcr);
     *fpsr |= fl;
     // An invalid operation's NaN is the host's (negative) default NaN: use Arm's.
     if is_nan::<F>(r) {
@@ -118,29 +158,29 @@ pub fn mul_add<F: Float>(addend: u64, a: u64, b: u64, fpcr: u32, fpsr: &mut u32)
         return n;
     }
     let rounding = Rounding::from_fpcr(fpcr);
-    let r = if F::BITS == 32 {
-        let (a, b, c) = (
-            f32::from_bits(a as u32),
-            f32::from_bits(b as u32),
-            f32::from_bits(c as u32),
-        );
-        match host::fma32(a, b, c, rounding, fz(fpcr)) {
-            Some((r, fl)) => {
-                *fpsr |= fl;
-                r.to_bits() as u64
+    let run = |rounding: Rounding| -> (u64, u32) {
+        if F::BITS == 32 {
+            let (a, b, c) = (
+                f32::from_bits(a as u32),
+                f32::from_bits(b as u32),
+                f32::from_bits(c as u32),
+            );
+            match host::fma32(a, b, c, rounding, false) {
+                Some((r, fl)) => (r.to_bits() as u64, fl),
+                None => (a.mul_add(b, c).to_bits() as u64, 0),
             }
-            None => a.mul_add(b, c).to_bits() as u64,
-        }
-    } else {
-        let (a, b, c) = (f64::from_bits(a), f64::from_bits(b), f64::from_bits(c));
-        match host::fma64(a, b, c, rounding, fz(fpcr)) {
-            Some((r, fl)) => {
-                *fpsr |= fl;
-                r.to_bits()
+        } else {
+            let (a, b, c) = (f64::from_bits(a), f64::from_bits(b), f64::from_bits(c));
+            match host::fma64(a, b, c, rounding, false) {
+                Some((r, fl)) => (r.to_bits(), fl),
+                None => (a.mul_add(b, c).to_bits(), 0),
             }
-            None => a.mul_add(b, c).to_bits(),
         }
     };
+    let (r, fl) = run(rounding);
+    let (r, fl) = arm_tininess::<F>(r, fl, fpcr, || run(Rounding::Zero).0);
+    let (r, fl) = flush_output::<F>(r, fl, fpcr);
+    *fpsr |= fl;
     if is_nan::<F>(r) {
         F::default_nan()
     } else {

@@ -5,6 +5,7 @@ mod convert;
 mod moves;
 mod scalar;
 mod simd_convert;
+mod vector;
 
 use crate::decode::Encoding;
 
@@ -14,4 +15,5 @@ pub(crate) const TABLES: &[&[Encoding]] = &[
     scalar::ENCODINGS,
     convert::ENCODINGS,
     simd_convert::ENCODINGS,
+    vector::ENCODINGS,
 ];
