@@ -108,9 +108,7 @@ fn shape(raw: u32) -> Option<(u32, u32)> {
 
 /// One three-same FP operation on elements `a`, `b` (accumulator `d`) of format F.
 fn three_same_op<F: Float>(
-    u: bool,
-    o: bool,
-    opcode: u32,
+    (u, o, opcode): (bool, bool, u32),
     a: u64,
     b: u64,
     d: u64,
@@ -198,9 +196,9 @@ fn three_same(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
         } else {
             let (x, y, z) = (lane(a, esize, k), lane(b, esize, k), lane(d, esize, k));
             if esize == 64 {
-                three_same_op::<f64>(u, o, opcode, x, y, z, fpcr, &mut fpsr)
+                three_same_op::<f64>((u, o, opcode), x, y, z, fpcr, &mut fpsr)
             } else {
-                three_same_op::<f32>(u, o, opcode, x, y, z, fpcr, &mut fpsr)
+                three_same_op::<f32>((u, o, opcode), x, y, z, fpcr, &mut fpsr)
             }
         };
         let Some(v) = v else {
@@ -224,7 +222,7 @@ fn misc_op<F: Float>(
     let ones = if F::BITS == 64 { u64::MAX } else { 0xffff_ffff };
     let mask = |c: bool| if c { ones } else { 0 };
     // FCMEQ is a quiet compare (IOC only for signalling NaNs); the ordered ones signal.
-    let cmp = |fpsr: &mut u32| fp::compare::<F>(x, 0, !(opcode == 0b01101 && !u), fpcr, fpsr) >> 28;
+    let cmp = |fpsr: &mut u32| fp::compare::<F>(x, 0, opcode != 0b01101 || u, fpcr, fpsr) >> 28;
     let rint =
         |r: Rounding, exact: bool, fpsr: &mut u32| fp::round_int::<F>(x, r, exact, fpcr, fpsr);
     Some(match (u, o, opcode) {
