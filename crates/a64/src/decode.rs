@@ -198,6 +198,33 @@ mod tests {
     }
 
     #[test]
+    fn coverage_report_lists_every_class() {
+        let report = coverage_report();
+        for class in [
+            "dp-imm",
+            "dp-reg",
+            "branch",
+            "system",
+            "ldst",
+            "ldst-excl",
+            "atomic",
+            "simd-move",
+            "simd-ldst",
+            "simd-int",
+            "fp-scalar",
+            "fp-vector",
+            "fp-convert",
+        ] {
+            assert!(
+                report.contains(&format!("[{class}]")),
+                "{class} missing from:\n{report}"
+            );
+        }
+        assert!(decode(0xd400_0001).is_some_and(|e| e.name == "SVC"));
+        assert!(decode(0).is_none());
+    }
+
+    #[test]
     fn no_ambiguous_encodings() {
         let rows = &decoder().rows;
         let mut clashes = Vec::new();

@@ -2,9 +2,11 @@
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: difftest [--class C]... [--count N] [--seed S] [--max-report K]
+const USAGE: &str =
+    "usage: difftest [--class C]... [--count N] [--seed S] [--max-report K] | --coverage
   Runs N random instructions per class (default 20000, all classes) on our CPU and on
-  qemu-aarch64 from the same state and reports every difference.";
+  qemu-aarch64 from the same state and reports every difference.
+  --coverage prints the encodings our CPU's decode tables implement, by class.";
 
 fn main() -> ExitCode {
     let mut classes = Vec::new();
@@ -31,6 +33,10 @@ fn main() -> ExitCode {
                     .map(|n| max_report = n)
                     .map_err(|e| format!("--max-report: {e}"))
             }),
+            "--coverage" => {
+                print!("{}", a64::coverage_report());
+                return ExitCode::SUCCESS;
+            }
             "-h" | "--help" => {
                 println!("{USAGE}\n  classes: {}", difftest::classes().join(", "));
                 return ExitCode::SUCCESS;
