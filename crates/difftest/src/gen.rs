@@ -343,15 +343,8 @@ pub const CLASSES: &[(&str, &[Template])] = &[
         "fp-vector",
         &[
             t("0 x x 0111100000 xxx 1111 0 1 xxxxx xxxxx", Plain),
-            // Three same FP: not yet FMULX (0 0 011), FRECPS/FRSQRTS (0 x 111); 0 1 100 is unallocated.
-            tr(
-                "0 x x 01110 x x 1 xxxxx 11 xxx 1 xxxxx xxxxx",
-                Plain,
-                &[
-                    "x x 0 xxxxx x x x xxxxx xx 011 x xxxxx xxxxx",
-                    "x x 0 xxxxx x x x xxxxx xx 111 x xxxxx xxxxx",
-                ],
-            ),
+            t("0 x x 01110 x x 1 xxxxx 11 xxx 1 xxxxx xxxxx", Plain),
+            t("01 x 11110 x x 1 xxxxx 11 xxx 1 xxxxx xxxxx", Plain),
             tr("0 x x 01110 x x 10000 011 xx 10 xxxxx xxxxx", Plain, &[]),
             t("0 x x 01110 x x 10000 1100 x 10 xxxxx xxxxx", Plain),
             t("0 x 1 01110 1 x 10000 11111 10 xxxxx xxxxx", Plain),

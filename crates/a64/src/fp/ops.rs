@@ -423,3 +423,59 @@ pub fn f32_to_f64(a: u64, fpcr: u32, fpsr: &mut u32) -> u64 {
     }
     (f32::from_bits(a as u32) as f64).to_bits()
 }
+
+/// FPMulX: as multiplication, but infinity times zero is ±2.0 instead of invalid.
+pub fn mul_x<F: Float>(a: u64, b: u64, fpcr: u32, fpsr: &mut u32) -> u64 {
+    let a = flush_input::<F>(a, fpcr, fpsr);
+    let b = flush_input::<F>(b, fpcr, fpsr);
+    if let Some(n) = process_nans::<F>(&[a, b], fpcr, fpsr) {
+        return n;
+    }
+    if (is_inf::<F>(a) && is_zero::<F>(b)) || (is_zero::<F>(a) && is_inf::<F>(b)) {
+        return ((a ^ b) & F::sign_mask()) | two::<F>();
+    }
+    arith::<F>(Arith::Mul, a, b, fpcr, fpsr)
+}
+
+/// The bits of 2.0 in format F.
+fn two<F: Float>() -> u64 {
+    let bias = (1u64 << (F::BITS - 2 - F::FRAC)) - 1;
+    (bias + 1) << F::FRAC
+}
+
+/// FPRecipStepFused (FRECPS: 2 - a*b) and FPRSqrtStepFused (FRSQRTS: (3 - a*b) / 2),
+/// each with a single rounding; infinity times zero gives exactly 2.0 or 1.5.
+pub fn step_fused<F: Float>(a: u64, b: u64, rsqrt: bool, fpcr: u32, fpsr: &mut u32) -> u64 {
+    let a = flush_input::<F>(a ^ F::sign_mask(), fpcr, fpsr);
+    let b = flush_input::<F>(b, fpcr, fpsr);
+    if let Some(n) = process_nans::<F>(&[a, b], fpcr, fpsr) {
+        return n;
+    }
+    let (inf_a, inf_b) = (is_inf::<F>(a), is_inf::<F>(b));
+    if (inf_a && is_zero::<F>(b)) || (is_zero::<F>(a) && inf_b) {
+        // 2.0, or 1.5 = 2.0 with the top fraction bit set.
+        return if rsqrt {
+            two::<F>() - (1u64 << F::FRAC) + F::quiet_bit()
+        } else {
+            two::<F>()
+        };
+    }
+    if inf_a || inf_b {
+        return ((a ^ b) & F::sign_mask()) | F::exp_mask();
+    }
+    if !rsqrt {
+        return mul_add::<F>(two::<F>(), a, b, fpcr, fpsr);
+    }
+    // (3 + a*b) / 2 rounded once: halve a normal operand exactly and add 1.5.
+    let halvable = |x: u64| x & F::exp_mask() > (1u64 << F::FRAC);
+    let one_point_five = two::<F>() - (1u64 << F::FRAC) + F::quiet_bit();
+    if halvable(a) {
+        mul_add::<F>(one_point_five, a - (1u64 << F::FRAC), b, fpcr, fpsr)
+    } else if halvable(b) {
+        mul_add::<F>(one_point_five, a, b - (1u64 << F::FRAC), fpcr, fpsr)
+    } else {
+        // Both operands tiny: 3 + a*b is computed, then halved exactly (3.0 is normal).
+        let r = mul_add::<F>(two::<F>() + F::quiet_bit(), a, b, fpcr, fpsr);
+        r - (1u64 << F::FRAC)
+    }
+}

@@ -25,6 +25,12 @@ pub(crate) const ENCODINGS: &[Encoding] = &[
         three_same,
     ),
     Encoding::new(
+        "01 u 11110 o z 1 mmmmm 11 ooo 1 nnnnn ddddd",
+        "FMULX/FCMEQ/FRECPS/FRSQRTS/FCMGE/FACGE/FABD/FCMGT/FACGT (scalar)",
+        "fp-vector",
+        scalar_three_same,
+    ),
+    Encoding::new(
         "0 q u 01110 o z 10000 011 oo 10 nnnnn ddddd",
         "FCM* (zero), FABS, FNEG (vector)",
         "fp-vector",
@@ -125,6 +131,9 @@ fn three_same_op<F: Float>(
         (false, true, 0b001) => fp::mul_add::<F>(d, a ^ F::sign_mask(), b, fpcr, fpsr),
         (false, false, 0b010) => fp::arith::<F>(Arith::Add, a, b, fpcr, fpsr),
         (false, true, 0b010) => fp::arith::<F>(Arith::Sub, a, b, fpcr, fpsr),
+        (false, false, 0b011) => fp::mul_x::<F>(a, b, fpcr, fpsr),
+        (false, false, 0b111) => fp::step_fused::<F>(a, b, false, fpcr, fpsr),
+        (false, true, 0b111) => fp::step_fused::<F>(a, b, true, fpcr, fpsr),
         (false, false, 0b100) => mask(fp::compare::<F>(a, b, false, fpcr, fpsr) == 0b0110 << 28),
         (false, false, 0b110) => fp::max_min::<F>(a, b, true, false, fpcr, fpsr),
         (false, true, 0b110) => fp::max_min::<F>(a, b, false, false, fpcr, fpsr),
@@ -208,6 +217,39 @@ fn three_same(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     }
     cpu.fpsr = fpsr;
     cpu.set_vreg(rd(raw), r);
+    Ok(())
+}
+
+fn scalar_three_same(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    let raw = i.raw;
+    let (u, o, opcode) = (bit(raw, 29), bit(raw, 23), bits(raw, 13, 11));
+    // The scalar group has only these: FMULX, FCMEQ, FRECPS, FRSQRTS, FCMGE, FACGE, FABD, FCMGT, FACGT.
+    let allowed = matches!(
+        (u, o, opcode),
+        (false, false, 0b011 | 0b100 | 0b111)
+            | (false, true, 0b111)
+            | (true, false, 0b100 | 0b101)
+            | (true, true, 0b010 | 0b100 | 0b101)
+    );
+    if !allowed {
+        return cpu.stop(Exit::Undefined(raw));
+    }
+    let esize = if bit(raw, 22) { 64 } else { 32 };
+    let (a, b) = (
+        lane(cpu.vreg(rn(raw)), esize, 0),
+        lane(cpu.vreg(rm(raw)), esize, 0),
+    );
+    let (fpcr, mut fpsr) = (cpu.fpcr, cpu.fpsr);
+    let r = if esize == 64 {
+        three_same_op::<f64>((u, o, opcode), a, b, 0, fpcr, &mut fpsr)
+    } else {
+        three_same_op::<f32>((u, o, opcode), a, b, 0, fpcr, &mut fpsr)
+    };
+    let Some(r) = r else {
+        return cpu.stop(Exit::Undefined(raw));
+    };
+    cpu.fpsr = fpsr;
+    cpu.set_vreg(rd(raw), r as u128);
     Ok(())
 }
 
