@@ -349,6 +349,8 @@ pub const CLASSES: &[(&str, &[Template])] = &[
             t("0 x x 01110 x x 10000 1100 x 10 xxxxx xxxxx", Plain),
             t("0 x 1 01110 1 x 10000 11111 10 xxxxx xxxxx", Plain),
             t("0 x 0 01110 0 1 10000 1011 x 10 xxxxx xxxxx", Plain),
+            t("0 x 1 01110 0 1 10000 10110 10 xxxxx xxxxx", Plain),
+            t("01 1 11110 0 1 10000 10110 10 xxxxx xxxxx", Plain),
             t("0 1 1 01110 x 0 11000 011 xx 10 xxxxx xxxxx", Plain),
             t("01 1 11110 x x 11000 011 xx 10 xxxxx xxxxx", Plain),
             t("0 x 0 01111 1 x x x xxxx x 0 01 x 0 xxxxx xxxxx", Plain),

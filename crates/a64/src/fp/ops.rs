@@ -479,3 +479,20 @@ pub fn step_fused<F: Float>(a: u64, b: u64, rsqrt: bool, fpcr: u32, fpsr: &mut u
         r - (1u64 << F::FRAC)
     }
 }
+
+/// FPConvert from double to single with round-to-odd (FCVTXN): truncate, then set the
+/// lowest bit if anything was lost, so a later rounding to a narrower format is correct.
+pub fn f64_to_f32_odd(a: u64, fpcr: u32, fpsr: &mut u32) -> u64 {
+    let a = flush_input::<f64>(a, fpcr, fpsr);
+    if is_nan::<f64>(a) {
+        return f64_to_f32(a, fpcr, fpsr);
+    }
+    let (r, fl) = host::f64_to_f32(f64::from_bits(a), Rounding::Zero, false);
+    let mut r = r.to_bits() as u64;
+    if fl & IXC != 0 && !is_inf::<f32>(r) {
+        r |= 1;
+    }
+    let (r, fl) = flush_output::<f32>(r, fl, fpcr);
+    *fpsr |= fl;
+    r
+}

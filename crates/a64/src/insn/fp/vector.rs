@@ -25,6 +25,18 @@ pub(crate) const ENCODINGS: &[Encoding] = &[
         three_same,
     ),
     Encoding::new(
+        "0 q 1 01110 0 1 10000 10110 10 nnnnn ddddd",
+        "FCVTXN (vector)",
+        "fp-vector",
+        fcvtxn,
+    ),
+    Encoding::new(
+        "01 1 11110 0 1 10000 10110 10 nnnnn ddddd",
+        "FCVTXN (scalar)",
+        "fp-vector",
+        fcvtxn,
+    ),
+    Encoding::new(
         "01 u 11110 o z 1 mmmmm 11 ooo 1 nnnnn ddddd",
         "FMULX/FCMEQ/FRECPS/FRSQRTS/FCMGE/FACGE/FABD/FCMGT/FACGT (scalar)",
         "fp-vector",
@@ -330,6 +342,30 @@ fn fcvt_long_narrow(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     } else {
         let lo = fp::f64_to_f32(lane(a, 64, 0), fpcr, &mut fpsr);
         let hi = fp::f64_to_f32(lane(a, 64, 1), fpcr, &mut fpsr);
+        let part = (hi as u128) << 32 | lo as u128;
+        if upper {
+            (cpu.vreg(rd(raw)) & u64::MAX as u128) | part << 64
+        } else {
+            part
+        }
+    };
+    cpu.fpsr = fpsr;
+    cpu.set_vreg(rd(raw), r);
+    Ok(())
+}
+
+/// FCVTXN(2): doubles to singles with round-to-odd; the scalar form converts one element.
+fn fcvtxn(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    let raw = i.raw;
+    let scalar = bit(raw, 28);
+    let upper = !scalar && bit(raw, 30);
+    let a = cpu.vreg(rn(raw));
+    let (fpcr, mut fpsr) = (cpu.fpcr, cpu.fpsr);
+    let lo = fp::f64_to_f32_odd(lane(a, 64, 0), fpcr, &mut fpsr);
+    let r = if scalar {
+        lo as u128
+    } else {
+        let hi = fp::f64_to_f32_odd(lane(a, 64, 1), fpcr, &mut fpsr);
         let part = (hi as u128) << 32 | lo as u128;
         if upper {
             (cpu.vreg(rd(raw)) & u64::MAX as u128) | part << 64
