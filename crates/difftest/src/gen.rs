@@ -327,6 +327,8 @@ pub const CLASSES: &[(&str, &[Template])] = &[
                     "xxxxxxxx xx x 01xxxx xxxxxxxxxxxxxxx",
                 ],
             ),
+            // FCVT between H, S and D (base ARMv8.0, not FP16 arithmetic).
+            t("0 0 0 11110 xx 1 0001 xx 10000 xxxxx xxxxx", Plain),
             tr(
                 "0 0 0 11110 xx 1 xxxxx xxxx 10 xxxxx xxxxx",
                 Plain,
@@ -348,7 +350,7 @@ pub const CLASSES: &[(&str, &[Template])] = &[
             tr("0 x x 01110 x x 10000 011 xx 10 xxxxx xxxxx", Plain, &[]),
             t("0 x x 01110 x x 10000 1100 x 10 xxxxx xxxxx", Plain),
             t("0 x 1 01110 1 x 10000 11111 10 xxxxx xxxxx", Plain),
-            t("0 x 0 01110 0 1 10000 1011 x 10 xxxxx xxxxx", Plain),
+            t("0 x 0 01110 0 x 10000 1011 x 10 xxxxx xxxxx", Plain),
             t("0 x 1 01110 0 1 10000 10110 10 xxxxx xxxxx", Plain),
             t("01 1 11110 0 1 10000 10110 10 xxxxx xxxxx", Plain),
             t("0 1 1 01110 x 0 11000 011 xx 10 xxxxx xxxxx", Plain),

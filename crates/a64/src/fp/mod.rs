@@ -6,9 +6,11 @@
 //! arithmetic itself runs on the host's SSE unit with the rounding mode set
 //! from FPCR and its exception flags mapped back to FPSR (see `host`).
 
+mod half;
 mod host;
 mod ops;
 
+pub use half::*;
 pub use ops::*;
 
 /// FPSR cumulative flags.

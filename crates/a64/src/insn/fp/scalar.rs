@@ -143,6 +143,24 @@ fn one_source_typed<F: Float>(op: u32, a: u64, fpcr: u32, fpsr: &mut u32) -> Opt
 fn one_source(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     let raw = i.raw;
     let op = bits(raw, 20, 15);
+    // Conversions involving half precision: FCVT Hd,Sn / Hd,Dn / Sd,Hn / Dd,Hn.
+    let half = match (bits(raw, 23, 22), op) {
+        (0 | 1, 0b000111) | (3, 0b000100 | 0b000101) => true,
+        _ => false,
+    };
+    if half {
+        let src_type = bits(raw, 23, 22);
+        let (fpcr, mut fpsr) = (cpu.fpcr, cpu.fpsr);
+        let v = cpu.vreg(rn(raw)) as u64;
+        let r = match src_type {
+            0 => fp::to_half(v & 0xffff_ffff, false, fpcr, &mut fpsr),
+            1 => fp::to_half(v, true, fpcr, &mut fpsr),
+            _ => fp::from_half(v & 0xffff, op == 0b000101, fpcr, &mut fpsr),
+        };
+        cpu.fpsr = fpsr;
+        cpu.set_vreg(rd(raw), r as u128);
+        return Ok(());
+    }
     let Some(double) = ftype(raw) else {
         return cpu.stop(Exit::Undefined(raw));
     };

@@ -325,15 +325,32 @@ fn two_reg_misc(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     Ok(())
 }
 
-/// FCVTL(2) (single to double) and FCVTN(2) (double to single); the half forms are not yet.
+/// FCVTL(2) (to double, or from half to single) and FCVTN(2) (from double, or single to half).
 fn fcvt_long_narrow(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     let raw = i.raw;
-    if !bit(raw, 22) {
-        return cpu.stop(Exit::Undefined(raw));
-    }
     let upper = bit(raw, 30);
     let a = cpu.vreg(rn(raw));
     let (fpcr, mut fpsr) = (cpu.fpcr, cpu.fpsr);
+    if !bit(raw, 22) {
+        let r = if bit(raw, 12) {
+            let src = if upper { a >> 64 } else { a };
+            (0..4).fold(0u128, |acc, k| {
+                acc | (fp::from_half(lane(src, 16, k), false, fpcr, &mut fpsr) as u128) << (32 * k)
+            })
+        } else {
+            let part = (0..4).fold(0u128, |acc, k| {
+                acc | (fp::to_half(lane(a, 32, k), false, fpcr, &mut fpsr) as u128) << (16 * k)
+            });
+            if upper {
+                (cpu.vreg(rd(raw)) & u64::MAX as u128) | part << 64
+            } else {
+                part
+            }
+        };
+        cpu.fpsr = fpsr;
+        cpu.set_vreg(rd(raw), r);
+        return Ok(());
+    }
     let r = if bit(raw, 12) {
         let src = if upper { a >> 64 } else { a };
         let lo = fp::f32_to_f64(lane(src, 32, 0), fpcr, &mut fpsr);
