@@ -144,10 +144,10 @@ fn one_source(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     let raw = i.raw;
     let op = bits(raw, 20, 15);
     // Conversions involving half precision: FCVT Hd,Sn / Hd,Dn / Sd,Hn / Dd,Hn.
-    let half = match (bits(raw, 23, 22), op) {
-        (0 | 1, 0b000111) | (3, 0b000100 | 0b000101) => true,
-        _ => false,
-    };
+    let half = matches!(
+        (bits(raw, 23, 22), op),
+        (0 | 1, 0b000111) | (3, 0b000100 | 0b000101)
+    );
     if half {
         let src_type = bits(raw, 23, 22);
         let (fpcr, mut fpsr) = (cpu.fpcr, cpu.fpsr);
