@@ -59,4 +59,20 @@ pub unsafe trait Bus {
         let _ = (addr, size, value);
         None
     }
+
+    /// Reads a system register the CPU does not implement itself (the GIC
+    /// CPU interface, the timers' control and compare registers), keyed by
+    /// `op0<<14 | op1<<11 | CRn<<7 | CRm<<3 | op2`. `None`: no such
+    /// register (the guest gets an Undefined Instruction exception).
+    fn sysreg_read(&mut self, key: u32) -> Option<u64> {
+        let _ = key;
+        None
+    }
+
+    /// Writes a system register the CPU does not implement itself; see
+    /// [`Bus::sysreg_read`].
+    fn sysreg_write(&mut self, key: u32, value: u64) -> Option<()> {
+        let _ = (key, value);
+        None
+    }
 }

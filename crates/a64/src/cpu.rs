@@ -1,8 +1,10 @@
 //! Architectural state of one AArch64 processing element and its public API.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::exec::BlockCache;
+use crate::system::{Signals, SysRegs};
 use crate::tlb::Tlb;
 
 /// Why [`Cpu::run`] returned. In every case `cpu.pc` holds the address of
@@ -44,6 +46,21 @@ pub enum Exit {
     PcAlignment,
     /// The SP was misaligned for an SP-based access (only when checking is on).
     SpAlignment,
+    /// A system register access or system instruction trapped to EL1 (EC 0x18).
+    /// System level only; taken as a guest exception, never returned.
+    SysRegTrap(u32),
+    /// An FP/SIMD instruction trapped by CPACR_EL1.FPEN. System level only.
+    FpTrap,
+    /// An illegal exception return. System level only.
+    IllegalState,
+    /// WFI with no interrupt pending: the embedder should sleep until one is.
+    /// `pc` is at the WFI; resume at `pc + 4`.
+    Wfi,
+    /// [`Signals::request_stop`] was called. `pc` is the next instruction.
+    Stopped,
+    /// The guest keeps taking exceptions without executing any instruction
+    /// (for example its vector table is unmapped): it can make no progress.
+    ExceptionLoop,
 }
 
 /// Optional architecture features the CPU implements. Only these may be
@@ -101,6 +118,23 @@ pub struct Cpu {
     /// Top-byte-ignore for data addresses whose bit 55 is clear (TCR_EL1.TBI0).
     /// Linux enables it for user space; off at reset.
     pub tbi0: bool,
+    /// Top-byte-ignore for data addresses whose bit 55 is set (TCR_EL1.TBI1).
+    pub tbi1: bool,
+    /// Whether the system level (EL1, MMU, exceptions to the guest) is on;
+    /// off for user-mode emulation.
+    pub(crate) system: bool,
+    /// EL1 state (meaningful when `system` is set).
+    pub sys: SysRegs,
+    /// First entry of the TLB for the current privilege.
+    pub(crate) tlb_base: usize,
+    /// Fault status code (ESR DFSC/IFSC) of the last abort raised.
+    pub(crate) fault_status: u8,
+    /// Interrupt lines and stop requests from other threads.
+    pub(crate) signals: Arc<Signals>,
+    /// Exceptions taken since creation (system level).
+    pub exceptions_taken: u64,
+    /// Set by IC IALLU: drop every decoded block at the next block boundary.
+    pub(crate) code_flush_all: bool,
     /// Instructions retired since creation.
     pub insns_retired: u64,
     /// Details for the exit being raised (set by handlers before `Err(Stop)`).
@@ -180,6 +214,14 @@ impl Cpu {
             tpidrro_el0: 0,
             features: Features::default(),
             tbi0: false,
+            tbi1: false,
+            system: false,
+            sys: SysRegs::default(),
+            tlb_base: 0,
+            fault_status: 0,
+            signals: Arc::new(Signals::default()),
+            exceptions_taken: 0,
+            code_flush_all: false,
             insns_retired: 0,
             exit: Exit::Budget,
             monitor: Monitor::default(),
@@ -188,6 +230,27 @@ impl Cpu {
             dirty_code: Vec::new(),
             cache: BlockCache::default(),
         }
+    }
+
+    /// A CPU at the system level, as after reset: EL1 using SP_EL1, interrupts
+    /// masked, MMU off. `mpidr` is its MPIDR_EL1 affinity value (bit 31 is
+    /// set automatically). Exceptions are taken to the guest's EL1 vectors.
+    pub fn new_system(mpidr: u64) -> Self {
+        let mut cpu = Cpu::new();
+        cpu.system = true;
+        cpu.sys = SysRegs::reset(mpidr | 1 << 31);
+        cpu.update_mmu_index();
+        cpu
+    }
+
+    /// The CPU's interrupt lines and stop request, shareable with other threads.
+    pub fn signals(&self) -> Arc<Signals> {
+        self.signals.clone()
+    }
+
+    /// Whether this CPU runs at the system level ([`Cpu::new_system`]).
+    pub fn is_system(&self) -> bool {
+        self.system
     }
 
     /// Reads general register `n` (0..=30; 31 reads as zero).
@@ -246,6 +309,13 @@ impl Cpu {
     pub(crate) fn stop(&mut self, exit: Exit) -> Step {
         self.exit = exit;
         Err(Stop)
+    }
+
+    /// Records `exit` as the reason execution stops and returns the marker.
+    #[inline]
+    pub(crate) fn raise(&mut self, exit: Exit) -> Stop {
+        self.exit = exit;
+        Stop
     }
 
     /// Forgets every cached translation. Call after changing the bus's

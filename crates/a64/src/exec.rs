@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use crate::bus::{Bus, PAGE_MASK};
 use crate::cpu::{Cpu, Exit, Stop};
 use crate::decode::{lookup, undefined, Insn};
+use crate::system::Signals;
 
 /// Longest block, in instructions.
 const MAX_BLOCK_INSNS: usize = 64;
@@ -29,11 +30,13 @@ pub(crate) struct Block {
     host_page: usize,
 }
 
-/// Decoded blocks keyed by guest PC.
+/// Decoded blocks keyed by guest PC and the host page the code came from
+/// (the same virtual address can hold different code in different address
+/// spaces, and the same code can be mapped at several addresses).
 pub(crate) struct BlockCache {
     blocks: Vec<Option<Block>>,
     free: Vec<u32>,
-    by_pc: HashMap<u64, u32>,
+    by_key: HashMap<(u64, usize), u32>,
     by_host_page: HashMap<usize, Vec<u64>>,
     jump: Box<[(u64, u32)]>,
 }
@@ -43,7 +46,7 @@ impl Default for BlockCache {
         BlockCache {
             blocks: Vec::new(),
             free: Vec::new(),
-            by_pc: HashMap::new(),
+            by_key: HashMap::new(),
             by_host_page: HashMap::new(),
             jump: vec![(1, 0); JUMP_CACHE].into_boxed_slice(),
         }
@@ -61,26 +64,29 @@ impl BlockCache {
         *self = BlockCache::default();
     }
 
+    /// The block for `pc` decoded from host page `host_page`, if cached.
     #[inline(always)]
-    fn find(&mut self, pc: u64) -> Option<u32> {
+    fn find(&mut self, pc: u64, host_page: usize) -> Option<u32> {
         let slot = jump_slot(pc);
         let (tag, id) = self.jump[slot];
         if tag == pc {
-            return Some(id);
+            if let Some(b) = &self.blocks[id as usize] {
+                if b.host_page == host_page {
+                    return Some(id);
+                }
+            }
         }
-        let id = *self.by_pc.get(&pc)?;
+        let id = *self.by_key.get(&(pc, host_page))?;
         self.jump[slot] = (pc, id);
         Some(id)
     }
 
     fn insert(&mut self, pc: u64, block: Block) -> u32 {
-        if self.by_pc.len() >= MAX_BLOCKS {
+        if self.by_key.len() >= MAX_BLOCKS {
             self.clear();
         }
-        self.by_host_page
-            .entry(block.host_page)
-            .or_default()
-            .push(pc);
+        let host_page = block.host_page;
+        self.by_host_page.entry(host_page).or_default().push(pc);
         let id = match self.free.pop() {
             Some(id) => {
                 self.blocks[id as usize] = Some(block);
@@ -91,7 +97,7 @@ impl BlockCache {
                 (self.blocks.len() - 1) as u32
             }
         };
-        self.by_pc.insert(pc, id);
+        self.by_key.insert((pc, host_page), id);
         self.jump[jump_slot(pc)] = (pc, id);
         id
     }
@@ -102,17 +108,21 @@ impl BlockCache {
             return;
         };
         for pc in pcs {
-            if let Some(id) = self.by_pc.remove(&pc) {
+            if let Some(id) = self.by_key.remove(&(pc, host_page)) {
                 self.blocks[id as usize] = None;
                 self.free.push(id);
                 let slot = jump_slot(pc);
-                if self.jump[slot].0 == pc {
+                if self.jump[slot] == (pc, id) {
                     self.jump[slot] = (1, 0);
                 }
             }
         }
     }
 }
+
+/// Exceptions in a row without an instruction retired before the guest is
+/// declared stuck ([`Exit::ExceptionLoop`]).
+const MAX_STALLED_EXCEPTIONS: u32 = 32;
 
 impl Cpu {
     /// Runs guest code from `self.pc` until the embedder must act or about
@@ -126,45 +136,89 @@ impl Cpu {
 
     fn run_blocks(&mut self, cache: &mut BlockCache, bus: &mut dyn Bus, budget: u64) -> Exit {
         let limit = self.insns_retired.saturating_add(budget);
+        let mut stalled = 0;
         loop {
             while let Some(page) = self.dirty_code.pop() {
                 cache.invalidate_host_page(page);
             }
+            if self.code_flush_all {
+                self.code_flush_all = false;
+                cache.clear();
+                self.code_pages.clear();
+            }
             if self.insns_retired >= limit {
                 return Exit::Budget;
             }
+            let lines = self.signals.load();
+            if lines != 0 {
+                if lines & Signals::STOP != 0 && self.signals.take_stop() {
+                    return Exit::Stopped;
+                }
+                if self.system {
+                    self.take_interrupt(lines);
+                }
+            }
             let pc = self.pc;
-            let id = match cache.find(pc) {
-                Some(id) => id,
-                None => match self.translate(bus, pc) {
-                    Ok(block) => cache.insert(pc, block),
-                    Err(Stop) => return self.exit,
-                },
+            let found = if pc & 3 != 0 {
+                self.exit = Exit::PcAlignment;
+                Err(Stop)
+            } else {
+                self.fetch_page(bus, pc)
+                    .and_then(|host| match cache.find(pc, host >> 12) {
+                        Some(id) => Ok(id),
+                        None => self.translate_block(pc, host).map(|b| cache.insert(pc, b)),
+                    })
+            };
+            let id = match found {
+                Ok(id) => id,
+                Err(Stop) => {
+                    stalled += 1;
+                    if self.system && self.exit_to_exception() {
+                        if stalled > MAX_STALLED_EXCEPTIONS {
+                            return Exit::ExceptionLoop;
+                        }
+                        continue;
+                    }
+                    return self.exit;
+                }
             };
             let block = cache.blocks[id as usize]
                 .as_ref()
                 .expect("cached block id is live");
+            let mut failed = None;
             for (i, insn) in block.insns.iter().enumerate() {
                 if let Err(Stop) = (insn.exec)(self, bus, insn) {
-                    self.pc = insn.pc;
-                    self.insns_retired += i as u64;
-                    return self.exit;
+                    failed = Some((i, insn.pc));
+                    break;
                 }
             }
-            self.insns_retired += block.insns.len() as u64;
-            if !block.ends_with_jump {
-                self.pc = block.end_pc;
+            match failed {
+                None => {
+                    stalled = 0;
+                    self.insns_retired += block.insns.len() as u64;
+                    if !block.ends_with_jump {
+                        self.pc = block.end_pc;
+                    }
+                }
+                Some((i, pc)) => {
+                    self.pc = pc;
+                    self.insns_retired += i as u64;
+                    stalled = if i == 0 { stalled + 1 } else { 0 };
+                    if self.system && self.exit_to_exception() {
+                        if stalled > MAX_STALLED_EXCEPTIONS {
+                            return Exit::ExceptionLoop;
+                        }
+                        continue;
+                    }
+                    return self.exit;
+                }
             }
         }
     }
 
     /// Decodes the block starting at `pc`.
-    fn translate(&mut self, bus: &mut dyn Bus, pc: u64) -> Result<Block, Stop> {
-        if pc & 3 != 0 {
-            self.exit = Exit::PcAlignment;
-            return Err(Stop);
-        }
-        let host = self.fetch_page(bus, pc)?;
+    /// `host` is the host address of the page holding `pc`.
+    fn translate_block(&mut self, pc: u64, host: usize) -> Result<Block, Stop> {
         let mut insns = Vec::with_capacity(16);
         let mut addr = pc;
         let mut ends_with_jump = false;

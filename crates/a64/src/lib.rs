@@ -17,9 +17,12 @@ mod flat;
 pub mod fp;
 mod insn;
 mod mem;
+mod system;
 mod tlb;
 
 pub use bus::{Access, Bus, PageLookup, PAGE_MASK, PAGE_SIZE};
 pub use cpu::{Cpu, Exit, Features};
 pub use decode::{coverage_report, decode, EncodingInfo};
 pub use flat::FlatMemory;
+pub use system::regs::{counter, COUNTER_HZ};
+pub use system::{Signals, SysRegs};

@@ -55,7 +55,7 @@ impl Cpu {
     /// Loads a `T` from guest address `va`.
     #[inline(always)]
     pub(crate) fn read<T: Prim>(&mut self, bus: &mut dyn Bus, va: u64) -> Result<T, Stop> {
-        let e = &self.tlb.entries[tlb_index(va)];
+        let e = &self.tlb.entries[self.tlb_base + tlb_index(va)];
         let last = va.wrapping_add(T::SIZE as u64 - 1);
         if e.read == last & !PAGE_MASK {
             // SAFETY: the bus guarantees the page pointer stays valid until a TLB flush,
@@ -74,7 +74,7 @@ impl Cpu {
         va: u64,
         value: T,
     ) -> Result<(), Stop> {
-        let e = &self.tlb.entries[tlb_index(va)];
+        let e = &self.tlb.entries[self.tlb_base + tlb_index(va)];
         let last = va.wrapping_add(T::SIZE as u64 - 1);
         if e.write == last & !PAGE_MASK {
             // SAFETY: as in `read`; write tags are only filled for writable pages.
@@ -95,9 +95,10 @@ impl Cpu {
             return Ok(T::from_le(buf));
         }
         let page = va & !PAGE_MASK;
-        match bus.page(self.untag(page), Access::Read) {
+        match self.lookup_page(bus, page, Access::Read)? {
             PageLookup::Ram(host) => {
-                self.tlb.fill(page, host.as_ptr() as usize, 0);
+                self.tlb
+                    .fill(self.tlb_base, page, host.as_ptr() as usize, 0);
                 let p = (host.as_ptr() as usize + (va & PAGE_MASK) as usize) as *const u8;
                 // SAFETY: the bus handed out this page for reads.
                 Ok(unsafe { T::load(p) })
@@ -107,7 +108,8 @@ impl Cpu {
                 let mut off = 0;
                 while off < T::SIZE {
                     let size = (T::SIZE - off).min(8);
-                    match bus.io_read(self.untag(va) + off as u64, size as u8) {
+                    let pa = self.translate(bus, va, Access::Read)?;
+                    match bus.io_read(pa + off as u64, size as u8) {
                         Some(v) => buf[off..off + size].copy_from_slice(&v.to_le_bytes()[..size]),
                         None => return Err(self.data_abort(va, false)),
                     }
@@ -147,6 +149,7 @@ impl Cpu {
                 Ok(())
             }
             None => {
+                let pa = self.translate(bus, va, Access::Write)?;
                 let buf = value.to_le();
                 let mut off = 0;
                 while off < T::SIZE {
@@ -154,7 +157,7 @@ impl Cpu {
                     let mut b = [0u8; 8];
                     b[..size].copy_from_slice(&buf[off..off + size]);
                     if bus
-                        .io_write(va + off as u64, size as u8, u64::from_le_bytes(b))
+                        .io_write(pa + off as u64, size as u8, u64::from_le_bytes(b))
                         .is_none()
                     {
                         return Err(self.data_abort(va, true));
@@ -170,13 +173,13 @@ impl Cpu {
     /// (noting writes to cached code), `None` for device memory.
     fn host_page_for_write(&mut self, bus: &mut dyn Bus, va: u64) -> Result<Option<usize>, Stop> {
         let page = va & !PAGE_MASK;
-        match bus.page(self.untag(page), Access::Write) {
+        match self.lookup_page(bus, page, Access::Write)? {
             PageLookup::Ram(host) => {
                 let host = host.as_ptr() as usize;
                 if self.code_pages.remove(&(host >> 12)) {
                     self.dirty_code.push(host >> 12);
                 }
-                self.tlb.fill(page, host, 1);
+                self.tlb.fill(self.tlb_base, page, host, 1);
                 Ok(Some(host))
             }
             PageLookup::Io => Ok(None),
@@ -199,10 +202,14 @@ impl Cpu {
             };
             return Err(Stop);
         }
-        if !matches!(
-            bus.page(self.untag(va & !PAGE_MASK), Access::Read),
-            PageLookup::Ram(_)
-        ) {
+        // User-mode emulation checks readability first (as a host would);
+        // the system level checks write permission, which implies read.
+        if !self.system
+            && !matches!(
+                bus.page(self.untag(va & !PAGE_MASK), Access::Read),
+                PageLookup::Ram(_)
+            )
+        {
             return Err(self.data_abort(va, false));
         }
         match self.host_page_for_write(bus, va)? {
@@ -213,18 +220,20 @@ impl Cpu {
 
     /// Host address of the page holding instruction address `va`.
     pub(crate) fn fetch_page(&mut self, bus: &mut dyn Bus, va: u64) -> Result<usize, Stop> {
-        let e = &self.tlb.entries[tlb_index(va)];
+        let e = &self.tlb.entries[self.tlb_base + tlb_index(va)];
         let page = va & !PAGE_MASK;
         if e.fetch == page {
             return Ok((page as usize).wrapping_add(e.addend));
         }
-        match bus.page(page, Access::Fetch) {
+        let pa = self.translate(bus, page, Access::Fetch)?;
+        match bus.page(pa, Access::Fetch) {
             PageLookup::Ram(host) => {
                 let host = host.as_ptr() as usize;
-                self.tlb.fill(page, host, 2);
+                self.tlb.fill(self.tlb_base, page, host, 2);
                 Ok(host)
             }
             _ => {
+                self.fault_status = crate::system::fsc::EXTERNAL;
                 self.exit = Exit::InsnAbort { addr: va };
                 Err(Stop)
             }
@@ -232,6 +241,7 @@ impl Cpu {
     }
 
     fn data_abort(&mut self, addr: u64, write: bool) -> Stop {
+        self.fault_status = crate::system::fsc::EXTERNAL;
         self.exit = Exit::DataAbort {
             addr: self.untag(addr),
             write,
@@ -243,11 +253,14 @@ impl Cpu {
     /// of a lower-half address is ignored (the TLB keeps tagged pages apart).
     #[inline]
     pub(crate) fn untag(&self, va: u64) -> u64 {
-        if self.tbi0 && va >> 55 & 1 == 0 {
-            va & 0x00ff_ffff_ffff_ffff
-        } else {
-            va
+        if va >> 55 & 1 == 0 {
+            if self.tbi0 {
+                return va & 0x00ff_ffff_ffff_ffff;
+            }
+        } else if self.tbi1 {
+            return va | 0xff00_0000_0000_0000;
         }
+        va
     }
 
     /// Reads guest memory for the embedder (for example a syscall buffer).

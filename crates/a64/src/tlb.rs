@@ -7,8 +7,11 @@
 
 use crate::bus::{PAGE_MASK, PAGE_SIZE};
 
-/// Number of entries (a power of two).
+/// Number of entries per TLB (a power of two).
 pub(crate) const TLB_ENTRIES: usize = 1024;
+/// Number of TLBs: one per privilege (EL0, EL1, EL1 with PAN). User-mode
+/// emulation uses only the first. The current one starts at `Cpu::tlb_base`.
+pub(crate) const TLB_COUNT: usize = 3;
 
 /// A tag that never matches a page-aligned address.
 pub(crate) const INVALID_TAG: u64 = 1;
@@ -30,9 +33,13 @@ const EMPTY: TlbEntry = TlbEntry {
     addend: 0,
 };
 
-/// The TLB proper.
+/// The TLBs proper, one after the other.
 pub(crate) struct Tlb {
-    pub entries: Box<[TlbEntry; TLB_ENTRIES]>,
+    pub entries: Box<[TlbEntry; TLB_ENTRIES * TLB_COUNT]>,
+    /// The smallest range of virtual addresses covering every cached
+    /// translation that came from a block (a mapping larger than its granule),
+    /// as (first, last). Invalidating by address inside it flushes everything.
+    large: Option<(u64, u64)>,
 }
 
 /// Index of the entry that caches `addr`.
@@ -44,19 +51,61 @@ pub(crate) fn tlb_index(addr: u64) -> usize {
 impl Tlb {
     pub fn new() -> Self {
         Tlb {
-            entries: Box::new([EMPTY; TLB_ENTRIES]),
+            entries: Box::new([EMPTY; TLB_ENTRIES * TLB_COUNT]),
+            large: None,
         }
     }
 
     /// Invalidates every entry.
     pub fn flush(&mut self) {
         self.entries.fill(EMPTY);
+        self.large = None;
     }
 
-    /// Caches `page` (page aligned) backed by `host` (page aligned) for `kind`.
-    /// `kind` is 0 = read, 1 = write, 2 = fetch.
-    pub fn fill(&mut self, page: u64, host: usize, kind: u8) {
-        let e = &mut self.entries[tlb_index(page)];
+    /// Records that the translation of `va` came from a mapping of 2^`size_log2` bytes
+    /// larger than its granule.
+    pub fn note_large(&mut self, va: u64, size_log2: u32) {
+        let first = va & !((1u64 << size_log2) - 1);
+        let last = first | ((1u64 << size_log2) - 1);
+        self.large = Some(match self.large {
+            Some((lo, hi)) => (lo.min(first), hi.max(last)),
+            None => (first, last),
+        });
+    }
+
+    /// Invalidates the translations of the `len` bytes (a multiple of the
+    /// page size) at `va`, ignoring the top byte (tagged addresses alias), in
+    /// every TLB. Flushes everything when the range meets a cached block.
+    pub fn flush_range(&mut self, va: u64, len: u64) {
+        let untagged = va & 0x00ff_ffff_ffff_ffff;
+        if let Some((lo, hi)) = self.large {
+            let (lo, hi) = (lo & 0x00ff_ffff_ffff_ffff, hi & 0x00ff_ffff_ffff_ffff);
+            if untagged <= hi && untagged.wrapping_add(len - 1) >= lo {
+                self.flush();
+                return;
+            }
+        }
+        let pages = (len / PAGE_SIZE).max(1);
+        if pages > TLB_ENTRIES as u64 {
+            self.flush();
+            return;
+        }
+        for k in 0..pages {
+            let page = untagged.wrapping_add(k * PAGE_SIZE) & !PAGE_MASK;
+            for t in 0..TLB_COUNT {
+                let e = &mut self.entries[t * TLB_ENTRIES + tlb_index(page)];
+                let same = |tag: u64| tag & 0x00ff_ffff_ffff_f000 == page;
+                if same(e.read) || same(e.write) || same(e.fetch) {
+                    *e = EMPTY;
+                }
+            }
+        }
+    }
+
+    /// Caches `page` (page aligned) backed by `host` (page aligned) for `kind`
+    /// in the TLB starting at entry `base`. `kind` is 0 = read, 1 = write, 2 = fetch.
+    pub fn fill(&mut self, base: usize, page: u64, host: usize, kind: u8) {
+        let e = &mut self.entries[base + tlb_index(page)];
         let addend = host.wrapping_sub(page as usize);
         let holds_page = e.read == page || e.write == page || e.fetch == page;
         if !holds_page || e.addend != addend {

@@ -92,6 +92,8 @@ impl OurSide {
             Exit::PcAlignment => (SIGBUS, cpu.pc),
             Exit::SpAlignment => (SIGBUS, cpu.sp),
             Exit::Budget => (0, 0),
+            // System-level exits never happen in user-mode emulation.
+            other => panic!("unexpected exit at user level: {other:?}"),
         };
         let mut regs = Regs::default();
         for (i, x) in regs.x.iter_mut().enumerate() {

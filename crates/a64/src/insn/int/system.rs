@@ -4,13 +4,11 @@
 //! Only the EL0 view exists so far; the registers live in [`read_sysreg`] and
 //! [`write_sysreg`], keyed by their (op0, op1, CRn, CRm, op2) encoding.
 
-use std::sync::OnceLock;
-use std::time::Instant;
-
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Exit, Step};
 use crate::decode::{Encoding, Insn};
 use crate::insn::fields::*;
+use crate::system::regs::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
     Encoding::branch("11010100 000 iiiiiiiiiiiiiiii 000 01", "SVC", "system", svc),
@@ -20,9 +18,27 @@ pub(crate) const ENCODINGS: &[Encoding] = &[
     Encoding::branch("11010100 010 iiiiiiiiiiiiiiii 000 00", "HLT", "system", hlt),
     Encoding::new(
         "11010101 00000011 0010 mmmm ooo 11111",
-        "HINT (NOP, YIELD, WFE, WFI, SEV, SEVL, ...)",
+        "HINT (NOP, YIELD, WFE, SEV, SEVL, ...)",
         "system",
         nop,
+    ),
+    Encoding::new(
+        "11010101 00000011 0010 0000 011 11111",
+        "WFI",
+        "system",
+        wfi,
+    ),
+    Encoding::branch(
+        "1101010100 000 ppp 0100 mmmm qqq 11111",
+        "MSR (immediate: DAIFSet, DAIFClr, SPSel, PAN)",
+        "system",
+        msr_imm,
+    ),
+    Encoding::branch(
+        "1101011 0100 11111 000000 11111 00000",
+        "ERET",
+        "system",
+        eret,
     ),
     Encoding::new(
         "11010101 00000011 0011 mmmm 010 11111",
@@ -86,6 +102,39 @@ fn nop(_cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> Step {
     Ok(())
 }
 
+/// WFI: at the system level, the embedder sleeps until an interrupt is
+/// pending (or returns at once if one already is); a no-op in user mode.
+fn wfi(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    if !cpu.system {
+        return Ok(());
+    }
+    if cpu.sys.el == 0 && cpu.sys.sctlr_el1 & crate::system::sctlr::NTWI == 0 {
+        return cpu.stop(Exit::Undefined(i.raw));
+    }
+    if cpu.signals.load() & (crate::Signals::IRQ | crate::Signals::FIQ) != 0 {
+        return Ok(());
+    }
+    cpu.stop(Exit::Wfi)
+}
+
+fn msr_imm(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    if !cpu.system {
+        return cpu.stop(Exit::Undefined(i.raw));
+    }
+    let (op1, crm, op2) = (bits(i.raw, 18, 16), bits(i.raw, 11, 8), bits(i.raw, 7, 5));
+    cpu.msr_immediate(op1, op2, crm, i.raw)?;
+    cpu.pc = i.pc.wrapping_add(4);
+    Ok(())
+}
+
+fn eret(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    if !cpu.system || cpu.sys.el == 0 {
+        return cpu.stop(Exit::Undefined(i.raw));
+    }
+    cpu.eret();
+    Ok(())
+}
+
 fn clrex(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> Step {
     cpu.clear_exclusive();
     Ok(())
@@ -94,41 +143,6 @@ fn clrex(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> Step {
 fn isb(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     cpu.pc = i.pc.wrapping_add(4);
     Ok(())
-}
-
-/// Builds a system register key from (op0, op1, CRn, CRm, op2), matching bits [20:5] of MRS/MSR/SYS.
-const fn key(op0: u32, op1: u32, crn: u32, crm: u32, op2: u32) -> u32 {
-    op0 << 14 | op1 << 11 | crn << 7 | crm << 3 | op2
-}
-
-const NZCV: u32 = key(3, 3, 4, 2, 0);
-const FPCR: u32 = key(3, 3, 4, 4, 0);
-const FPSR: u32 = key(3, 3, 4, 4, 1);
-const TPIDR_EL0: u32 = key(3, 3, 13, 0, 2);
-const TPIDRRO_EL0: u32 = key(3, 3, 13, 0, 3);
-const CTR_EL0: u32 = key(3, 3, 0, 0, 1);
-const DCZID_EL0: u32 = key(3, 3, 0, 0, 7);
-const CNTFRQ_EL0: u32 = key(3, 3, 14, 0, 0);
-const CNTPCT_EL0: u32 = key(3, 3, 14, 0, 1);
-const CNTVCT_EL0: u32 = key(3, 3, 14, 0, 2);
-const MIDR_EL1: u32 = key(3, 0, 0, 0, 0);
-const MPIDR_EL1: u32 = key(3, 0, 0, 0, 5);
-const ID_AA64PFR0_EL1: u32 = key(3, 0, 0, 4, 0);
-const ID_AA64ISAR0_EL1: u32 = key(3, 0, 0, 6, 0);
-
-/// FPCR bits an ARMv8.0 core without FP16 implements: AHP, DN, FZ, RMode.
-pub(crate) const FPCR_MASK: u32 = 0x07c0_0000;
-/// FPSR bits: IOC, DZC, OFC, UFC, IXC, IDC and QC.
-pub(crate) const FPSR_MASK: u32 = 0x0800_009f;
-
-/// Frequency of the generic timer's counter, in Hz.
-pub const COUNTER_HZ: u64 = 62_500_000;
-
-/// The virtual counter: host monotonic time since the first read, at [`COUNTER_HZ`].
-pub(crate) fn virtual_count() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let ns = EPOCH.get_or_init(Instant::now).elapsed().as_nanos();
-    (ns * COUNTER_HZ as u128 / 1_000_000_000) as u64
 }
 
 /// Reads a system register as EL0 sees it; `None` if EL0 may not read it.
@@ -143,7 +157,7 @@ pub(crate) fn read_sysreg(cpu: &Cpu, reg: u32) -> Option<u64> {
         CTR_EL0 => 0x8444_c004,
         DCZID_EL0 => 4,
         CNTFRQ_EL0 => COUNTER_HZ,
-        CNTVCT_EL0 | CNTPCT_EL0 => virtual_count(),
+        CNTVCT_EL0 | CNTPCT_EL0 => counter(),
         // Cortex-A72 r0p3, as Linux reports it to EL0.
         MIDR_EL1 => 0x410f_d083,
         MPIDR_EL1 => 0x8000_0000,
@@ -177,7 +191,12 @@ pub(crate) fn write_sysreg(cpu: &mut Cpu, reg: u32, value: u64) -> bool {
     true
 }
 
-fn mrs(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+fn mrs(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
+    if cpu.system {
+        let v = cpu.system_mrs(bus, bits(i.raw, 20, 5), i.raw)?;
+        cpu.set_xreg(rd(i.raw), v);
+        return Ok(());
+    }
     match read_sysreg(cpu, bits(i.raw, 20, 5)) {
         Some(v) => {
             cpu.set_xreg(rd(i.raw), v);
@@ -188,8 +207,13 @@ fn mrs(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
 }
 
 /// MSR ends its block: a later level of the CPU will let it change translation state.
-fn msr(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+fn msr(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
     let v = cpu.xreg(rd(i.raw));
+    if cpu.system {
+        cpu.system_msr(bus, bits(i.raw, 20, 5), v, i.raw)?;
+        cpu.pc = i.pc.wrapping_add(4);
+        return Ok(());
+    }
     if write_sysreg(cpu, bits(i.raw, 20, 5), v) {
         cpu.pc = i.pc.wrapping_add(4);
         Ok(())
@@ -203,8 +227,13 @@ const DC_CVAC: u32 = key(1, 3, 7, 10, 1);
 const DC_CVAU: u32 = key(1, 3, 7, 11, 1);
 const DC_CIVAC: u32 = key(1, 3, 7, 14, 1);
 const IC_IVAU: u32 = key(1, 3, 7, 5, 1);
+const DC_CVAP: u32 = key(1, 3, 7, 12, 1);
+const DC_CVADP: u32 = key(1, 3, 7, 13, 1);
 
 fn sys(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
+    if cpu.system && cpu.system_sys(bus, bits(i.raw, 20, 5), cpu.xreg(rd(i.raw)), i.raw)? {
+        return Ok(());
+    }
     match bits(i.raw, 20, 5) {
         DC_ZVA => {
             let base = cpu.xreg(rd(i.raw)) & !63;
@@ -221,7 +250,7 @@ fn sys(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
             Ok(())
         }
         // Caches are coherent here, and writes to code are tracked by the CPU.
-        DC_CVAC | DC_CVAU | DC_CIVAC | IC_IVAU => Ok(()),
+        DC_CVAC | DC_CVAU | DC_CIVAC | DC_CVAP | DC_CVADP | IC_IVAU => Ok(()),
         _ => cpu.stop(Exit::Undefined(i.raw)),
     }
 }

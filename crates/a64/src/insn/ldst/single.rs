@@ -263,6 +263,14 @@ fn imm9(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
     } else {
         base.wrapping_add(offset)
     };
+    if mode == 2 && cpu.system && cpu.sys.el == 1 {
+        // LDTR/STTR at EL1: checked with EL0's permissions.
+        let saved = cpu.tlb_base;
+        cpu.tlb_base = 0;
+        let result = transfer(cpu, bus, kind, rd(raw), addr);
+        cpu.tlb_base = saved;
+        return result;
+    }
     transfer(cpu, bus, kind, rd(raw), addr)?;
     if mode & 1 == 1 {
         cpu.set_xreg_sp(rn(raw), base.wrapping_add(offset));
