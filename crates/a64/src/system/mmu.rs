@@ -190,11 +190,18 @@ impl Cpu {
         let permitted = match (privilege, access) {
             (Privilege::El0, Access::Read) => el0_access,
             (Privilege::El0, Access::Write) => el0_access && writable,
-            (Privilege::El0, Access::Fetch) => !uxn && !(wxn && el0_access && writable),
+            (Privilege::El0, Access::Fetch) => {
+                let writable_here = el0_access && writable;
+                !uxn && !(wxn && writable_here)
+            }
             (Privilege::El1Pan, Access::Read | Access::Write) if el0_access => false,
             (_, Access::Read) => true,
             (_, Access::Write) => writable,
-            (_, Access::Fetch) => !pxn && !(el0_access && writable) && !(wxn && writable),
+            (_, Access::Fetch) => {
+                // Memory EL0 can write is never executable at EL1.
+                let user_writable = el0_access && writable;
+                !pxn && !user_writable && !(wxn && writable)
+            }
         };
         if !permitted {
             return Err(fsc::PERMISSION | lvl);
