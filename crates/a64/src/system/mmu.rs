@@ -192,7 +192,8 @@ impl Cpu {
             (Privilege::El0, Access::Write) => el0_access && writable,
             (Privilege::El0, Access::Fetch) => {
                 let writable_here = el0_access && writable;
-                !uxn && !(wxn && writable_here)
+                let never = uxn || (wxn && writable_here);
+                !never
             }
             (Privilege::El1Pan, Access::Read | Access::Write) if el0_access => false,
             (_, Access::Read) => true,
@@ -200,7 +201,8 @@ impl Cpu {
             (_, Access::Fetch) => {
                 // Memory EL0 can write is never executable at EL1.
                 let user_writable = el0_access && writable;
-                !pxn && !user_writable && !(wxn && writable)
+                let never = pxn || user_writable || (wxn && writable);
+                !never
             }
         };
         if !permitted {
