@@ -1,13 +1,81 @@
 //! `pocketvisor`: the mobile hypervisor's command line.
 
-use clap::Parser;
+mod console;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use vmm::{parse_size, Vm, VmConfig, VmEnd};
 
 /// Pocketvisor runs several phone operating systems side by side, each in its own VM.
 #[derive(Parser, Debug)]
 #[command(name = "pocketvisor", version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    println!("pocketvisor: no command yet; see --help");
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Boot an arm64 Linux kernel in a VM with its serial console on this terminal.
+    /// Ctrl-A x quits; Ctrl-A Ctrl-A sends a Ctrl-A.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// The arm64 Linux Image (Debian's /boot/vmlinuz-* is one).
+    #[arg(long)]
+    kernel: PathBuf,
+    /// An initramfs (cpio, optionally compressed).
+    #[arg(long)]
+    initrd: Option<PathBuf>,
+    /// The kernel command line.
+    #[arg(long, default_value = "console=ttyAMA0")]
+    cmdline: String,
+    /// Guest memory, e.g. 256M or 1G.
+    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    mem: u64,
+    /// Number of virtual CPUs.
+    #[arg(long, default_value_t = 1)]
+    cpus: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run(args),
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let cfg = VmConfig {
+        kernel: args.kernel,
+        initrd: args.initrd,
+        cmdline: args.cmdline,
+        mem: args.mem,
+        cpus: args.cpus,
+    };
+    let mut vm = match Vm::new(&cfg, Box::new(std::io::stdout())) {
+        Ok(vm) => vm,
+        Err(e) => {
+            eprintln!("pocketvisor: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let console = console::attach(vm.board());
+    let end = vm.run();
+    let quit_by_user = console.detach();
+    match end {
+        VmEnd::PoweredOff | VmEnd::Reset => ExitCode::SUCCESS,
+        VmEnd::Crashed(_) if quit_by_user => {
+            eprintln!("\r\npocketvisor: quit (Ctrl-A x)");
+            ExitCode::from(130)
+        }
+        VmEnd::Crashed(report) => {
+            eprintln!("\r\npocketvisor: the guest crashed: {report}");
+            ExitCode::from(2)
+        }
+    }
 }

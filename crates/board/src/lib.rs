@@ -1,0 +1,24 @@
+//! `board`: Pocketvisor's virtual board, shaped like QEMU's `-M virt`.
+//!
+//! * [`GuestRam`]: guest memory, committed on demand.
+//! * [`Board`]: RAM plus devices — GICv3 ([`gic`]), generic timers
+//!   ([`timer`]), PL011 UART ([`pl011`]), PL031 RTC ([`pl031`]) and extra
+//!   MMIO devices — shared by the vCPU threads; [`VcpuBus`] is one vCPU's
+//!   [`a64::Bus`].
+//! * [`psci`]: firmware calls; [`fdt`]: the device tree; [`linux`]: the
+//!   arm64 Image boot protocol.
+
+pub mod fdt;
+pub mod gic;
+pub mod layout;
+pub mod linux;
+mod machine;
+pub mod mmio;
+pub mod pl011;
+pub mod pl031;
+pub mod psci;
+pub mod ram;
+pub mod timer;
+
+pub use machine::{Board, BoardConfig, Devices, Power, VcpuBus};
+pub use ram::GuestRam;

@@ -1,0 +1,349 @@
+//! The board: guest RAM plus the devices, shared by the vCPU threads, and
+//! [`VcpuBus`], one vCPU's view of it (the CPU's [`a64::Bus`]).
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use a64::{Access, Bus, PageLookup, Signals};
+
+use crate::gic::{mpidr_of, Gic};
+use crate::layout::{self, ppi, spi};
+use crate::mmio::MmioDevice;
+use crate::pl011::Pl011;
+use crate::pl031::{self, Pl031};
+use crate::ram::{GuestRam, RamError};
+use crate::timer::Timers;
+
+/// The machine's power state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Power {
+    /// Running.
+    On,
+    /// The guest asked to power off (PSCI SYSTEM_OFF).
+    Off,
+    /// The guest asked for a reset (PSCI SYSTEM_RESET).
+    Reset,
+    /// The VMM stopped the guest because it misbehaved beyond recovery.
+    Crashed,
+}
+
+/// An extra MMIO device (virtio transports) with its window and SPI.
+struct Slot {
+    base: u64,
+    size: u64,
+    spi: u32,
+    device: Box<dyn MmioDevice>,
+}
+
+/// Everything behind the board's lock.
+pub struct Devices {
+    /// The interrupt controller.
+    pub gic: Gic,
+    uart: Pl011,
+    rtc: Pl031,
+    timers: Vec<Timers>,
+    slots: Vec<Slot>,
+}
+
+/// How a vCPU reaches the outside: its interrupt lines and its sleep.
+struct CpuLink {
+    signals: Mutex<Option<Arc<Signals>>>,
+    wake: Mutex<bool>,
+    wake_cv: Condvar,
+}
+
+/// The virtual board.
+pub struct Board {
+    /// Guest RAM.
+    pub ram: GuestRam,
+    devices: Mutex<Devices>,
+    cpus: Vec<CpuLink>,
+    power: AtomicU8,
+}
+
+/// Board construction parameters.
+pub struct BoardConfig {
+    /// Number of CPUs (1..=[`layout::MAX_CPUS`]).
+    pub cpus: usize,
+    /// RAM size in bytes (whole pages).
+    pub ram_size: u64,
+    /// Where the UART's output goes.
+    pub console: Box<dyn Write + Send>,
+}
+
+impl Board {
+    /// Builds the board: RAM reserved, devices reset.
+    pub fn new(cfg: BoardConfig) -> Result<Self, RamError> {
+        let cpus = cfg.cpus.clamp(1, layout::MAX_CPUS);
+        Ok(Board {
+            ram: GuestRam::new(layout::RAM_BASE, cfg.ram_size)?,
+            devices: Mutex::new(Devices {
+                gic: Gic::new(cpus, layout::NUM_SPIS),
+                uart: Pl011::new(cfg.console),
+                rtc: Pl031::new(pl031::host_clock()),
+                timers: vec![Timers::default(); cpus],
+                slots: Vec::new(),
+            }),
+            cpus: (0..cpus)
+                .map(|_| CpuLink {
+                    signals: Mutex::new(None),
+                    wake: Mutex::new(false),
+                    wake_cv: Condvar::new(),
+                })
+                .collect(),
+            power: AtomicU8::new(Power::On as u8),
+        })
+    }
+
+    /// Number of CPUs.
+    pub fn num_cpus(&self) -> usize {
+        self.cpus.len()
+    }
+
+    /// Connects CPU `index`'s interrupt lines to the board.
+    pub fn connect_cpu(&self, index: usize, signals: Arc<Signals>) {
+        *self.cpus[index].signals.lock().expect("signals lock") = Some(signals);
+    }
+
+    /// The MPIDR affinity of CPU `index`.
+    pub fn mpidr(&self, index: usize) -> u64 {
+        mpidr_of(index)
+    }
+
+    /// The CPU index with affinity `mpidr`, if any.
+    pub fn cpu_of_mpidr(&self, mpidr: u64) -> Option<usize> {
+        (0..self.cpus.len()).find(|&i| mpidr_of(i) == mpidr & 0xff_00ff_ffff)
+    }
+
+    /// Adds an MMIO device at `base` (a virtio transport, say) whose
+    /// [`MmioDevice::irq_level`] drives SPI `spi`.
+    pub fn add_device(&self, base: u64, size: u64, spi: u32, device: Box<dyn MmioDevice>) {
+        self.lock().slots.push(Slot {
+            base,
+            size,
+            spi,
+            device,
+        });
+    }
+
+    /// The current power state.
+    pub fn power(&self) -> Power {
+        match self.power.load(Ordering::Acquire) {
+            0 => Power::On,
+            1 => Power::Off,
+            2 => Power::Reset,
+            _ => Power::Crashed,
+        }
+    }
+
+    /// Changes the power state and stops every vCPU.
+    pub fn set_power(&self, p: Power) {
+        self.power.store(p as u8, Ordering::Release);
+        for c in &self.cpus {
+            if let Some(s) = c.signals.lock().expect("signals lock").as_ref() {
+                s.request_stop();
+            }
+            *c.wake.lock().expect("wake lock") = true;
+            c.wake_cv.notify_all();
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Devices> {
+        // A panic while holding the lock would be a VMM bug; keep going with the data.
+        self.devices.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Feeds console input to the UART; returns how many bytes it took.
+    pub fn console_input(&self, bytes: &[u8]) -> usize {
+        let mut d = self.lock();
+        let n = d.uart.push_input(bytes);
+        self.refresh(&mut d);
+        n
+    }
+
+    /// Updates the timer interrupt lines of CPU `cpu` from host time.
+    pub fn sync_timers(&self, cpu: usize) {
+        let mut d = self.lock();
+        self.sync_timers_locked(&mut d, cpu);
+        d.rtc.poll();
+        self.refresh(&mut d);
+    }
+
+    fn sync_timers_locked(&self, d: &mut Devices, cpu: usize) {
+        let (phys, virt) = d.timers[cpu].outputs(a64::counter());
+        d.gic.set_level(ppi::PHYS_TIMER, cpu, phys);
+        d.gic.set_level(ppi::VIRT_TIMER, cpu, virt);
+    }
+
+    /// Recomputes device interrupt lines and every CPU's IRQ line, waking
+    /// sleeping CPUs that now have an interrupt.
+    fn refresh(&self, d: &mut Devices) {
+        let uart = d.uart.irq_level();
+        let rtc = d.rtc.irq_level();
+        d.gic.set_level(32 + spi::UART, 0, uart);
+        d.gic.set_level(32 + spi::RTC, 0, rtc);
+        for i in 0..d.slots.len() {
+            let level = d.slots[i].device.irq_level();
+            let n = d.slots[i].spi;
+            d.gic.set_level(32 + n, 0, level);
+        }
+        d.gic.take_kicks();
+        for (i, c) in self.cpus.iter().enumerate() {
+            let pending = d.gic.irq_pending(i);
+            if let Some(s) = c.signals.lock().expect("signals lock").as_ref() {
+                s.set_irq(pending);
+            }
+            if pending {
+                *c.wake.lock().expect("wake lock") = true;
+                c.wake_cv.notify_all();
+            }
+        }
+    }
+
+    /// Blocks CPU `cpu` (after a WFI) until an interrupt is pending for it,
+    /// its timer fires, or the machine stops. At most `limit` long.
+    pub fn wait_for_interrupt(&self, cpu: usize, limit: Duration) {
+        let deadline = {
+            let mut d = self.lock();
+            self.sync_timers_locked(&mut d, cpu);
+            self.refresh(&mut d);
+            if d.gic.irq_pending(cpu) || self.power() != Power::On {
+                return;
+            }
+            let now = a64::counter();
+            d.timers[cpu].next_deadline(now).map(|t| {
+                let ticks = t.saturating_sub(now);
+                Duration::from_nanos(
+                    (ticks as u128 * 1_000_000_000 / a64::COUNTER_HZ as u128) as u64,
+                )
+            })
+        };
+        let wait = deadline.map_or(limit, |d| d.min(limit));
+        let link = &self.cpus[cpu];
+        let mut woken = link.wake.lock().expect("wake lock");
+        if !*woken {
+            woken = link.wake_cv.wait_timeout(woken, wait).expect("wake lock").0;
+        }
+        *woken = false;
+        drop(woken);
+        self.sync_timers(cpu);
+    }
+
+    /// One vCPU's view of the board.
+    pub fn bus(&self, cpu: usize) -> VcpuBus<'_> {
+        VcpuBus { board: self, cpu }
+    }
+}
+
+/// The [`Bus`] of one vCPU: RAM directly, devices under the board's lock,
+/// and the per-CPU system registers (GIC CPU interface, timers).
+pub struct VcpuBus<'a> {
+    board: &'a Board,
+    cpu: usize,
+}
+
+/// Whether `addr` lies in the device window (the first GiB).
+fn is_mmio(addr: u64) -> bool {
+    addr < layout::RAM_BASE
+}
+
+impl VcpuBus<'_> {
+    fn mmio(&mut self, addr: u64, f: impl FnOnce(&mut dyn MmioDevice, u64) -> u64) -> Option<u64> {
+        let board = self.board;
+        let mut d = board.lock();
+        let result = if (layout::GIC_DIST..layout::GIC_DIST + layout::GIC_DIST_SIZE).contains(&addr)
+        {
+            Some(f(&mut GicDist(&mut d.gic), addr - layout::GIC_DIST))
+        } else if (layout::GIC_REDIST
+            ..layout::GIC_REDIST + layout::GIC_REDIST_STRIDE * board.cpus.len() as u64)
+            .contains(&addr)
+        {
+            Some(f(&mut GicRedist(&mut d.gic), addr - layout::GIC_REDIST))
+        } else if (layout::UART..layout::UART + layout::PRIMECELL_SIZE).contains(&addr) {
+            Some(f(&mut d.uart, addr - layout::UART))
+        } else if (layout::RTC..layout::RTC + layout::PRIMECELL_SIZE).contains(&addr) {
+            Some(f(&mut d.rtc, addr - layout::RTC))
+        } else {
+            d.slots
+                .iter_mut()
+                .find(|s| (s.base..s.base + s.size).contains(&addr))
+                .map(|s| f(s.device.as_mut(), addr - s.base))
+        };
+        board.refresh(&mut d);
+        result
+    }
+}
+
+// SAFETY: RAM pointers come from the board's mapping, which lives as long as
+// the board (and so as long as any CPU using this bus), and is never remapped.
+unsafe impl Bus for VcpuBus<'_> {
+    #[inline]
+    fn page(&mut self, addr: u64, _access: Access) -> PageLookup {
+        match self.board.ram.host_ptr(addr) {
+            Some(p) => PageLookup::Ram(p),
+            None if is_mmio(addr) => PageLookup::Io,
+            None => PageLookup::Fault,
+        }
+    }
+
+    fn io_read(&mut self, addr: u64, size: u8) -> Option<u64> {
+        self.mmio(addr, |dev, off| dev.read(off, size))
+    }
+
+    fn io_write(&mut self, addr: u64, size: u8, value: u64) -> Option<()> {
+        self.mmio(addr, |dev, off| {
+            dev.write(off, size, value);
+            0
+        })
+        .map(|_| ())
+    }
+
+    fn sysreg_read(&mut self, key: u32) -> Option<u64> {
+        let mut d = self.board.lock();
+        let v = match d.timers[self.cpu].read(key, a64::counter()) {
+            Some(v) => Some(v),
+            None => d.gic.icc_read(self.cpu, key),
+        };
+        self.board.refresh(&mut d);
+        v
+    }
+
+    fn sysreg_write(&mut self, key: u32, value: u64) -> Option<()> {
+        let mut d = self.board.lock();
+        let cpu = self.cpu;
+        let r = match d.timers[cpu].write(key, value, a64::counter()) {
+            Some(()) => {
+                self.board.sync_timers_locked(&mut d, cpu);
+                Some(())
+            }
+            None => d.gic.icc_write(cpu, key, value),
+        };
+        self.board.refresh(&mut d);
+        r
+    }
+}
+
+/// The GIC distributor as an MMIO device.
+struct GicDist<'a>(&'a mut Gic);
+/// The GIC redistributors as an MMIO device.
+struct GicRedist<'a>(&'a mut Gic);
+
+impl MmioDevice for GicDist<'_> {
+    fn read(&mut self, offset: u64, size: u8) -> u64 {
+        self.0.distributor_read(offset, size)
+    }
+    fn write(&mut self, offset: u64, size: u8, value: u64) {
+        self.0.distributor_write(offset, size, value)
+    }
+}
+
+impl MmioDevice for GicRedist<'_> {
+    fn read(&mut self, offset: u64, size: u8) -> u64 {
+        self.0.redistributor_read(offset, size)
+    }
+    fn write(&mut self, offset: u64, size: u8, value: u64) {
+        self.0.redistributor_write(offset, size, value)
+    }
+}

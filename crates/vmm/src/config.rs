@@ -1,0 +1,65 @@
+//! What a VM is made of.
+
+use std::path::PathBuf;
+
+/// The configuration of one VM.
+#[derive(Clone, Debug)]
+pub struct VmConfig {
+    /// The arm64 Linux Image to boot.
+    pub kernel: PathBuf,
+    /// An initramfs, if any.
+    pub initrd: Option<PathBuf>,
+    /// The kernel command line.
+    pub cmdline: String,
+    /// Guest RAM in bytes.
+    pub mem: u64,
+    /// Number of vCPUs.
+    pub cpus: usize,
+}
+
+impl VmConfig {
+    /// Smallest guest RAM accepted.
+    pub const MIN_MEM: u64 = 64 << 20;
+}
+
+/// Parses a memory size: a number of bytes with an optional K, M, G suffix
+/// (binary units, optional trailing "B" or "iB"); a bare number means MiB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    let stripped = lower
+        .strip_suffix("ib")
+        .or_else(|| lower.strip_suffix('b'))
+        .unwrap_or(&lower);
+    let (digits, shift) = match stripped.char_indices().last() {
+        Some((i, 'k')) => (&stripped[..i], 10),
+        Some((i, 'm')) => (&stripped[..i], 20),
+        Some((i, 'g')) => (&stripped[..i], 30),
+        Some((i, 't')) => (&stripped[..i], 40),
+        _ => (stripped, 20),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size (try 256M or 1G)"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("'{text}' is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256M"), Ok(256 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("512"), Ok(512 << 20));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("-1M").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! `vmm`: one virtual machine. [`VmConfig`] says what to boot; [`Vm::new`]
+//! checks it, builds the board, loads the kernel, initrd and device tree;
+//! [`Vm::run`] runs the vCPU(s) until the guest powers off or fails.
+
+mod config;
+mod vcpu;
+mod vm;
+
+pub use config::{parse_size, VmConfig};
+pub use vm::{Vm, VmEnd, VmError};
+
+/// Board types the front end needs (console input, power state).
+pub mod board_types {
+    pub use board::{Board, Power};
+}

@@ -1,0 +1,185 @@
+//! Building and running one VM.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use a64::Cpu;
+use board::fdt::{self, FdtConfig};
+use board::linux::{self, BootError};
+use board::{layout, Board, BoardConfig, Power};
+
+use crate::config::VmConfig;
+use crate::vcpu::{self, VcpuEnd};
+
+/// Why a VM could not be created. Each is one clear message for the user.
+#[derive(Debug)]
+pub enum VmError {
+    /// A file could not be read.
+    File {
+        /// What the file is (kernel, initrd).
+        what: &'static str,
+        /// Its path.
+        path: String,
+        /// The OS error.
+        error: std::io::Error,
+    },
+    /// The boot protocol rejected the kernel, memory size or initrd.
+    Boot(BootError),
+    /// A bad configuration value.
+    Config(String),
+    /// The host could not provide a resource.
+    Host(String),
+}
+
+impl std::fmt::Display for VmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VmError::File { what, path, error } => {
+                write!(f, "cannot read {what} '{path}': {error}")
+            }
+            VmError::Boot(e) => write!(f, "{e}"),
+            VmError::Config(m) | VmError::Host(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for VmError {}
+
+/// How a VM ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VmEnd {
+    /// The guest powered off.
+    PoweredOff,
+    /// The guest asked for a reset.
+    Reset,
+    /// The guest failed beyond recovery; the report says how.
+    Crashed(String),
+}
+
+/// A VM ready to run.
+pub struct Vm {
+    board: Arc<Board>,
+    cpus: Vec<Cpu>,
+}
+
+fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, VmError> {
+    std::fs::read(path).map_err(|error| VmError::File {
+        what,
+        path: path.display().to_string(),
+        error,
+    })
+}
+
+fn entropy() -> [u8; 64] {
+    let mut seed = [0u8; 64];
+    // SAFETY: getrandom writes at most `seed.len()` bytes into the buffer.
+    let n = unsafe { libc::getrandom(seed.as_mut_ptr() as *mut libc::c_void, seed.len(), 0) };
+    if n != seed.len() as isize {
+        // Fall back to time: the seed is a convenience, not a security boundary here.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        seed[..16].copy_from_slice(&t.to_le_bytes());
+    }
+    seed
+}
+
+impl Vm {
+    /// Checks the configuration, builds the board and loads the guest.
+    /// The UART's output goes to `console`.
+    pub fn new(cfg: &VmConfig, console: Box<dyn Write + Send>) -> Result<Self, VmError> {
+        if cfg.cpus == 0 || cfg.cpus > layout::MAX_CPUS {
+            return Err(VmError::Config(format!(
+                "--cpus must be between 1 and {}, not {}",
+                layout::MAX_CPUS,
+                cfg.cpus
+            )));
+        }
+        if cfg.cpus > 1 {
+            return Err(VmError::Config(
+                "more than one vCPU is not supported yet (use --cpus 1)".into(),
+            ));
+        }
+        if cfg.mem < VmConfig::MIN_MEM || !cfg.mem.is_multiple_of(4096) || cfg.mem > layout::RAM_MAX
+        {
+            return Err(VmError::Config(format!(
+                "--mem must be a whole number of pages between {} MiB and {} GiB, not {} bytes",
+                VmConfig::MIN_MEM >> 20,
+                layout::RAM_MAX >> 30,
+                cfg.mem
+            )));
+        }
+        let kernel = read("kernel", &cfg.kernel)?;
+        let header = linux::parse_header(&kernel).map_err(VmError::Boot)?;
+        let initrd = match &cfg.initrd {
+            Some(p) => Some(read("initrd", p)?),
+            None => None,
+        };
+        let plan = linux::plan(
+            &header,
+            layout::RAM_BASE,
+            cfg.mem,
+            initrd.as_ref().map(|i| i.len() as u64),
+        )
+        .map_err(VmError::Boot)?;
+
+        let board = Board::new(BoardConfig {
+            cpus: cfg.cpus,
+            ram_size: cfg.mem,
+            console,
+        })
+        .map_err(|e| VmError::Host(e.to_string()))?;
+        linux::load(&board.ram, &plan, &kernel, initrd.as_deref());
+        let dtb = fdt::build(&FdtConfig {
+            cpus: cfg.cpus,
+            ram_size: cfg.mem,
+            cmdline: cfg.cmdline.clone(),
+            initrd: plan.initrd,
+            virtio: Vec::new(),
+            seed: entropy(),
+        })
+        .map_err(|e| VmError::Host(format!("cannot build the device tree: {e}")))?;
+        if dtb.len() as u64 > linux::DTB_MAX {
+            return Err(VmError::Boot(BootError::DtbTooLarge(dtb.len() as u64)));
+        }
+        board.ram.write(plan.dtb, &dtb);
+
+        let mut cpus = Vec::new();
+        for i in 0..cfg.cpus {
+            let mut cpu = Cpu::new_system(board.mpidr(i));
+            board.connect_cpu(i, cpu.signals());
+            if i == 0 {
+                cpu.pc = plan.entry;
+                cpu.set_xreg(0, plan.dtb);
+            }
+            cpus.push(cpu);
+        }
+        Ok(Vm {
+            board: Arc::new(board),
+            cpus,
+        })
+    }
+
+    /// The board (for console input and device access from other threads).
+    pub fn board(&self) -> Arc<Board> {
+        self.board.clone()
+    }
+
+    /// Runs the boot CPU on the calling thread until the guest stops.
+    pub fn run(&mut self) -> VmEnd {
+        let end = vcpu::run(&self.board, &mut self.cpus[0], 0);
+        match end {
+            VcpuEnd::Crashed(report) => VmEnd::Crashed(report),
+            VcpuEnd::Power(Power::Reset) => VmEnd::Reset,
+            VcpuEnd::Power(Power::Crashed) => VmEnd::Crashed("stopped".into()),
+            VcpuEnd::Power(_) => VmEnd::PoweredOff,
+        }
+    }
+
+    /// Statistics of CPU `index`: (instructions retired, exceptions taken).
+    pub fn cpu_stats(&self, index: usize) -> (u64, u64) {
+        let c = &self.cpus[index];
+        (c.insns_retired, c.exceptions_taken)
+    }
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Fetches and builds the Linux guest parts into guests/cache/linux/ (gitignored):
+#   Image               Debian's arm64 cloud kernel (a raw arm64 Image)
+#   modules/            its lib/modules tree (virtio drivers are modules)
+#   initramfs.cpio.gz   busybox + guests/linux/init + guests/scripts/linux/*.sh
+# Idempotent: downloads once, rebuilds the initramfs when its inputs change.
+# KERNEL_PACKAGE overrides the kernel package (default: newest 6.1 cloud arm64).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="$here/cache/linux"
+mkdir -p "$out"
+
+die() { echo "guests: $*" >&2; exit 1; }
+command -v cpio >/dev/null || die "cpio is needed to build the initramfs (apt-get install cpio)"
+command -v dpkg-deb >/dev/null || die "dpkg-deb is needed (a Debian-like host)"
+
+"$here/fetch-user-guests.sh" >/dev/null
+busybox="$here/cache/user/busybox"
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+if [ ! -f "$out/Image" ]; then
+    pkg="${KERNEL_PACKAGE:-}"
+    if [ -z "$pkg" ]; then
+        pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-cloud-arm64-unsigned$' 2>/dev/null \
+            | cut -d' ' -f1 | sort -V | tail -1)
+    fi
+    if [ -z "$pkg" ]; then
+        $SUDO apt-get update -q >/dev/null
+        pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-cloud-arm64-unsigned$' \
+            | cut -d' ' -f1 | sort -V | tail -1)
+    fi
+    [ -n "$pkg" ] || die "no linux-image-6.1.0-*-cloud-arm64-unsigned package in apt's lists"
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
+    echo "guests: downloading $pkg:arm64"
+    (cd "$work" && apt-get download -q "$pkg:arm64" >/dev/null 2>&1) \
+        || die "cannot download $pkg:arm64 (is the arm64 architecture enabled? see guests/fetch-user-guests.sh)"
+    dpkg-deb -x "$work"/linux-image-*.deb "$work/pkg"
+    rm -rf "$out/modules"
+    mkdir -p "$out/modules"
+    cp -a "$work"/pkg/lib/modules/. "$out/modules/"
+    cp "$work"/pkg/boot/config-* "$out/config"
+    dpkg-deb -f "$work"/linux-image-*.deb Package Version > "$out/package"
+    cp "$work"/pkg/boot/vmlinuz-* "$out/Image.tmp"
+    mv "$out/Image.tmp" "$out/Image"
+fi
+
+# Rebuild the initramfs when busybox, /init or the scripts change.
+stamp=$(cat "$busybox" "$here/linux/init" "$here"/scripts/linux/*.sh | md5sum | cut -d' ' -f1)
+if [ ! -f "$out/initramfs.cpio.gz" ] || [ "$(cat "$out/initramfs.stamp" 2>/dev/null)" != "$stamp" ]; then
+    root="$(mktemp -d)"
+    mkdir -p "$root/bin" "$root/scripts" "$root/proc" "$root/sys" "$root/dev" "$root/tmp"
+    install -m 755 "$busybox" "$root/bin/busybox"
+    ln -s busybox "$root/bin/sh"
+    install -m 755 "$here/linux/init" "$root/init"
+    install -m 644 "$here"/scripts/linux/*.sh "$root/scripts/"
+    (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9 > "$out/initramfs.cpio.gz.tmp"
+    mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
+    echo "$stamp" > "$out/initramfs.stamp"
+    rm -rf "$root"
+    echo "guests: built $out/initramfs.cpio.gz"
+fi
+echo "guests: $(head -2 "$out/package" | tr '\n' ' ')-> $out"
