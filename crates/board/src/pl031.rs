@@ -33,6 +33,8 @@ pub struct Pl031 {
     /// Guest time minus host time, in seconds (wrapping).
     offset: u32,
     mr: u32,
+    /// Counter value at the last poll.
+    last: u32,
     imsc: bool,
     ris: bool,
 }
@@ -40,10 +42,12 @@ pub struct Pl031 {
 impl Pl031 {
     /// An RTC reading `clock`.
     pub fn new(clock: Clock) -> Self {
+        let last = clock() as u32;
         Pl031 {
             clock,
             offset: 0,
             mr: 0,
+            last,
             imsc: false,
             ris: false,
         }
@@ -55,9 +59,13 @@ impl Pl031 {
 
     /// Latches the match interrupt if the match time has come; call periodically.
     pub fn poll(&mut self) {
-        if self.imsc && !self.ris && self.now() == self.mr {
+        let now = self.now();
+        // The match fires once, when the counter passes MR.
+        let elapsed = now.wrapping_sub(self.last);
+        if elapsed != 0 && self.mr.wrapping_sub(self.last).wrapping_sub(1) < elapsed {
             self.ris = true;
         }
+        self.last = now;
     }
 
     /// Whether the interrupt output is asserted.
@@ -85,7 +93,10 @@ impl MmioDevice for Pl031 {
     fn write(&mut self, offset: u64, _size: u8, value: u64) {
         match offset {
             MR => self.mr = value as u32,
-            LR => self.offset = (value as u32).wrapping_sub((self.clock)() as u32),
+            LR => {
+                self.offset = (value as u32).wrapping_sub((self.clock)() as u32);
+                self.last = self.now();
+            }
             IMSC => self.imsc = value & 1 != 0,
             ICR if value & 1 != 0 => self.ris = false,
             _ => {}

@@ -1,0 +1,68 @@
+//! Shared helpers: the guest parts and running the pocketvisor binary.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The directory `guests/fetch-linux-guests.sh` fills.
+pub fn linux_guest_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../guests/cache/linux");
+    assert!(
+        dir.join("Image").is_file() && dir.join("initramfs.cpio.gz").is_file(),
+        "Linux guest parts missing in {}: run guests/fetch-linux-guests.sh",
+        dir.display()
+    );
+    dir
+}
+
+/// Starts `pocketvisor run` with the Debian kernel and test initramfs.
+pub fn spawn_linux(cmdline: &str, extra: &[&str]) -> Child {
+    let dir = linux_guest_dir();
+    Command::new(env!("CARGO_BIN_EXE_pocketvisor"))
+        .arg("run")
+        .arg("--kernel")
+        .arg(dir.join("Image"))
+        .arg("--initrd")
+        .arg(dir.join("initramfs.cpio.gz"))
+        .arg("--cmdline")
+        .arg(cmdline)
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pocketvisor")
+}
+
+/// Waits for `child` up to `limit`, killing it on timeout. Returns
+/// (exit code or None if killed, stdout, stderr).
+pub fn wait_with_limit(mut child: Child, limit: Duration) -> (Option<i32>, String, String) {
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.code();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = String::from_utf8_lossy(&out_reader.join().expect("reader")).into_owned();
+    let err = String::from_utf8_lossy(&err_reader.join().expect("reader")).into_owned();
+    (code, out, err)
+}
