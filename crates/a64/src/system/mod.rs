@@ -18,6 +18,7 @@ pub use signals::Signals;
 /// Exception classes (ESR_ELx.EC) the CPU raises.
 pub(crate) mod ec {
     pub const UNKNOWN: u32 = 0x00;
+    pub const WFX: u32 = 0x01;
     pub const FP_ACCESS: u32 = 0x07;
     pub const ILLEGAL_STATE: u32 = 0x0e;
     pub const SVC: u32 = 0x15;

@@ -109,7 +109,7 @@ fn wfi(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
         return Ok(());
     }
     if cpu.sys.el == 0 && cpu.sys.sctlr_el1 & crate::system::sctlr::NTWI == 0 {
-        return cpu.stop(Exit::Undefined(i.raw));
+        return cpu.stop(Exit::WfxTrap);
     }
     if cpu.signals.load() & (crate::Signals::IRQ | crate::Signals::FIQ) != 0 {
         return Ok(());

@@ -1,0 +1,113 @@
+//! Hostile bare-metal guests (guests/baremetal): wild MMIO, bad page
+//! tables, undefined and privileged instructions at EL0 and EL1, GIC
+//! hammering, a broken vector table. The VMM must never panic or hang, and
+//! every run must end with a clear report.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::wait_with_limit;
+
+/// Builds the guest once per test process (needs gcc-aarch64-linux-gnu).
+fn guest() -> &'static PathBuf {
+    static IMG: OnceLock<PathBuf> = OnceLock::new();
+    IMG.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let out = std::env::temp_dir().join(format!("pv-hostile-{}", std::process::id()));
+        let status = Command::new(root.join("guests/baremetal/build.sh"))
+            .arg(&out)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run guests/baremetal/build.sh (is gcc-aarch64-linux-gnu installed?)");
+        assert!(status.success(), "building the hostile guest failed");
+        out.join("hostile.img")
+    })
+}
+
+/// Runs one scenario; returns (exit code, stdout, stderr).
+fn run(scenario: &str) -> (Option<i32>, String, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_pocketvisor"))
+        .args(["run", "--mem", "128M", "--cmdline"])
+        .arg(format!("hostile={scenario}"))
+        .arg("--kernel")
+        .arg(guest())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pocketvisor");
+    let (code, out, err) = wait_with_limit(child, Duration::from_secs(300));
+    assert!(code.is_some(), "{scenario}: the VMM hung\n{out}\n{err}");
+    assert!(
+        !err.contains("panicked"),
+        "{scenario}: the VMM panicked\n{err}"
+    );
+    (code, out, err)
+}
+
+fn finished(scenario: &str) -> String {
+    let (code, out, err) = run(scenario);
+    assert!(
+        out.contains("HOSTILE-DONE"),
+        "{scenario} did not finish\n{out}\n{err}"
+    );
+    assert_eq!(code, Some(0), "{scenario}\n{out}\n{err}");
+    out
+}
+
+#[test]
+fn wild_mmio_is_answered_or_aborted() {
+    let out = finished("mmio");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("HOSTILE mmio"))
+        .expect("report");
+    assert!(line.contains("accesses=60000"), "{line}");
+    assert!(
+        line.contains("other=0"),
+        "only data aborts expected: {line}"
+    );
+}
+
+#[test]
+fn hammered_gic_still_delivers_sgis_and_timer() {
+    let out = finished("gic");
+    assert!(out.contains("HOSTILE gic sgis=100/100 timer=1"), "{out}");
+}
+
+#[test]
+fn scribbled_page_tables_fault_precisely() {
+    let out = finished("pagetables");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("HOSTILE pagetables"))
+        .expect("report");
+    for kind in [
+        "translation=",
+        "access-flag=",
+        "permission=",
+        "address-size=",
+        "external",
+    ] {
+        assert!(line.contains(kind), "no {kind} faults in: {line}");
+    }
+}
+
+#[test]
+fn undefined_and_privileged_instructions_trap_with_the_right_class() {
+    let out = finished("undef");
+    assert!(!out.contains("mismatch"), "{out}");
+    assert!(out.contains("el1=6/6 el0=20/20 random-el0=20000"), "{out}");
+}
+
+#[test]
+fn broken_vector_table_ends_the_vm_with_a_report() {
+    let (code, out, err) = run("novectors");
+    assert_eq!(code, Some(2), "{out}\n{err}");
+    assert!(err.contains("exceptions in a loop"), "{err}");
+    assert!(err.contains("VBAR_EL1=0xfffff0000000"), "{err}");
+}

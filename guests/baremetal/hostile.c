@@ -1,0 +1,427 @@
+// Hostile bare-metal guests: each scenario abuses the virtual machine in
+// one way and reports what happened on the UART. The VMM must survive all
+// of them; a scenario that ends prints "HOSTILE-DONE" and powers off.
+// Select with the kernel command line: hostile=mmio|gic|undef|pagetables|novectors.
+typedef unsigned long u64;
+typedef unsigned int u32;
+typedef unsigned char u8;
+
+u64 hvc_call(u64 x0, u64 x1, u64 x2, u64 x3);
+u64 run_el0(u64 pc, u64 sp);
+
+#define UART 0x09000000UL
+#define GICD 0x08000000UL
+#define GICR 0x080a0000UL
+#define RAM 0x40000000UL
+
+#define SYSREG_READ(name) ({ u64 v_; __asm__ volatile("mrs %0, " name : "=r"(v_)); v_; })
+#define SYSREG_WRITE(name, v) __asm__ volatile("msr " name ", %0; isb" ::"r"((u64)(v)) : "memory")
+
+static void putc_(char c) {
+    volatile u32 *dr = (volatile u32 *)UART;
+    *dr = (u8)c;
+}
+static void puts_(const char *s) {
+    while (*s) putc_(*s++);
+}
+static void putdec(u64 v) {
+    char b[24];
+    int i = 0;
+    do { b[i++] = '0' + v % 10; v /= 10; } while (v);
+    while (i) putc_(b[--i]);
+}
+static void puthex(u64 v) {
+    puts_("0x");
+    for (int s = 60; s >= 0; s -= 4) putc_("0123456789abcdef"[(v >> s) & 15]);
+}
+
+// The compiler may call memset for zeroed arrays.
+void *memset(void *d, int c, unsigned long n);
+void *memset(void *d, int c, unsigned long n) {
+    volatile u8 *p = d;
+    while (n--) *p++ = (u8)c;
+    return d;
+}
+
+void power_off(void) {
+    hvc_call(0x84000008, 0, 0, 0);
+}
+
+static u64 seed = 0x9e3779b97f4a7c15UL;
+static u64 rnd(void) {
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    return seed;
+}
+
+// Exception bookkeeping, shared with the handler.
+static volatile u64 sync_count, irq_count, last_esr, last_far;
+static volatile u64 ec_hist[64];
+static volatile int skip_faulting = 1;
+
+struct frame { u64 x[19]; u64 lr; };
+
+void on_exception(struct frame *f, u64 kind) {
+    (void)f;
+    if (kind == 0 || kind == 4) {
+        u64 esr = SYSREG_READ("esr_el1");
+        last_esr = esr;
+        last_far = SYSREG_READ("far_el1");
+        sync_count++;
+        ec_hist[(esr >> 26) & 63]++;
+        if (skip_faulting) {
+            SYSREG_WRITE("elr_el1", SYSREG_READ("elr_el1") + 4);
+        }
+        return;
+    }
+    if (kind == 1 || kind == 5) {
+        u64 intid = SYSREG_READ("s3_0_c12_c12_0");   // ICC_IAR1_EL1
+        if (intid < 1020) {
+            irq_count++;
+            if (intid == 27) SYSREG_WRITE("cntv_ctl_el0", 0);
+            SYSREG_WRITE("s3_0_c12_c12_1", intid);    // ICC_EOIR1_EL1
+        }
+        return;
+    }
+    puts_("HOSTILE unexpected exception kind ");
+    putdec(kind);
+    puts_("\n");
+    power_off();
+}
+
+// ---- wild MMIO ----------------------------------------------------------
+static void scenario_mmio(void) {
+    u64 aborts0 = sync_count, n = 60000;
+    for (u64 i = 0; i < n; i++) {
+        u64 r = rnd();
+        u64 size = 1UL << (r & 3);
+        u64 addr;
+        if ((r >> 4) % 20 == 0)
+            addr = RAM + (64UL << 20) + ((r >> 8) % (1UL << 39));  // past RAM or deep inside
+        else if ((r >> 4) % 2 == 0) {
+            // Inside the real device frames: GIC distributor, redistributor, RTC.
+            static const u64 frames[3][2] = {{GICD, 0x10000}, {GICR, 0x20000}, {0x09010000, 0x1000}};
+            const u64 *f = frames[(r >> 40) % 3];
+            addr = f[0] + (r >> 8) % f[1];
+        } else
+            addr = (r >> 8) % RAM;                                // anywhere in the device window
+        addr &= ~(size - 1);
+        if (addr >= UART && addr < UART + 0x1000) continue;      // keep the console readable
+        if (addr >= RAM && addr < RAM + (64UL << 20)) continue;  // do not overwrite ourselves
+        u64 v = rnd();
+        int write = (r >> 2) & 1;
+        switch (size) {
+        case 1: if (write) *(volatile u8 *)addr = v; else (void)*(volatile u8 *)addr; break;
+        case 2: if (write) *(volatile unsigned short *)addr = v; else (void)*(volatile unsigned short *)addr; break;
+        case 4: if (write) *(volatile u32 *)addr = v; else (void)*(volatile u32 *)addr; break;
+        default: if (write) *(volatile u64 *)addr = v; else (void)*(volatile u64 *)addr; break;
+        }
+    }
+    puts_("HOSTILE mmio accesses=");
+    putdec(n);
+    puts_(" aborts=");
+    putdec(sync_count - aborts0);
+    puts_(" data-aborts=");
+    putdec(ec_hist[0x25]);
+    puts_(" other=");
+    putdec(sync_count - aborts0 - ec_hist[0x25]);
+    puts_("\n");
+}
+
+// ---- GIC hammering, then a sane setup that must still work ---------------
+static void gic_init(void) {
+    *(volatile u32 *)(GICD + 0) = (1 << 4) | (1 << 1);        // ARE, EnableGrp1
+    *(volatile u32 *)(GICR + 0x14) = 0;                       // wake up
+    *(volatile u32 *)(GICR + 0x10080) = 0xffffffff;           // group 1
+    *(volatile u32 *)(GICR + 0x10180) = 0xffffffff;           // disable all
+    for (int i = 0; i < 32; i += 4) *(volatile u32 *)(GICR + 0x10400 + i) = 0x80808080;
+    *(volatile u32 *)(GICR + 0x10100) = 0xffff | (1 << 27);   // SGIs + virtual timer
+    *(volatile u32 *)(GICR + 0x10300 + 0x80) = 0xffffffff;    // ICACTIVER0: nothing active
+    SYSREG_WRITE("s3_0_c4_c6_0", 0xf0);                       // ICC_PMR_EL1
+    SYSREG_WRITE("s3_0_c12_c12_4", 0);                        // ICC_CTLR_EL1: EOImode 0
+    SYSREG_WRITE("s3_0_c12_c9_0", 0);                         // ICC_AP1R0_EL1
+    SYSREG_WRITE("s3_0_c12_c12_7", 1);                        // ICC_IGRPEN1_EL1
+}
+
+static void scenario_gic(void) {
+    for (int i = 0; i < 40000; i++) {
+        u64 r = rnd();
+        u64 off = (r >> 8) % 0x10000 & ~3UL;
+        if (r & 1)
+            *(volatile u32 *)(GICD + off) = rnd();
+        else
+            *(volatile u32 *)(GICR + ((r >> 30) % 0x20000 & ~3UL)) = rnd();
+        if ((r & 0x70) == 0) SYSREG_WRITE("s3_0_c12_c11_5", rnd());  // random SGIs
+        if ((r & 0x1f0) == 0) (void)SYSREG_READ("s3_0_c12_c12_0");  // random acks
+        if ((r & 0x1f0) == 0x10) SYSREG_WRITE("s3_0_c12_c12_1", rnd() & 0x3ff);
+    }
+    // Drain whatever the chaos left active or pending, then set up properly.
+    SYSREG_WRITE("s3_0_c12_c12_7", 0);
+    *(volatile u32 *)(GICD + 0x180) = 0xffffffff;
+    *(volatile u32 *)(GICD + 0x184) = 0xffffffff;
+    *(volatile u32 *)(GICD + 0x188) = 0xffffffff;
+    *(volatile u32 *)(GICR + 0x10280) = 0xffffffff;           // clear pending SGI/PPI
+    gic_init();
+    u64 before = irq_count;
+    __asm__ volatile("msr daifclr, #2");
+    for (int i = 0; i < 100; i++) {
+        SYSREG_WRITE("s3_0_c12_c11_5", ((u64)(i % 16) << 24) | 1);   // SGI to self
+        for (volatile int d = 0; d < 50; d++) {}
+    }
+    u64 sgis = irq_count - before;
+    // The virtual timer: fires once in about a millisecond, wakes WFI.
+    u64 t0 = irq_count;
+    SYSREG_WRITE("cntv_tval_el0", 62500);
+    SYSREG_WRITE("cntv_ctl_el0", 1);
+    while (irq_count == t0) __asm__ volatile("wfi");
+    __asm__ volatile("msr daifset, #2");
+    puts_("HOSTILE gic sgis=");
+    putdec(sgis);
+    puts_("/100 timer=");
+    putdec(irq_count - t0);
+    puts_("\n");
+}
+
+// ---- page tables ---------------------------------------------------------
+static u64 l1[512] __attribute__((aligned(4096)));
+static u64 l2_ram[512] __attribute__((aligned(4096)));
+static u64 scratch_l2[512] __attribute__((aligned(4096)));
+static u64 scratch_l3[4][512] __attribute__((aligned(4096)));
+
+#define VALID 1UL
+#define TABLE 3UL
+#define AF (1UL << 10)
+#define SH_INNER (3UL << 8)
+#define ATTR_DEVICE (0UL << 2)
+#define ATTR_NORMAL (1UL << 2)
+#define AP_EL0 (1UL << 6)
+#define AP_RO (1UL << 7)
+#define PXN (1UL << 53)
+#define UXN (1UL << 54)
+
+#define USER_CODE 0x42000000UL      // EL0 read+execute
+#define USER_CODE_ALIAS 0x42200000UL // EL1 read+write view of the same memory
+#define USER_DATA 0x42400000UL      // EL0 read+write
+
+static void mmu_on(void) {
+    l1[0] = 0 | VALID | AF | ATTR_DEVICE | PXN | UXN;
+    l1[1] = (u64)l2_ram | TABLE;
+    l1[2] = (u64)scratch_l2 | TABLE;
+    for (u64 i = 0; i < 512; i++)
+        l2_ram[i] = (RAM + (i << 21)) | VALID | AF | SH_INNER | ATTR_NORMAL | UXN;
+    l2_ram[(USER_CODE - RAM) >> 21] = USER_CODE | VALID | AF | SH_INNER | ATTR_NORMAL | AP_EL0 | AP_RO | PXN;
+    l2_ram[(USER_CODE_ALIAS - RAM) >> 21] = USER_CODE | VALID | AF | SH_INNER | ATTR_NORMAL | PXN | UXN;
+    l2_ram[(USER_DATA - RAM) >> 21] = USER_DATA | VALID | AF | SH_INNER | ATTR_NORMAL | AP_EL0 | PXN | UXN;
+    SYSREG_WRITE("mair_el1", 0xff00);
+    // T0SZ = 25 (39-bit VA), 4K granule, EPD1, 40-bit IPS.
+    SYSREG_WRITE("tcr_el1", 25UL | (1UL << 23) | (2UL << 32));
+    SYSREG_WRITE("ttbr0_el1", (u64)l1);
+    __asm__ volatile("tlbi vmalle1; dsb sy; isb");
+    // M on; nTWI, nTWE, UCT, DZE, UCI, UMA all off so EL0 traps on everything.
+    SYSREG_WRITE("sctlr_el1", 0x30d00800UL | 1);
+    SYSREG_WRITE("cntkctl_el1", 0);
+}
+
+static const char *fsc_name(u64 fsc) {
+    switch (fsc & 0x3c) {
+    case 0x04: return "translation";
+    case 0x08: return "access-flag";
+    case 0x0c: return "permission";
+    case 0x00: return "address-size";
+    case 0x10: return "external";
+    case 0x14: return "external-walk";
+    default: return "other";
+    }
+}
+
+static void scenario_pagetables(void) {
+    mmu_on();
+    u64 kinds[8] = {0};
+    u64 faults0 = sync_count, n = 20000;
+    for (u64 i = 0; i < n; i++) {
+        // Scribble a few descriptors: garbage, blocks, tables to random or
+        // real places, the table itself.
+        for (int k = 0; k < 4; k++) {
+            u64 r = rnd(), d;
+            switch (r & 7) {
+            case 0: d = rnd(); break;
+            case 1: d = (rnd() & 0xffffffffff000UL) | TABLE; break;
+            case 2: d = (u64)scratch_l3[(r >> 3) & 3] | TABLE; break;
+            case 3: d = (u64)scratch_l2 | TABLE; break;
+            case 4: d = ((rnd() % (1UL << 41)) & ~0x1fffffUL) | VALID | (rnd() & 0xfff0000000000ffcUL); break;
+            case 5: d = (RAM + ((r >> 8) % 64) * (2UL << 20)) | VALID | AF | ATTR_NORMAL | (r & AP_RO); break;
+            default: d = 0; break;
+            }
+            scratch_l2[(r >> 12) & 511] = d;
+            scratch_l3[(r >> 21) & 3][(r >> 23) & 511] = rnd() | (r & 1);
+        }
+        __asm__ volatile("dsb sy; tlbi vmalle1; dsb sy; isb");
+        u64 va = 0x80000000UL + (rnd() % (1UL << 30));
+        u64 before = sync_count;
+        if (i & 1)
+            *(volatile u64 *)(va & ~7UL) = i;
+        else
+            (void)*(volatile u64 *)(va & ~7UL);
+        if (sync_count != before) {
+            u64 fsc = last_esr & 0x3f;
+            const char *name = fsc_name(fsc);
+            (void)name;
+            kinds[(fsc >> 2) & 7]++;
+        }
+    }
+    // Clean up so later code is not affected by the scribbles.
+    for (int k = 0; k < 512; k++) scratch_l2[k] = 0;
+    __asm__ volatile("dsb sy; tlbi vmalle1; dsb sy; isb");
+    puts_("HOSTILE pagetables accesses=");
+    putdec(n);
+    puts_(" faults=");
+    putdec(sync_count - faults0);
+    const char *names[8] = {"address-size", "translation", "access-flag", "permission",
+                            "external", "external-walk", "k6", "k7"};
+    for (int k = 0; k < 8; k++) {
+        if (!kinds[k]) continue;
+        puts_(" ");
+        puts_(names[k]);
+        puts_("=");
+        putdec(kinds[k]);
+    }
+    puts_("\n");
+}
+
+// ---- undefined and privileged instructions --------------------------------
+static u32 el1_code[16] __attribute__((aligned(64)));
+
+/// Runs one instruction at EL1 (faults are skipped); returns the EC taken or 0xff.
+static u64 try_el1(u32 insn) {
+    el1_code[0] = insn;
+    el1_code[1] = 0xd65f03c0;  // ret
+    __asm__ volatile("dc cvau, %0; dsb ish; ic ivau, %0; dsb ish; isb" ::"r"(el1_code) : "memory");
+    u64 before = sync_count;
+    ((void (*)(void))el1_code)();
+    return sync_count == before ? 0xff : (last_esr >> 26) & 63;
+}
+
+/// Runs one instruction at EL0 followed by SVC; returns the ESR taken.
+static u64 try_el0(u32 insn) {
+    volatile u32 *slot = (volatile u32 *)(USER_CODE_ALIAS + 0x1000);
+    slot[0] = insn;
+    slot[1] = 0xd4000001;  // svc #0
+    __asm__ volatile("ic iallu; dsb ish; isb" ::: "memory");
+    return run_el0(USER_CODE + 0x1000, USER_DATA + 0x10000);
+}
+
+struct expect { u32 insn; u32 ec; const char *what; };
+
+static const struct expect el0_cases[] = {
+    {0xd5181000, 0x00, "msr sctlr_el1"},
+    {0xd5382000, 0x00, "mrs ttbr0_el1"},
+    {0xd69f03e0, 0x00, "eret"},
+    {0xd50342df, 0x00, "msr daifset"},
+    {0xd508871f, 0x00, "tlbi vmalle1"},
+    {0xd5087800, 0x00, "at s1e1r"},
+    {0xd5087620, 0x00, "dc ivac"},
+    {0xd508751f, 0x00, "ic iallu"},
+    {0xd5380000, 0x00, "mrs midr_el1"},
+    {0xd4000002, 0x00, "hvc"},
+    {0xd4000003, 0x00, "smc"},
+    {0x00000000, 0x00, "udf"},
+    {0xd503207f, 0x01, "wfi (nTWI=0)"},
+    {0xd53be040, 0x18, "mrs cntvct_el0 (EL0VCTEN=0)"},
+    {0xd53b0020, 0x18, "mrs ctr_el0 (UCT=0)"},
+    {0xd50b7420, 0x18, "dc zva (DZE=0)"},
+    {0xd4000001, 0x15, "svc"},
+    {0xd4200020, 0x3c, "brk"},
+    {0xf94003c0, 0x24, "ldr from EL1-only memory"},
+    {0xd63f0000, 0x20, "blr to device memory"},
+};
+
+static const struct expect el1_cases[] = {
+    {0xd53c1100, 0x00, "mrs hcr_el2"},
+    {0xd51cc000, 0x00, "msr vbar_el2"},
+    {0xd538f000, 0x00, "mrs s3_0_c15_c0_0"},
+    {0xd4400000, 0x00, "hlt"},
+    {0x00000000, 0x00, "udf"},
+    {0xd4200000, 0x3c, "brk"},
+};
+
+static int branches_to_itself(u32 w) {
+    if ((w & 0x7c000000) == 0x14000000) return (w & 0x03ffffff) == 0;  // b, bl
+    if ((w & 0xff000010) == 0x54000000) return ((w >> 5) & 0x7ffff) == 0; // b.cond
+    if ((w & 0x7e000000) == 0x34000000) return ((w >> 5) & 0x7ffff) == 0; // cbz/cbnz
+    if ((w & 0x7e000000) == 0x36000000) return ((w >> 5) & 0x3fff) == 0;  // tbz/tbnz
+    return 0;
+}
+
+static void scenario_undef(void) {
+    mmu_on();
+    // Fill the user code page with SVCs so any branch inside it comes back.
+    volatile u32 *page = (volatile u32 *)USER_CODE_ALIAS;
+    for (int i = 0; i < 2048; i++) page[i] = 0xd4000001;
+    u64 ok1 = 0, n1 = sizeof el1_cases / sizeof el1_cases[0];
+    for (u64 i = 0; i < n1; i++) {
+        u64 ec = try_el1(el1_cases[i].insn);
+        if (ec == el1_cases[i].ec) ok1++;
+        else { puts_("HOSTILE mismatch EL1 "); puts_(el1_cases[i].what); puts_(" ec="); puthex(ec); puts_("\n"); }
+    }
+    u64 ok0 = 0, n0 = sizeof el0_cases / sizeof el0_cases[0];
+    for (u64 i = 0; i < n0; i++) {
+        u64 esr = try_el0(el0_cases[i].insn);
+        if (((esr >> 26) & 63) == el0_cases[i].ec) ok0++;
+        else { puts_("HOSTILE mismatch EL0 "); puts_(el0_cases[i].what); puts_(" esr="); puthex(esr); puts_("\n"); }
+    }
+    u64 hist[64] = {0}, n = 20000;
+    for (u64 i = 0; i < n; i++) {
+        u32 w = (u32)rnd();
+        if (branches_to_itself(w)) continue;
+        hist[(try_el0(w) >> 26) & 63]++;
+    }
+    puts_("HOSTILE undef el1=");
+    putdec(ok1); puts_("/"); putdec(n1);
+    puts_(" el0=");
+    putdec(ok0); puts_("/"); putdec(n0);
+    puts_(" random-el0=");
+    putdec(n);
+    for (int ec = 0; ec < 64; ec++) {
+        if (!hist[ec]) continue;
+        puts_(" ec"); puthex(ec); puts_("="); putdec(hist[ec]);
+    }
+    puts_("\n");
+}
+
+// ---- an unusable vector table ---------------------------------------------
+static void scenario_novectors(void) {
+    puts_("HOSTILE novectors: pointing VBAR_EL1 outside memory, then SVC\n");
+    SYSREG_WRITE("vbar_el1", 0xfffff0000000UL);
+    __asm__ volatile("svc #0");
+    puts_("HOSTILE novectors: still running?!\n");
+}
+
+// Finds "hostile=NAME" in the device tree's bootargs.
+static int scenario_is(const u8 *dtb, const char *name) {
+    u32 total = __builtin_bswap32(*(const u32 *)(dtb + 4));
+    if (total > (1 << 21)) return 0;
+    for (u32 i = 0; i + 8 < total; i++) {
+        const char *k = "hostile=";
+        u32 j = 0;
+        while (k[j] && dtb[i + j] == (u8)k[j]) j++;
+        if (k[j]) continue;
+        u32 m = 0;
+        while (name[m] && dtb[i + j + m] == (u8)name[m]) m++;
+        u8 end = dtb[i + j + m];
+        if (!name[m] && (end == 0 || end == ' ')) return 1;
+    }
+    return 0;
+}
+
+void main(const u8 *dtb) {
+    puts_("HOSTILE start\n");
+    seed ^= (u64)dtb;
+    if (scenario_is(dtb, "mmio")) scenario_mmio();
+    else if (scenario_is(dtb, "gic")) scenario_gic();
+    else if (scenario_is(dtb, "pagetables")) scenario_pagetables();
+    else if (scenario_is(dtb, "undef")) scenario_undef();
+    else if (scenario_is(dtb, "novectors")) scenario_novectors();
+    else puts_("HOSTILE no scenario (hostile=mmio|gic|pagetables|undef|novectors)\n");
+    puts_("HOSTILE-DONE\n");
+}
