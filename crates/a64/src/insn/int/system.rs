@@ -104,7 +104,7 @@ fn nop(_cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> Step {
 
 /// WFI: at the system level, the embedder sleeps until an interrupt is
 /// pending (or returns at once if one already is); a no-op in user mode.
-fn wfi(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+fn wfi(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> Step {
     if !cpu.system {
         return Ok(());
     }
