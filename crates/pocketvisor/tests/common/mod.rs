@@ -1,4 +1,5 @@
 //! Shared helpers: the guest parts and running the pocketvisor binary.
+#![allow(dead_code)] // each test binary uses a different subset
 
 use std::io::Read;
 use std::path::PathBuf;
