@@ -278,3 +278,192 @@ impl Cpu {
         granule(tg, upper)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FlatMemory;
+
+    const RAM: u64 = 0x4000_0000;
+    const VALID_AF: u64 = 1 | 1 << 10;
+    const TABLE: u64 = 3;
+    const PAGE: u64 = 3 | 1 << 10;
+
+    fn put(mem: &mut FlatMemory, pa: u64, desc: u64) {
+        mem.load(pa, &desc.to_le_bytes());
+    }
+
+    /// TCR for TTBR0 with `tsz` and granule `g` (log2), TTBR1 walks disabled.
+    fn tcr(tsz: u64, g: u32) -> u64 {
+        let tg0 = match g {
+            12 => 0,
+            14 => 2,
+            _ => 1,
+        };
+        tsz | tg0 << 14 | 1 << 23 | 2 << 32
+    }
+
+    /// Builds a chain of tables from TTBR0 down to a page mapping `va` to
+    /// `pa`, for every level the granule and VA size need; returns the CPU.
+    fn map_page(mem: &mut FlatMemory, g: u32, tsz: u64, va: u64, pa: u64, leaf_bits: u64) -> Cpu {
+        let stride = g - 3;
+        let input = 64 - tsz as u32;
+        let levels = (input - g).div_ceil(stride);
+        let mut table = RAM;
+        let mut next = RAM + (1 << g);
+        for level in (4 - levels)..4 {
+            let shift = g + (3 - level) * stride;
+            let index = (va >> shift) & ((1 << stride) - 1);
+            let index = if level == 4 - levels {
+                (va >> shift) & ((1 << (input - shift)) - 1)
+            } else {
+                index
+            };
+            if level == 3 {
+                put(mem, table + index * 8, pa | PAGE | leaf_bits);
+            } else {
+                put(mem, table + index * 8, next | TABLE);
+                table = next;
+                next += 1 << g;
+            }
+        }
+        let mut cpu = Cpu::new_system(0);
+        cpu.sys.tcr_el1 = tcr(tsz, g);
+        cpu.sys.ttbr0_el1 = RAM;
+        cpu.sys.sctlr_el1 |= sctlr::M;
+        cpu
+    }
+
+    #[test]
+    fn every_granule_and_va_size_translates() {
+        for g in [12u32, 14, 16] {
+            for tsz in [16u64, 20, 25, 28, 33] {
+                if 64 - tsz as u32 <= g + (g - 3) {
+                    continue;
+                }
+                let mut mem = FlatMemory::new(RAM, 8 << 20);
+                let va = (0x1234_5678_9abc_u64 & ((1 << (64 - tsz)) - 1)) & !((1 << g) - 1);
+                let pa = RAM + (4 << 20);
+                let cpu = map_page(&mut mem, g, tsz, va, pa, 0);
+                let w = cpu
+                    .walk(&mut mem, va + 0x18, Access::Read, Privilege::El1)
+                    .unwrap_or_else(|f| panic!("granule {g} tsz {tsz}: fault {f:#x}"));
+                assert_eq!(w.pa, pa + 0x18, "granule {g} tsz {tsz}");
+                assert_eq!(w.size_log2, g);
+                // The next page is unmapped: a translation fault at level 3.
+                let miss = cpu.walk(&mut mem, va + (1 << g), Access::Read, Privilege::El1);
+                assert_eq!(
+                    miss.unwrap_err(),
+                    fsc::TRANSLATION | 3,
+                    "granule {g} tsz {tsz}"
+                );
+                // Beyond the VA range: level 0 translation fault.
+                let out = cpu.walk(&mut mem, 1 << (64 - tsz), Access::Read, Privilege::El1);
+                assert_eq!(out.unwrap_err(), fsc::TRANSLATION, "granule {g} tsz {tsz}");
+            }
+        }
+    }
+
+    #[test]
+    fn permissions_access_flag_and_pan() {
+        let mut mem = FlatMemory::new(RAM, 8 << 20);
+        let va = 0x1000_0000;
+        let pa = RAM + (4 << 20);
+        // EL0 read/write, not executable anywhere.
+        let mut cpu = map_page(&mut mem, 12, 25, va, pa, 1 << 6 | 1 << 53 | 1 << 54);
+        assert!(cpu
+            .walk(&mut mem, va, Access::Write, Privilege::El0)
+            .is_ok());
+        assert_eq!(
+            cpu.walk(&mut mem, va, Access::Fetch, Privilege::El0)
+                .unwrap_err(),
+            fsc::PERMISSION | 3
+        );
+        assert_eq!(
+            cpu.walk(&mut mem, va, Access::Read, Privilege::El1Pan)
+                .unwrap_err(),
+            fsc::PERMISSION | 3
+        );
+        // Read-only for everyone, executable at EL0 only.
+        cpu = map_page(&mut mem, 12, 25, va, pa, 1 << 6 | 1 << 7 | 1 << 53);
+        assert_eq!(
+            cpu.walk(&mut mem, va, Access::Write, Privilege::El1)
+                .unwrap_err(),
+            fsc::PERMISSION | 3
+        );
+        assert!(cpu
+            .walk(&mut mem, va, Access::Fetch, Privilege::El0)
+            .is_ok());
+        assert!(cpu
+            .walk(&mut mem, va, Access::Fetch, Privilege::El1)
+            .is_err());
+        // EL1 only: EL0 gets a permission fault; clearing AF gives an access-flag fault.
+        cpu = map_page(&mut mem, 12, 25, va, pa, 0);
+        assert_eq!(
+            cpu.walk(&mut mem, va, Access::Read, Privilege::El0)
+                .unwrap_err(),
+            fsc::PERMISSION | 3
+        );
+        let l3 = RAM + 2 * 4096 + ((va >> 12) & 511) * 8;
+        put(&mut mem, l3, pa | 3);
+        assert_eq!(
+            cpu.walk(&mut mem, va, Access::Read, Privilege::El1)
+                .unwrap_err(),
+            fsc::ACCESS_FLAG | 3
+        );
+    }
+
+    #[test]
+    fn blocks_tables_restrictions_and_walk_errors() {
+        let mut mem = FlatMemory::new(RAM, 8 << 20);
+        let mut cpu = Cpu::new_system(0);
+        cpu.sys.tcr_el1 = tcr(25, 12);
+        cpu.sys.ttbr0_el1 = RAM;
+        cpu.sys.sctlr_el1 |= sctlr::M;
+        // Level 1: a 1 GiB block at VA 0; a table with APTable = no EL0 at 1 GiB.
+        put(&mut mem, RAM, RAM | VALID_AF | 1 << 6);
+        put(&mut mem, RAM + 8, (RAM + 0x1000) | TABLE | 1 << 61);
+        put(&mut mem, RAM + 0x1000, RAM | VALID_AF | 1 << 6);
+        let w = cpu
+            .walk(&mut mem, 0x1234_5678, Access::Read, Privilege::El0)
+            .unwrap();
+        assert_eq!((w.pa, w.size_log2), (RAM + 0x1234_5678, 30));
+        let w = cpu
+            .walk(&mut mem, 0x4012_3456, Access::Read, Privilege::El1)
+            .unwrap();
+        assert_eq!((w.pa, w.size_log2), (RAM + 0x12_3456, 21));
+        assert_eq!(
+            cpu.walk(&mut mem, 0x4012_3456, Access::Read, Privilege::El0)
+                .unwrap_err(),
+            fsc::PERMISSION | 2
+        );
+        // A table outside memory: external abort on the walk at the next level.
+        put(&mut mem, RAM + 16, 0x80_0000_0000 - 0x1000 | TABLE);
+        assert_eq!(
+            cpu.walk(&mut mem, 0x8000_0000, Access::Read, Privilege::El1)
+                .unwrap_err(),
+            fsc::EXTERNAL_WALK | 2
+        );
+        // An output address above 40 bits: address size fault.
+        put(&mut mem, RAM + 24, 1 << 44 | VALID_AF);
+        assert_eq!(
+            cpu.walk(&mut mem, 0xc000_0000, Access::Read, Privilege::El1)
+                .unwrap_err(),
+            fsc::ADDRESS_SIZE | 1
+        );
+        // With 64K pages a 39-bit VA starts at level 2, where blocks are fine
+        // (512 MiB); a 48-bit VA starts at level 1, where they are not.
+        cpu.sys.tcr_el1 = tcr(25, 16);
+        put(&mut mem, RAM, RAM | VALID_AF);
+        let w = cpu
+            .walk(&mut mem, 0x10, Access::Read, Privilege::El1)
+            .unwrap();
+        assert_eq!(w.size_log2, 29);
+        cpu.sys.tcr_el1 = tcr(16, 16);
+        assert_eq!(
+            cpu.walk(&mut mem, 0x10, Access::Read, Privilege::El1)
+                .unwrap_err(),
+            fsc::TRANSLATION | 1
+        );
+    }
+}

@@ -412,3 +412,107 @@ impl Cpu {
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FlatMemory;
+
+    const RAM: u64 = 0x4000_0000;
+
+    fn put(mem: &mut FlatMemory, pa: u64, v: u64) {
+        mem.load(pa, &v.to_le_bytes());
+    }
+
+    /// 4K granule, 39-bit VA: L1 at RAM, L2 at RAM+4K, L3 at RAM+8K.
+    /// VA 0x1000_0000 is a 4K page (via L3), VA 0x2000_0000 a 2 MiB block.
+    fn setup() -> (Cpu, FlatMemory) {
+        let mut mem = FlatMemory::new(RAM, 16 << 20);
+        put(&mut mem, RAM, (RAM + 0x1000) | 3);
+        put(
+            &mut mem,
+            RAM + 0x1000 + (0x1000_0000 >> 21) * 8,
+            (RAM + 0x2000) | 3,
+        );
+        put(&mut mem, RAM + 0x2000, (RAM + 0x10_0000) | 3 | 1 << 10);
+        put(
+            &mut mem,
+            RAM + 0x1000 + (0x2000_0000 >> 21) * 8,
+            (RAM + 0x40_0000) | 1 | 1 << 10,
+        );
+        put(&mut mem, RAM + 0x10_0000, 0xaaaa);
+        put(&mut mem, RAM + 0x11_0000, 0xbbbb);
+        put(&mut mem, RAM + 0x40_5000, 0xcccc);
+        put(&mut mem, RAM + 0x60_5000, 0xdddd);
+        let mut cpu = Cpu::new_system(0);
+        cpu.sys.tcr_el1 = 25 | 1 << 23 | 2 << 32;
+        cpu.sys.ttbr0_el1 = RAM;
+        cpu.sys.sctlr_el1 |= sctlr::M;
+        (cpu, mem)
+    }
+
+    const TLBI_VAE1: u32 = key(1, 0, 8, 7, 1);
+    const TLBI_VMALLE1: u32 = key(1, 0, 8, 7, 0);
+
+    #[test]
+    fn tlbi_by_address_drops_a_stale_page() {
+        let (mut cpu, mut mem) = setup();
+        assert_eq!(cpu.read::<u64>(&mut mem, 0x1000_0000).ok(), Some(0xaaaa));
+        put(&mut mem, RAM + 0x2000, (RAM + 0x11_0000) | 3 | 1 << 10);
+        // Until invalidated, the old translation may (and here does) stay.
+        assert_eq!(cpu.read::<u64>(&mut mem, 0x1000_0000).ok(), Some(0xaaaa));
+        cpu.system_sys(&mut mem, TLBI_VAE1, 0x1000_0000 >> 12, 0)
+            .unwrap();
+        assert_eq!(cpu.read::<u64>(&mut mem, 0x1000_0000).ok(), Some(0xbbbb));
+    }
+
+    #[test]
+    fn tlbi_of_a_block_address_drops_all_of_the_block() {
+        let (mut cpu, mut mem) = setup();
+        assert_eq!(cpu.read::<u64>(&mut mem, 0x2000_5000).ok(), Some(0xcccc));
+        put(
+            &mut mem,
+            RAM + 0x1000 + (0x2000_0000 >> 21) * 8,
+            (RAM + 0x60_0000) | 1 | 1 << 10,
+        );
+        // Linux invalidates a block by its first address; the cached 4K piece
+        // at +0x5000 must go too.
+        cpu.system_sys(&mut mem, TLBI_VAE1, 0x2000_0000 >> 12, 0)
+            .unwrap();
+        assert_eq!(cpu.read::<u64>(&mut mem, 0x2000_5000).ok(), Some(0xdddd));
+    }
+
+    #[test]
+    fn unmapping_then_tlbi_faults_and_ttbr_switch_flushes() {
+        let (mut cpu, mut mem) = setup();
+        assert!(cpu.read::<u64>(&mut mem, 0x1000_0000).is_ok());
+        put(&mut mem, RAM + 0x2000, 0);
+        cpu.system_sys(&mut mem, TLBI_VMALLE1, 0, 0).unwrap();
+        assert!(cpu.read::<u64>(&mut mem, 0x1000_0000).is_err());
+        assert_eq!(cpu.fault_status, super::super::fsc::TRANSLATION | 3);
+        // A new ASID in TTBR0 (a context switch) must not see old translations.
+        put(&mut mem, RAM + 0x2000, (RAM + 0x10_0000) | 3 | 1 << 10);
+        assert!(cpu.read::<u64>(&mut mem, 0x1000_0000).is_ok());
+        put(&mut mem, RAM + 0x2000, (RAM + 0x11_0000) | 3 | 1 << 10);
+        cpu.system_msr(&mut mem, key(3, 0, 2, 0, 0), RAM | 1 << 48, 0)
+            .unwrap();
+        assert_eq!(cpu.read::<u64>(&mut mem, 0x1000_0000).ok(), Some(0xbbbb));
+    }
+
+    #[test]
+    fn address_translation_instruction_reports_in_par() {
+        let (mut cpu, mut mem) = setup();
+        cpu.sys.mair_el1 = 0xff;
+        cpu.system_sys(&mut mem, key(1, 0, 7, 8, 0), 0x1000_0123, 0)
+            .unwrap();
+        assert_eq!(cpu.sys.par_el1, 0xff << 56 | (RAM + 0x10_0000));
+        cpu.system_sys(&mut mem, key(1, 0, 7, 8, 2), 0x1000_0123, 0)
+            .unwrap();
+        assert_eq!(cpu.sys.par_el1 & 1, 1, "EL0 has no access: fault reported");
+        assert_eq!(
+            cpu.sys.par_el1 >> 1 & 0x3f,
+            0x0f,
+            "permission fault, level 3"
+        );
+    }
+}
