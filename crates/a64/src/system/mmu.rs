@@ -438,7 +438,7 @@ mod tests {
             fsc::PERMISSION | 2
         );
         // A table outside memory: external abort on the walk at the next level.
-        put(&mut mem, RAM + 16, 0x80_0000_0000 - 0x1000 | TABLE);
+        put(&mut mem, RAM + 16, (0x80_0000_0000 - 0x1000) | TABLE);
         assert_eq!(
             cpu.walk(&mut mem, 0x8000_0000, Access::Read, Privilege::El1)
                 .unwrap_err(),
