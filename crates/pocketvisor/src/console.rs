@@ -3,7 +3,7 @@
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use vmm::board_types::{Board, Power};
@@ -15,21 +15,37 @@ const ESCAPE: u8 = 0x01;
 pub struct Console {
     saved: Option<libc::termios>,
     quit: Arc<AtomicBool>,
+    target: Arc<Mutex<Arc<Board>>>,
 }
 
 /// Puts the terminal (if stdin is one) in raw mode and starts forwarding input.
 pub fn attach(board: Arc<Board>) -> Console {
     let saved = raw_mode();
     let quit = Arc::new(AtomicBool::new(false));
-    let q = quit.clone();
+    let target = Arc::new(Mutex::new(board));
+    let (q, t) = (quit.clone(), target.clone());
     std::thread::Builder::new()
         .name("console-input".into())
-        .spawn(move || forward_input(&board, &q))
+        .spawn(move || forward_input(&t, &q))
         .expect("spawn console thread");
-    Console { saved, quit }
+    Console {
+        saved,
+        quit,
+        target,
+    }
 }
 
 impl Console {
+    /// Sends further input to `board` (the VM was rebooted).
+    pub fn retarget(&self, board: Arc<Board>) {
+        *self.target.lock().unwrap_or_else(|e| e.into_inner()) = board;
+    }
+
+    /// Whether the user pressed Ctrl-A x.
+    pub fn quit_requested(&self) -> bool {
+        self.quit.load(Ordering::Acquire)
+    }
+
     /// Restores the terminal; returns whether the user quit with Ctrl-A x.
     pub fn detach(self) -> bool {
         if let Some(t) = self.saved {
@@ -59,7 +75,8 @@ fn raw_mode() -> Option<libc::termios> {
     }
 }
 
-fn forward_input(board: &Board, quit: &AtomicBool) {
+fn forward_input(target: &Mutex<Arc<Board>>, quit: &AtomicBool) {
+    let board = || target.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut stdin = std::io::stdin();
     let mut buf = [0u8; 256];
     let mut escaped = false;
@@ -75,7 +92,7 @@ fn forward_input(board: &Board, quit: &AtomicBool) {
                 match b {
                     b'x' | b'X' => {
                         quit.store(true, Ordering::Release);
-                        board.set_power(Power::Crashed);
+                        board().set_power(Power::Crashed);
                         return;
                     }
                     ESCAPE => out.push(ESCAPE),
@@ -89,8 +106,11 @@ fn forward_input(board: &Board, quit: &AtomicBool) {
         }
         let mut rest = &out[..];
         while !rest.is_empty() {
+            let board = board();
             if board.power() != Power::On {
-                return;
+                // Between a reset and the next boot: try again shortly.
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
             }
             let taken = board.console_input(rest);
             rest = &rest[taken..];

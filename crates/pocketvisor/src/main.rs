@@ -57,22 +57,35 @@ fn run(args: RunArgs) -> ExitCode {
         mem: args.mem,
         cpus: args.cpus,
     };
-    let mut vm = match Vm::new(&cfg, Box::new(std::io::stdout())) {
-        Ok(vm) => vm,
-        Err(e) => {
-            eprintln!("pocketvisor: {e}");
-            return ExitCode::from(1);
+    let mut console: Option<console::Console> = None;
+    // A guest reset (e.g. `reboot`) boots the same configuration again.
+    let end = loop {
+        let mut vm = match Vm::new(&cfg, Box::new(std::io::stdout())) {
+            Ok(vm) => vm,
+            Err(e) => {
+                if let Some(c) = console.take() {
+                    c.detach();
+                }
+                eprintln!("pocketvisor: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        match &console {
+            Some(c) => c.retarget(vm.board()),
+            None => console = Some(console::attach(vm.board())),
+        }
+        match vm.run() {
+            VmEnd::Reset if !console.as_ref().is_some_and(|c| c.quit_requested()) => continue,
+            end => break end,
         }
     };
-    let console = console::attach(vm.board());
-    let end = vm.run();
-    let quit_by_user = console.detach();
+    let quit_by_user = console.map(|c| c.detach()).unwrap_or(false);
     match end {
-        VmEnd::PoweredOff | VmEnd::Reset => ExitCode::SUCCESS,
-        VmEnd::Crashed(_) if quit_by_user => {
+        _ if quit_by_user => {
             eprintln!("\r\npocketvisor: quit (Ctrl-A x)");
             ExitCode::from(130)
         }
+        VmEnd::PoweredOff | VmEnd::Reset => ExitCode::SUCCESS,
         VmEnd::Crashed(report) => {
             eprintln!("\r\npocketvisor: the guest crashed: {report}");
             ExitCode::from(2)

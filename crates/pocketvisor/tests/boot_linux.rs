@@ -58,9 +58,12 @@ fn console_is_interactive() {
     // Type like a user: wait for each prompt, then type a line.
     let deadline = std::time::Instant::now() + Duration::from_secs(300);
     let mut prompts = 0;
+    // `reboot -f` resets the VM, which boots again to a new prompt.
     for line in [
         "echo typed-$((6 * 7))\n",
         "cat /proc/version\n",
+        "reboot -f\n",
+        "echo after-reboot\n",
         "poweroff -f\n",
     ] {
         loop {
@@ -87,6 +90,12 @@ fn console_is_interactive() {
         "shell did not run typed input\n{out}"
     );
     assert!(out.contains("Linux version 6.1"), "{out}");
+    assert_eq!(
+        out.matches("POCKETVISOR-GUEST-READY").count(),
+        2,
+        "reboot\n{out}"
+    );
+    assert!(out.contains("after-reboot"), "{out}");
     assert_eq!(status.code(), Some(0), "{out}");
 }
 
