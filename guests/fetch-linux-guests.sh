@@ -47,8 +47,17 @@ if [ ! -f "$out/Image" ]; then
     mv "$out/Image.tmp" "$out/Image"
 fi
 
-# Rebuild the initramfs when busybox, /init or the scripts change.
-stamp=$(cat "$busybox" "$here/linux/init" "$here"/scripts/linux/*.sh | md5sum | cut -d' ' -f1)
+# The virtio drivers are modules in Debian's kernel: /init loads these, in this
+# order (dependencies first), from /lib/modules.
+modules=(drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_mmio
+         drivers/block/virtio_blk drivers/char/hw_random/virtio-rng drivers/char/virtio_console
+         drivers/virtio/virtio_balloon net/core/failover drivers/net/net_failover
+         drivers/net/virtio_net net/vmw_vsock/vsock net/vmw_vsock/vmw_vsock_virtio_transport_common
+         net/vmw_vsock/vmw_vsock_virtio_transport)
+kdir=$(echo "$out"/modules/*/kernel)
+
+# Rebuild the initramfs when busybox, /init, the scripts or the module list change.
+stamp=$( (cat "$busybox" "$here/linux/init" "$here"/scripts/linux/*.sh; echo "${modules[*]}") | md5sum | cut -d' ' -f1)
 if [ ! -f "$out/initramfs.cpio.gz" ] || [ "$(cat "$out/initramfs.stamp" 2>/dev/null)" != "$stamp" ]; then
     root="$(mktemp -d)"
     mkdir -p "$root/bin" "$root/scripts" "$root/proc" "$root/sys" "$root/dev" "$root/tmp"
@@ -56,6 +65,12 @@ if [ ! -f "$out/initramfs.cpio.gz" ] || [ "$(cat "$out/initramfs.stamp" 2>/dev/n
     ln -s busybox "$root/bin/sh"
     install -m 755 "$here/linux/init" "$root/init"
     install -m 644 "$here"/scripts/linux/*.sh "$root/scripts/"
+    mkdir -p "$root/lib/modules"
+    for m in "${modules[@]}"; do
+        [ -f "$kdir/$m.ko" ] || die "module $m.ko missing from the kernel package"
+        install -m 644 "$kdir/$m.ko" "$root/lib/modules/"
+        basename "$m" >> "$root/lib/modules/load-order"
+    done
     (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9 > "$out/initramfs.cpio.gz.tmp"
     mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
     echo "$stamp" > "$out/initramfs.stamp"

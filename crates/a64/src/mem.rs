@@ -240,6 +240,15 @@ impl Cpu {
         }
     }
 
+    /// The host page (address >> 12) backing guest address `va`, if it is RAM.
+    /// Faults are not reported to the guest.
+    pub(crate) fn host_page_of(&mut self, bus: &mut dyn Bus, va: u64) -> Result<usize, Stop> {
+        match self.lookup_page(bus, va, Access::Read)? {
+            PageLookup::Ram(host) => Ok(host.as_ptr() as usize >> 12),
+            _ => Err(Stop),
+        }
+    }
+
     fn data_abort(&mut self, addr: u64, write: bool) -> Stop {
         self.fault_status = crate::system::fsc::EXTERNAL;
         self.exit = Exit::DataAbort {

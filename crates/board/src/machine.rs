@@ -56,8 +56,8 @@ struct CpuLink {
 
 /// The virtual board.
 pub struct Board {
-    /// Guest RAM.
-    pub ram: GuestRam,
+    /// Guest RAM (shared with devices that do DMA).
+    pub ram: Arc<GuestRam>,
     devices: Mutex<Devices>,
     cpus: Vec<CpuLink>,
     power: AtomicU8,
@@ -78,7 +78,7 @@ impl Board {
     pub fn new(cfg: BoardConfig) -> Result<Self, RamError> {
         let cpus = cfg.cpus.clamp(1, layout::MAX_CPUS);
         Ok(Board {
-            ram: GuestRam::new(layout::RAM_BASE, cfg.ram_size)?,
+            ram: Arc::new(GuestRam::new(layout::RAM_BASE, cfg.ram_size)?),
             devices: Mutex::new(Devices {
                 gic: Gic::new(cpus, layout::NUM_SPIS),
                 uart: Pl011::new(cfg.console),

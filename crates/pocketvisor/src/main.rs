@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vmm::{parse_size, Vm, VmConfig, VmEnd};
+use vmm::{parse_size, DiskConfig, Vm, VmConfig, VmEnd};
 
 /// Pocketvisor runs several phone operating systems side by side, each in its own VM.
 #[derive(Parser, Debug)]
@@ -40,6 +40,12 @@ struct RunArgs {
     /// Number of virtual CPUs.
     #[arg(long, default_value_t = 1)]
     cpus: usize,
+    /// A raw disk image as a virtio-blk disk: PATH or PATH,ro. Repeatable (vda, vdb, ...).
+    #[arg(long = "disk", value_name = "PATH[,ro]")]
+    disks: Vec<DiskConfig>,
+    /// Add a virtio-rng device fed from the host's getrandom.
+    #[arg(long)]
+    rng: bool,
 }
 
 fn main() -> ExitCode {
@@ -56,6 +62,8 @@ fn run(args: RunArgs) -> ExitCode {
         cmdline: args.cmdline,
         mem: args.mem,
         cpus: args.cpus,
+        disks: args.disks,
+        rng: args.rng,
     };
     let mut console: Option<console::Console> = None;
     // A guest reset (e.g. `reboot`) boots the same configuration again.

@@ -15,6 +15,42 @@ pub struct VmConfig {
     pub mem: u64,
     /// Number of vCPUs.
     pub cpus: usize,
+    /// virtio-blk disks, in order (the guest sees vda, vdb, ...).
+    pub disks: Vec<DiskConfig>,
+    /// Whether to add a virtio-rng device.
+    pub rng: bool,
+}
+
+/// One virtio-blk disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskConfig {
+    /// Raw image file.
+    pub path: PathBuf,
+    /// Whether the guest may only read it.
+    pub read_only: bool,
+}
+
+impl std::str::FromStr for DiskConfig {
+    type Err = String;
+
+    /// Parses `PATH[,ro]`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (path, read_only) = match s.rsplit_once(',') {
+            Some((p, "ro")) => (p, true),
+            Some((p, "rw")) => (p, false),
+            Some((_, opt)) => {
+                return Err(format!("unknown disk option '{opt}' (expected PATH[,ro])"))
+            }
+            None => (s, false),
+        };
+        if path.is_empty() {
+            return Err("empty disk path (expected PATH[,ro])".into());
+        }
+        Ok(DiskConfig {
+            path: PathBuf::from(path),
+            read_only,
+        })
+    }
 }
 
 impl VmConfig {
@@ -49,6 +85,22 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disks() {
+        let d: DiskConfig = "/tmp/a.img,ro".parse().unwrap();
+        assert_eq!(
+            d,
+            DiskConfig {
+                path: "/tmp/a.img".into(),
+                read_only: true
+            }
+        );
+        let d: DiskConfig = "b.img".parse().unwrap();
+        assert!(!d.read_only);
+        assert!("x.img,fast".parse::<DiskConfig>().is_err());
+        assert!(",ro".parse::<DiskConfig>().is_err());
+    }
 
     #[test]
     fn sizes() {

@@ -6,7 +6,7 @@ mod config;
 mod vcpu;
 mod vm;
 
-pub use config::{parse_size, VmConfig};
+pub use config::{parse_size, DiskConfig, VmConfig};
 pub use vm::{Vm, VmEnd, VmError};
 
 /// Board types the front end needs (console input, power state).

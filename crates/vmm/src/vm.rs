@@ -9,6 +9,10 @@ use board::fdt::{self, FdtConfig};
 use board::linux::{self, BootError};
 use board::{layout, Board, BoardConfig, Power};
 
+use virtio::blk::Block;
+use virtio::rng::Rng;
+use virtio::{MmioTransport, VirtioDevice};
+
 use crate::config::VmConfig;
 use crate::vcpu::{self, VcpuEnd};
 
@@ -130,13 +134,29 @@ impl Vm {
             console,
         })
         .map_err(|e| VmError::Host(e.to_string()))?;
+        let mut devices: Vec<Box<dyn VirtioDevice>> = Vec::new();
+        for disk in &cfg.disks {
+            let blk = Block::open(&disk.path, disk.read_only).map_err(|e| VmError::Config(e.0))?;
+            devices.push(Box::new(blk));
+        }
+        if cfg.rng {
+            devices.push(Box::new(Rng));
+        }
+        let mut virtio = Vec::new();
+        for (i, device) in devices.into_iter().enumerate() {
+            let base = layout::VIRTIO_BASE + i as u64 * layout::VIRTIO_STRIDE;
+            let spi = layout::spi::VIRTIO_BASE + i as u32;
+            let transport = MmioTransport::new(device, board.ram.clone());
+            board.add_device(base, layout::VIRTIO_STRIDE, spi, Box::new(transport));
+            virtio.push((base, spi));
+        }
         linux::load(&board.ram, &plan, &kernel, initrd.as_deref());
         let dtb = fdt::build(&FdtConfig {
             cpus: cfg.cpus,
             ram_size: cfg.mem,
             cmdline: cfg.cmdline.clone(),
             initrd: plan.initrd,
-            virtio: Vec::new(),
+            virtio,
             seed: entropy(),
         })
         .map_err(|e| VmError::Host(format!("cannot build the device tree: {e}")))?;

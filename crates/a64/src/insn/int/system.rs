@@ -249,8 +249,19 @@ fn sys(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
             }
             Ok(())
         }
-        // Caches are coherent here, and writes to code are tracked by the CPU.
-        DC_CVAC | DC_CVAU | DC_CIVAC | DC_CVAP | DC_CVADP | IC_IVAU => Ok(()),
+        // IC IVAU: code written behind the CPU's back (device DMA) is dropped
+        // here, as the guest expects; CPU writes to code pages are tracked anyway.
+        IC_IVAU => {
+            let va = cpu.xreg(rd(i.raw));
+            if let Ok(host) = cpu.host_page_of(bus, va) {
+                if cpu.code_pages.remove(&host) {
+                    cpu.dirty_code.push(host);
+                }
+            }
+            Ok(())
+        }
+        // Caches are coherent here.
+        DC_CVAC | DC_CVAU | DC_CIVAC | DC_CVAP | DC_CVADP => Ok(()),
         _ => cpu.stop(Exit::Undefined(i.raw)),
     }
 }

@@ -1,0 +1,12 @@
+//! `virtio`: the virtio-mmio transport (version 2) and Pocketvisor's
+//! virtio devices. Each device implements [`VirtioDevice`]; the
+//! [`MmioTransport`] turns it into a board MMIO device.
+
+pub mod blk;
+mod device;
+mod mmio;
+pub mod queue;
+pub mod rng;
+
+pub use device::{read_config_bytes, VirtioDevice};
+pub use mmio::MmioTransport;
