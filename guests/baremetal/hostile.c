@@ -1,7 +1,7 @@
 // Hostile bare-metal guests: each scenario abuses the virtual machine in
 // one way and reports what happened on the UART. The VMM must survive all
 // of them; a scenario that ends prints "HOSTILE-DONE" and powers off.
-// Select with the kernel command line: hostile=mmio|gic|undef|pagetables|novectors.
+// Select with the kernel command line: hostile=mmio|gic|undef|pagetables|novectors|virtio.
 typedef unsigned long u64;
 typedef unsigned int u32;
 typedef unsigned char u8;
@@ -397,6 +397,138 @@ static void scenario_novectors(void) {
     puts_("HOSTILE novectors: still running?!\n");
 }
 
+// ---- hostile virtio drivers ------------------------------------------------
+#define VIRTIO_BASE 0x0a000000UL
+static volatile u32 *vio;  // the transport being driven
+static u64 vdesc[8][2] __attribute__((aligned(16)));
+static unsigned short vavail[3 + 8] __attribute__((aligned(4096)));
+// The device writes these behind the compiler's back: volatile.
+static volatile u32 vused[2 + 2 * 8] __attribute__((aligned(4096)));
+static volatile u8 vbuf[4096] __attribute__((aligned(4096)));
+static unsigned short vnext;
+
+static u32 vr(u32 off) { return vio[off / 4]; }
+static void vw(u32 off, u32 v) { vio[off / 4] = v; }
+
+/// Resets and initialises the device with one 8-entry queue; returns whether FEATURES_OK stuck.
+static int virtio_init(void) {
+    vw(0x70, 0);
+    vw(0x70, 1 | 2);
+    vw(0x24, 1); vw(0x20, 1);        // VIRTIO_F_VERSION_1
+    vw(0x24, 0); vw(0x20, 0);
+    vw(0x70, 1 | 2 | 8);
+    if (!(vr(0x70) & 8)) return 0;
+    for (int i = 0; i < 11; i++) vavail[i] = 0;
+    for (int i = 0; i < 18; i++) vused[i] = 0;
+    vnext = 0;
+    vw(0x30, 0);
+    vw(0x38, 8);
+    vw(0x80, (u32)(u64)vdesc); vw(0x84, (u32)((u64)vdesc >> 32));
+    vw(0x90, (u32)(u64)vavail); vw(0x94, 0);
+    vw(0xa0, (u32)(u64)vused); vw(0xa4, 0);
+    vw(0x44, 1);
+    vw(0x70, 1 | 2 | 8 | 4);
+    return 1;
+}
+
+static void set_desc(int i, u64 addr, u32 len, unsigned short flags, unsigned short next) {
+    vdesc[i][0] = addr;
+    vdesc[i][1] = len | (u64)flags << 32 | (u64)next << 48;
+}
+
+/// Offers chain `head` (or advances the avail index by `bump`) and notifies.
+/// Returns 1 if the buffer came back, 0 if not, -1 if the device wants a reset.
+static int submit(unsigned short head, unsigned short bump) {
+    vavail[2 + (vnext % 8)] = head;
+    vnext += bump;
+    __asm__ volatile("dmb sy" ::: "memory");
+    vavail[1] = vnext;
+    __asm__ volatile("dmb sy" ::: "memory");
+    u32 used_before = vused[0] >> 16;
+    vw(0x50, 0);
+    if (vr(0x70) & 0x40) {
+        u32 isr = vr(0x60);
+        vw(0x64, isr);
+        return (isr & 2) ? -1 : -2;
+    }
+    vw(0x64, vr(0x60));
+    return (vused[0] >> 16) != used_before;
+}
+
+static volatile u32 *find_virtio(u32 id) {
+    for (int i = 0; i < 8; i++) {
+        volatile u32 *t = (volatile u32 *)(VIRTIO_BASE + 0x200UL * i);
+        if (t[0] == 0x74726976 && t[2] == id) return t;
+    }
+    return 0;
+}
+
+struct vcase { const char *what; int expect; };
+
+static void scenario_virtio(void) {
+    u64 ok = 0, total = 0;
+    vio = find_virtio(4);
+    if (!vio) { puts_("HOSTILE virtio: no rng device\n"); return; }
+    static const struct vcase cases[] = {
+        {"good request", 1},
+        {"descriptor loop", -1},
+        {"buffer outside memory", -1},
+        {"oversized length", -1},
+        {"index out of range", -1},
+        {"device-readable buffer for rng", -1},
+        {"avail index ran ahead", -1},
+        {"indirect descriptor", -1},
+        {"good request after all that", 1},
+    };
+    for (u64 c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        if (!virtio_init()) { puts_("HOSTILE virtio: FEATURES_OK refused\n"); return; }
+        unsigned short head = 0, bump = 1;
+        switch (c) {
+        case 0: case 8: set_desc(0, (u64)vbuf, 64, 2, 0); break;
+        case 1: set_desc(0, (u64)vbuf, 64, 2 | 1, 1); set_desc(1, (u64)vbuf, 64, 2 | 1, 0); break;
+        case 2: set_desc(0, 0x100000000000UL, 64, 2, 0); break;
+        case 3: set_desc(0, (u64)vbuf, 0xffffffff, 2, 0); break;
+        case 4: set_desc(0, (u64)vbuf, 64, 2 | 1, 77); break;
+        case 5: set_desc(0, (u64)vbuf, 64, 0, 0); break;
+        case 6: set_desc(0, (u64)vbuf, 64, 2, 0); bump = 50; break;
+        case 7: set_desc(0, (u64)vbuf, 64, 4 | 2, 0); break;
+        }
+        int r = submit(head, bump);
+        total++;
+        if (r == cases[c].expect) ok++;
+        else { puts_("HOSTILE virtio mismatch: "); puts_(cases[c].what); puts_(" got "); putdec((u64)(r + 10)); puts_("\n"); }
+    }
+    // The block device: a request without a status byte, then garbage.
+    vio = find_virtio(2);
+    if (vio) {
+        static u8 hdr[16];
+        virtio_init();
+        set_desc(0, (u64)hdr, 16, 0, 0);
+        total++;
+        if (submit(0, 1) == -1) ok++; else puts_("HOSTILE virtio mismatch: blk without status\n");
+        // A read far past the end of the disk: an I/O error status, no reset.
+        virtio_init();
+        hdr[0] = 0; hdr[8] = 0xff; hdr[9] = 0xff; hdr[10] = 0xff; hdr[11] = 0x7f;
+        set_desc(0, (u64)hdr, 16, 1, 1);
+        set_desc(1, (u64)vbuf, 512, 2 | 1, 2);
+        set_desc(2, (u64)vbuf + 1024, 1, 2, 0);
+        vbuf[1024] = 0x77;
+        total++;
+        if (submit(0, 1) == 1 && vbuf[1024] == 1) ok++; else puts_("HOSTILE virtio mismatch: blk read past end\n");
+        for (int i = 0; i < 3000; i++) {
+            if (!(vr(0x70) & 4) || (vr(0x70) & 0x40)) virtio_init();
+            for (int d = 0; d < 8; d++) {
+                u64 r = rnd();
+                set_desc(d, (r & 1) ? (u64)vbuf + (r >> 52) : rnd(), (u32)(r >> 20) % 9000, (r >> 8) & 7, (r >> 40) % 9);
+            }
+            submit((unsigned short)(rnd() % 9), (unsigned short)(1 + (rnd() % 3 == 0 ? rnd() % 20 : 0)));
+        }
+    }
+    puts_("HOSTILE virtio cases=");
+    putdec(ok); puts_("/"); putdec(total);
+    puts_("\n");
+}
+
 // Finds "hostile=NAME" in the device tree's bootargs.
 static int scenario_is(const u8 *dtb, const char *name) {
     u32 total = __builtin_bswap32(*(const u32 *)(dtb + 4));
@@ -422,6 +554,7 @@ void main(const u8 *dtb) {
     else if (scenario_is(dtb, "pagetables")) scenario_pagetables();
     else if (scenario_is(dtb, "undef")) scenario_undef();
     else if (scenario_is(dtb, "novectors")) scenario_novectors();
-    else puts_("HOSTILE no scenario (hostile=mmio|gic|pagetables|undef|novectors)\n");
+    else if (scenario_is(dtb, "virtio")) scenario_virtio();
+    else puts_("HOSTILE no scenario (hostile=mmio|gic|pagetables|undef|novectors|virtio)\n");
     puts_("HOSTILE-DONE\n");
 }

@@ -30,11 +30,16 @@ fn guest() -> &'static PathBuf {
 
 /// Runs one scenario; returns (exit code, stdout, stderr).
 fn run(scenario: &str) -> (Option<i32>, String, String) {
+    run_with(scenario, &[])
+}
+
+fn run_with(scenario: &str, extra: &[&str]) -> (Option<i32>, String, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_pocketvisor"))
         .args(["run", "--mem", "128M", "--cmdline"])
         .arg(format!("hostile={scenario}"))
         .arg("--kernel")
         .arg(guest())
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -50,7 +55,11 @@ fn run(scenario: &str) -> (Option<i32>, String, String) {
 }
 
 fn finished(scenario: &str) -> String {
-    let (code, out, err) = run(scenario);
+    finished_with(scenario, &[])
+}
+
+fn finished_with(scenario: &str, extra: &[&str]) -> String {
+    let (code, out, err) = run_with(scenario, extra);
     assert!(
         out.contains("HOSTILE-DONE"),
         "{scenario} did not finish\n{out}\n{err}"
@@ -110,4 +119,14 @@ fn broken_vector_table_ends_the_vm_with_a_report() {
     assert_eq!(code, Some(2), "{out}\n{err}");
     assert!(err.contains("exceptions in a loop"), "{err}");
     assert!(err.contains("VBAR_EL1=0xfffff0000000"), "{err}");
+}
+
+#[test]
+fn hostile_virtio_drivers_get_needs_reset_not_a_crash() {
+    let disk = std::env::temp_dir().join(format!("pv-hostile-disk-{}", std::process::id()));
+    std::fs::write(&disk, vec![0u8; 64 << 10]).unwrap();
+    let disk = disk.display().to_string();
+    let out = finished_with("virtio", &["--disk", &disk, "--rng"]);
+    assert!(!out.contains("mismatch"), "{out}");
+    assert!(out.contains("HOSTILE virtio cases=11/11"), "{out}");
 }

@@ -53,6 +53,11 @@ impl VirtioDevice for Rng {
     ) -> Result<bool, QueueError> {
         let mut used = false;
         while let Some(chain) = queue.pop(ram)? {
+            if !chain.readable.is_empty() {
+                return Err(QueueError::Malformed(
+                    "entropy request with a device-readable buffer",
+                ));
+            }
             let len = chain.writable_len().min(1 << 16) as usize;
             let mut bytes = vec![0u8; len];
             host_random(&mut bytes);
