@@ -163,6 +163,16 @@ impl Board {
         n
     }
 
+    /// Lets every extra device act on outside events, then updates interrupts.
+    /// Call from any thread after changing state a device watches.
+    pub fn poll_devices(&self) {
+        let mut d = self.lock();
+        for slot in &mut d.slots {
+            slot.device.poll();
+        }
+        self.refresh(&mut d);
+    }
+
     /// Updates the timer interrupt lines of CPU `cpu` from host time.
     pub fn sync_timers(&self, cpu: usize) {
         let mut d = self.lock();

@@ -12,4 +12,7 @@ pub trait MmioDevice: Send {
     fn irq_level(&self) -> bool {
         false
     }
+    /// Lets the device act on events from outside the guest (a new balloon
+    /// target, host input); called by [`crate::Board::poll_devices`].
+    fn poll(&mut self) {}
 }

@@ -1,5 +1,6 @@
 //! `pocketvisor`: the mobile hypervisor's command line.
 
+mod api;
 mod console;
 
 use std::path::PathBuf;
@@ -46,6 +47,14 @@ struct RunArgs {
     /// Add a virtio-rng device fed from the host's getrandom.
     #[arg(long)]
     rng: bool,
+    /// Add a virtio-balloon device (free page reporting, statistics; the
+    /// target is set through --api).
+    #[arg(long)]
+    balloon: bool,
+    /// A unix socket for controlling the running VM; one command per line:
+    /// "balloon SIZE" sets the balloon target, "balloon" reports its state.
+    #[arg(long, value_name = "PATH")]
+    api: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -64,6 +73,20 @@ fn run(args: RunArgs) -> ExitCode {
         cpus: args.cpus,
         disks: args.disks,
         rng: args.rng,
+        balloon: args.balloon,
+    };
+    let api = match &args.api {
+        Some(path) => match api::Api::bind(path) {
+            Ok(api) => Some(api),
+            Err(e) => {
+                eprintln!(
+                    "pocketvisor: cannot listen on --api '{}': {e}",
+                    path.display()
+                );
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
     };
     let mut console: Option<console::Console> = None;
     // A guest reset (e.g. `reboot`) boots the same configuration again.
@@ -81,6 +104,9 @@ fn run(args: RunArgs) -> ExitCode {
         match &console {
             Some(c) => c.retarget(vm.board()),
             None => console = Some(console::attach(vm.board())),
+        }
+        if let Some(api) = &api {
+            api.serve(vm.board(), vm.balloon());
         }
         match vm.run() {
             VmEnd::Reset if !console.as_ref().is_some_and(|c| c.quit_requested()) => continue,

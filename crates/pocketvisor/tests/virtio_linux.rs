@@ -147,3 +147,99 @@ fn data_survives_kill_9_right_after_sync() {
     assert_eq!(host_read(&img, "/new.txt"), b"guest wrote this\n");
     assert_eq!(md5_hex(&host_read(&img, "/guest.bin")), synced);
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse().unwrap_or(0)))
+        })
+        .unwrap_or(0)
+}
+
+fn api(sock: &Path, command: &str) -> String {
+    use std::io::{BufRead, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).expect("connect to --api socket");
+    writeln!(s, "{command}").unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(s).read_line(&mut line).unwrap();
+    line.trim().to_string()
+}
+
+fn field(status: &str, name: &str) -> u64 {
+    status
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn balloon_returns_freed_and_inflated_memory_to_the_host() {
+    let dir = workdir("balloon");
+    let sock = dir.join("api.sock");
+    let sock_arg = sock.display().to_string();
+    let mut child = spawn_linux(
+        "console=ttyAMA0 cryptomgr.notests pv.run=balloon",
+        &["--balloon", "--api", &sock_arg],
+    );
+    let pid = child.id();
+    let mut stdout = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !seen.lock().unwrap().contains(what) {
+            assert!(
+                Instant::now() < deadline,
+                "no {what}:\n{}",
+                seen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("BALLOON-FILLED");
+    std::thread::sleep(Duration::from_millis(500));
+    let filled = rss_kib(pid);
+    wait_for("BALLOON-FREED");
+    // Free page reporting runs a few seconds after pages are freed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut after_free = rss_kib(pid);
+    while filled.saturating_sub(after_free) < 40 << 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        after_free = rss_kib(pid);
+    }
+    let status = api(&sock, "balloon");
+    assert!(
+        filled.saturating_sub(after_free) >= 40 << 10,
+        "RSS {filled} KiB -> {after_free} KiB after the guest freed 70 MiB ({status})"
+    );
+    assert!(field(&status, "reported") >= 40 << 20, "{status}");
+    // Inflate: the guest gives 48 MiB to the balloon.
+    assert_eq!(api(&sock, "balloon 48M"), "ok");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut status = api(&sock, "balloon");
+    while field(&status, "actual") < 48 << 20 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        status = api(&sock, "balloon");
+    }
+    assert_eq!(field(&status, "actual"), 48 << 20, "{status}");
+    assert!(field(&status, "inflated") >= 48 << 20, "{status}");
+    assert!(api(&sock, "stats").contains('='), "balloon statistics");
+    assert!(api(&sock, "nonsense").starts_with("error"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

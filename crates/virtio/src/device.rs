@@ -30,6 +30,11 @@ pub trait VirtioDevice: Send {
     ) -> Result<bool, QueueError>;
     /// The driver reset the device.
     fn reset(&mut self) {}
+    /// Called when the host pokes the device: returns whether its
+    /// configuration changed (the transport then notifies the driver).
+    fn poll(&mut self) -> bool {
+        false
+    }
 }
 
 /// Reads from a byte image of a configuration space.

@@ -2,6 +2,7 @@
 //! virtio devices. Each device implements [`VirtioDevice`]; the
 //! [`MmioTransport`] turns it into a board MMIO device.
 
+pub mod balloon;
 pub mod blk;
 mod device;
 mod mmio;

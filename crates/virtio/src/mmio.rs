@@ -85,8 +85,13 @@ impl MmioTransport {
     }
 
     fn notify(&mut self, index: usize) {
-        if self.status & status::DRIVER_OK == 0 || self.status & status::NEEDS_RESET != 0 {
+        // Some drivers (virtio-balloon's statistics) kick before DRIVER_OK;
+        // a configured queue is served once features are agreed.
+        if self.status & status::FEATURES_OK == 0 || self.status & status::NEEDS_RESET != 0 {
             return;
+        }
+        if std::env::var_os("PV_TRACE_VIRTIO").is_some() {
+            eprintln!("virtio {}: notify queue {index}", self.device.device_id());
         }
         let Some(q) = self.queues.get_mut(index) else {
             return;
@@ -105,6 +110,12 @@ impl MmioTransport {
             }
             Ok(false) => {}
             Err(e) => {
+                if std::env::var_os("PV_TRACE_VIRTIO").is_some() {
+                    eprintln!(
+                        "virtio {}: queue {index}: {e}; device needs reset",
+                        self.device.device_id()
+                    );
+                }
                 self.last_error = Some(e);
                 self.status |= status::NEEDS_RESET;
                 self.interrupt_status |= INT_CONFIG;
@@ -230,5 +241,21 @@ impl MmioDevice for MmioTransport {
 
     fn irq_level(&self) -> bool {
         self.interrupt_status != 0
+    }
+
+    fn poll(&mut self) {
+        if std::env::var_os("PV_TRACE_VIRTIO").is_some() {
+            eprintln!(
+                "virtio {}: poll status {:#x}",
+                self.device.device_id(),
+                self.status
+            );
+        }
+        if self.device.poll() {
+            self.config_generation = self.config_generation.wrapping_add(1);
+            if self.status & status::DRIVER_OK != 0 {
+                self.interrupt_status |= INT_CONFIG;
+            }
+        }
     }
 }

@@ -18,8 +18,10 @@ const AVAIL_NO_INTERRUPT: u16 = 1;
 
 /// Largest queue this implementation offers.
 pub const MAX_QUEUE_SIZE: u16 = 256;
-/// Largest total length of one chain's buffers.
-pub const MAX_CHAIN_BYTES: u64 = 1 << 26;
+/// Largest total length of one chain's buffers (they describe guest memory,
+/// which may be large: free page reports cover many MiB; copies are bounded
+/// separately by their callers).
+pub const MAX_CHAIN_BYTES: u64 = 1 << 32;
 
 /// A guest mistake in a virtqueue.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -19,6 +19,8 @@ pub struct VmConfig {
     pub disks: Vec<DiskConfig>,
     /// Whether to add a virtio-rng device.
     pub rng: bool,
+    /// Whether to add a virtio-balloon device.
+    pub balloon: bool,
 }
 
 /// One virtio-blk disk.

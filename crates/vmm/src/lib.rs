@@ -13,3 +13,5 @@ pub use vm::{Vm, VmEnd, VmError};
 pub mod board_types {
     pub use board::{Board, Power};
 }
+
+pub use virtio::balloon::BalloonControl;

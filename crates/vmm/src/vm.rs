@@ -9,6 +9,7 @@ use board::fdt::{self, FdtConfig};
 use board::linux::{self, BootError};
 use board::{layout, Board, BoardConfig, Power};
 
+use virtio::balloon::{Balloon, BalloonControl};
 use virtio::blk::Block;
 use virtio::rng::Rng;
 use virtio::{MmioTransport, VirtioDevice};
@@ -65,6 +66,7 @@ pub enum VmEnd {
 pub struct Vm {
     board: Arc<Board>,
     cpus: Vec<Cpu>,
+    balloon: Option<BalloonControl>,
 }
 
 fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, VmError> {
@@ -142,6 +144,10 @@ impl Vm {
         if cfg.rng {
             devices.push(Box::new(Rng));
         }
+        let balloon = cfg.balloon.then(BalloonControl::default);
+        if let Some(control) = &balloon {
+            devices.push(Box::new(Balloon::new(control.clone())));
+        }
         let mut virtio = Vec::new();
         for (i, device) in devices.into_iter().enumerate() {
             let base = layout::VIRTIO_BASE + i as u64 * layout::VIRTIO_STRIDE;
@@ -178,12 +184,19 @@ impl Vm {
         Ok(Vm {
             board: Arc::new(board),
             cpus,
+            balloon,
         })
     }
 
     /// The board (for console input and device access from other threads).
     pub fn board(&self) -> Arc<Board> {
         self.board.clone()
+    }
+
+    /// The balloon's control handle, if the VM has a balloon. After
+    /// changing its target, call `board().poll_devices()`.
+    pub fn balloon(&self) -> Option<BalloonControl> {
+        self.balloon.clone()
     }
 
     /// Runs the boot CPU on the calling thread until the guest stops.

@@ -6,9 +6,20 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The directory `guests/fetch-linux-guests.sh` fills.
+/// The directory `guests/fetch-linux-guests.sh` fills. The script runs once
+/// per test binary: it is quick when everything is cached, and it rebuilds
+/// the initramfs when a guest script changed.
 pub fn linux_guest_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../guests/cache/linux");
+    static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    READY.get_or_init(|| {
+        let status = Command::new(root.join("guests/fetch-linux-guests.sh"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("run guests/fetch-linux-guests.sh");
+        assert!(status.success(), "guests/fetch-linux-guests.sh failed");
+    });
+    let dir = root.join("guests/cache/linux");
     assert!(
         dir.join("Image").is_file() && dir.join("initramfs.cpio.gz").is_file(),
         "Linux guest parts missing in {}: run guests/fetch-linux-guests.sh",
