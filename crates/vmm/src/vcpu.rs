@@ -29,11 +29,11 @@ pub fn run(board: &Board, cpu: &mut Cpu, index: usize) -> VcpuEnd {
         match exit {
             Exit::Budget | Exit::Stopped => {}
             Exit::Wfi => {
-                cpu.pc += 4;
+                cpu.pc = cpu.pc.wrapping_add(4);
                 board.wait_for_interrupt(index, MAX_WFI_SLEEP);
             }
             Exit::Hvc(_) | Exit::Smc(_) => {
-                cpu.pc += 4;
+                cpu.pc = cpu.pc.wrapping_add(4);
                 firmware_call(board, cpu);
             }
             Exit::ExceptionLoop => {

@@ -83,7 +83,9 @@ impl Cpu {
         let abort =
             |lower_class: u32, same_class: u32| if lower { lower_class } else { same_class };
         match self.exit {
-            Exit::Svc(imm) => self.take_sync(syndrome(ec::SVC, imm as u64), None, pc + 4),
+            Exit::Svc(imm) => {
+                self.take_sync(syndrome(ec::SVC, imm as u64), None, pc.wrapping_add(4))
+            }
             Exit::Brk(imm) => self.take_sync(syndrome(ec::BRK, imm as u64), None, pc),
             Exit::Hvc(_) | Exit::Smc(_) if !lower => return false,
             Exit::Undefined(_) | Exit::Hvc(_) | Exit::Smc(_) | Exit::Hlt(_) => {
