@@ -436,9 +436,11 @@ static void set_desc(int i, u64 addr, u32 len, unsigned short flags, unsigned sh
     vdesc[i][1] = len | (u64)flags << 32 | (u64)next << 48;
 }
 
-/// Offers chain `head` (or advances the avail index by `bump`) and notifies.
+/// Offers chain `head` (or advances the avail index by `bump`) and notifies,
+/// then waits (up to `patience` polls: devices may complete on an I/O
+/// thread) for the buffer to come back or the device to want a reset.
 /// Returns 1 if the buffer came back, 0 if not, -1 if the device wants a reset.
-static int submit(unsigned short head, unsigned short bump) {
+static int submit_wait(unsigned short head, unsigned short bump, u64 patience) {
     vavail[2 + (vnext % 8)] = head;
     vnext += bump;
     __asm__ volatile("dmb sy" ::: "memory");
@@ -446,13 +448,22 @@ static int submit(unsigned short head, unsigned short bump) {
     __asm__ volatile("dmb sy" ::: "memory");
     u32 used_before = vused[0] >> 16;
     vw(0x50, 0);
-    if (vr(0x70) & 0x40) {
-        u32 isr = vr(0x60);
-        vw(0x64, isr);
-        return (isr & 2) ? -1 : -2;
+    for (u64 i = 0; i < patience; i++) {
+        if (vr(0x70) & 0x40) {
+            u32 isr = vr(0x60);
+            vw(0x64, isr);
+            return (isr & 2) ? -1 : -2;
+        }
+        if ((vused[0] >> 16) != used_before) {
+            vw(0x64, vr(0x60));
+            return 1;
+        }
     }
-    vw(0x64, vr(0x60));
-    return (vused[0] >> 16) != used_before;
+    return 0;
+}
+
+static int submit(unsigned short head, unsigned short bump) {
+    return submit_wait(head, bump, 2000000);
 }
 
 static volatile u32 *find_virtio(u32 id) {
@@ -521,7 +532,7 @@ static void scenario_virtio(void) {
                 u64 r = rnd();
                 set_desc(d, (r & 1) ? (u64)vbuf + (r >> 52) : rnd(), (u32)(r >> 20) % 9000, (r >> 8) & 7, (r >> 40) % 9);
             }
-            submit((unsigned short)(rnd() % 9), (unsigned short)(1 + (rnd() % 3 == 0 ? rnd() % 20 : 0)));
+            submit_wait((unsigned short)(rnd() % 9), (unsigned short)(1 + (rnd() % 3 == 0 ? rnd() % 20 : 0)), 2000);
         }
     }
     puts_("HOSTILE virtio cases=");

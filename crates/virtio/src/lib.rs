@@ -10,4 +10,4 @@ pub mod queue;
 pub mod rng;
 
 pub use device::{read_config_bytes, VirtioDevice};
-pub use mmio::MmioTransport;
+pub use mmio::{MmioTransport, Notifier};

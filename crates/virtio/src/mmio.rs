@@ -1,6 +1,8 @@
 //! The virtio-mmio transport, version 2 (virtio 1.2 §4.2.2).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
 
 use board::mmio::MmioDevice;
 use board::GuestRam;
@@ -25,100 +27,169 @@ mod status {
 const INT_USED: u32 = 1;
 const INT_CONFIG: u32 = 2;
 
+/// The device and its queues: shared with the I/O worker, if there is one.
+struct Core {
+    device: Box<dyn VirtioDevice>,
+    queues: Vec<Queue>,
+}
+
+/// State both the transport (vCPU thread) and the worker update.
+#[derive(Default)]
+struct Shared {
+    /// InterruptStatus bits.
+    interrupt: AtomicU32,
+    /// Set when a guest error put the device in NEEDS_RESET.
+    needs_reset: AtomicBool,
+    /// Whether queues may be served (features agreed, no reset pending).
+    live: AtomicBool,
+    /// Why the device needs a reset.
+    last_error: Mutex<Option<QueueError>>,
+}
+
+/// Called after the worker returned buffers, to refresh interrupt lines
+/// (the VMM passes one that polls the board).
+pub type Notifier = Arc<dyn Fn() + Send + Sync>;
+
 /// A virtio-mmio transport around one device.
 pub struct MmioTransport {
-    device: Box<dyn VirtioDevice>,
+    core: Arc<Mutex<Core>>,
+    shared: Arc<Shared>,
     ram: Arc<GuestRam>,
-    queues: Vec<Queue>,
     status: u32,
     features_sel: u32,
     driver_features_sel: u32,
     driver_features: u64,
     queue_sel: u32,
-    interrupt_status: u32,
     config_generation: u32,
-    /// Why the device needs a reset, for diagnostics.
-    last_error: Option<QueueError>,
+    /// Queue kicks go to this I/O thread instead of being served inline.
+    worker: Option<Sender<usize>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Serves queue `index`: processes its buffers and records the outcome.
+/// Returns whether the driver must be interrupted.
+fn serve(core: &Mutex<Core>, shared: &Shared, ram: &GuestRam, index: usize) -> bool {
+    if !shared.live.load(Ordering::Acquire) {
+        return false;
+    }
+    let mut core = lock(core);
+    let Core { device, queues } = &mut *core;
+    let Some(q) = queues.get_mut(index) else {
+        return false;
+    };
+    if !q.ready {
+        return false;
+    }
+    let result = q.validate(ram).and_then(|()| device.process(index, q, ram));
+    match result {
+        Ok(true) if q.wants_interrupt(ram) => {
+            shared.interrupt.fetch_or(INT_USED, Ordering::AcqRel);
+            true
+        }
+        Ok(_) => false,
+        Err(e) => {
+            if std::env::var_os("PV_TRACE_VIRTIO").is_some() {
+                eprintln!(
+                    "virtio {}: queue {index}: {e}; device needs reset",
+                    device.device_id()
+                );
+            }
+            *lock(&shared.last_error) = Some(e);
+            shared.live.store(false, Ordering::Release);
+            shared.needs_reset.store(true, Ordering::Release);
+            shared.interrupt.fetch_or(INT_CONFIG, Ordering::AcqRel);
+            true
+        }
+    }
 }
 
 impl MmioTransport {
-    /// Wraps `device`, whose queues live in `ram`.
+    /// Wraps `device`, whose queues live in `ram`; queues are served on the
+    /// thread that kicks them (the vCPU).
     pub fn new(device: Box<dyn VirtioDevice>, ram: Arc<GuestRam>) -> Self {
         let n = device.num_queues();
         MmioTransport {
-            device,
+            core: Arc::new(Mutex::new(Core {
+                device,
+                queues: vec![Queue::default(); n],
+            })),
+            shared: Arc::new(Shared::default()),
             ram,
-            queues: vec![Queue::default(); n],
             status: 0,
             features_sel: 0,
             driver_features_sel: 0,
             driver_features: 0,
             queue_sel: 0,
-            interrupt_status: 0,
             config_generation: 0,
-            last_error: None,
+            worker: None,
         }
+    }
+
+    /// Like [`MmioTransport::new`], but queues are served on an I/O thread
+    /// of their own, so slow I/O never stalls a vCPU; `notify` runs after
+    /// the thread returned buffers.
+    pub fn with_worker(
+        device: Box<dyn VirtioDevice>,
+        ram: Arc<GuestRam>,
+        notify: Notifier,
+    ) -> Self {
+        let mut t = Self::new(device, ram);
+        let (tx, rx) = std::sync::mpsc::channel::<usize>();
+        let (core, shared, ram) = (t.core.clone(), t.shared.clone(), t.ram.clone());
+        let name = format!("virtio-{}-io", lock(&core).device.device_id());
+        let spawned = std::thread::Builder::new().name(name).spawn(move || {
+            while let Ok(index) = rx.recv() {
+                if serve(&core, &shared, &ram, index) {
+                    notify();
+                }
+            }
+        });
+        // Without a thread, serve inline rather than fail.
+        if spawned.is_ok() {
+            t.worker = Some(tx);
+        }
+        t
     }
 
     /// The last guest error that put the device in NEEDS_RESET.
-    pub fn last_error(&self) -> Option<&QueueError> {
-        self.last_error.as_ref()
+    pub fn last_error(&self) -> Option<QueueError> {
+        lock(&self.shared.last_error).clone()
     }
 
     fn offered(&self) -> u64 {
-        self.device.features() | F_VERSION_1
-    }
-
-    fn queue(&mut self) -> Option<&mut Queue> {
-        self.queues.get_mut(self.queue_sel as usize)
+        lock(&self.core).device.features() | F_VERSION_1
     }
 
     fn reset(&mut self) {
-        for q in &mut self.queues {
+        self.shared.live.store(false, Ordering::Release);
+        let mut core = lock(&self.core);
+        for q in &mut core.queues {
             q.reset();
         }
+        core.device.reset();
+        drop(core);
         self.status = 0;
         self.driver_features = 0;
-        self.interrupt_status = 0;
-        self.last_error = None;
-        self.device.reset();
+        self.shared.interrupt.store(0, Ordering::Release);
+        self.shared.needs_reset.store(false, Ordering::Release);
+        *lock(&self.shared.last_error) = None;
     }
 
     fn notify(&mut self, index: usize) {
         // Some drivers (virtio-balloon's statistics) kick before DRIVER_OK;
         // a configured queue is served once features are agreed.
-        if self.status & status::FEATURES_OK == 0 || self.status & status::NEEDS_RESET != 0 {
-            return;
-        }
         if std::env::var_os("PV_TRACE_VIRTIO").is_some() {
-            eprintln!("virtio {}: notify queue {index}", self.device.device_id());
+            eprintln!("virtio: notify queue {index}");
         }
-        let Some(q) = self.queues.get_mut(index) else {
-            return;
-        };
-        if !q.ready {
-            return;
-        }
-        let result = q
-            .validate(&self.ram)
-            .and_then(|()| self.device.process(index, q, &self.ram));
-        match result {
-            Ok(true) => {
-                if q.wants_interrupt(&self.ram) {
-                    self.interrupt_status |= INT_USED;
-                }
+        match &self.worker {
+            Some(tx) => {
+                let _ = tx.send(index);
             }
-            Ok(false) => {}
-            Err(e) => {
-                if std::env::var_os("PV_TRACE_VIRTIO").is_some() {
-                    eprintln!(
-                        "virtio {}: queue {index}: {e}; device needs reset",
-                        self.device.device_id()
-                    );
-                }
-                self.last_error = Some(e);
-                self.status |= status::NEEDS_RESET;
-                self.interrupt_status |= INT_CONFIG;
+            None => {
+                serve(&self.core, &self.shared, &self.ram, index);
             }
         }
     }
@@ -130,17 +201,32 @@ impl MmioTransport {
         }
         let mut v = value & 0xff;
         if v & status::FEATURES_OK != 0 && self.status & status::FEATURES_OK == 0 {
-            let ok = self.driver_features & !self.offered() == 0
-                && self.driver_features & F_VERSION_1 != 0;
+            let offered = self.offered();
+            let ok =
+                self.driver_features & !offered == 0 && self.driver_features & F_VERSION_1 != 0;
             if ok {
-                self.device.set_features(self.driver_features);
+                lock(&self.core).device.set_features(self.driver_features);
             } else {
                 v &= !status::FEATURES_OK;
             }
         }
-        // NEEDS_RESET is the device's to set; keep it until a reset.
-        self.status = v | (self.status & status::NEEDS_RESET);
-        let _ = (status::ACKNOWLEDGE, status::DRIVER, status::FAILED);
+        self.status = v;
+        let live = v & status::FEATURES_OK != 0 && !self.shared.needs_reset.load(Ordering::Acquire);
+        self.shared.live.store(live, Ordering::Release);
+        let _ = (
+            status::ACKNOWLEDGE,
+            status::DRIVER,
+            status::FAILED,
+            status::DRIVER_OK,
+        );
+    }
+
+    fn status(&self) -> u32 {
+        if self.shared.needs_reset.load(Ordering::Acquire) {
+            self.status | status::NEEDS_RESET
+        } else {
+            self.status
+        }
     }
 }
 
@@ -158,25 +244,31 @@ impl MmioDevice for MmioTransport {
         if offset >= 0x100 {
             let mut buf = [0u8; 8];
             let n = (size as usize).clamp(1, 8);
-            self.device.read_config(offset - 0x100, &mut buf[..n]);
+            lock(&self.core)
+                .device
+                .read_config(offset - 0x100, &mut buf[..n]);
             return u64::from_le_bytes(buf);
         }
-        let q = self.queues.get(self.queue_sel as usize);
+        let core = lock(&self.core);
+        let q = core.queues.get(self.queue_sel as usize);
         (match offset {
             0x000 => 0x7472_6976,
             0x004 => 2,
-            0x008 => self.device.device_id(),
+            0x008 => core.device.device_id(),
             0x00c => 0x5256_5650, // "PVVR"
-            0x010 => match self.features_sel {
-                0 => self.offered() as u32,
-                1 => (self.offered() >> 32) as u32,
-                _ => 0,
-            },
+            0x010 => {
+                let offered = core.device.features() | F_VERSION_1;
+                match self.features_sel {
+                    0 => offered as u32,
+                    1 => (offered >> 32) as u32,
+                    _ => 0,
+                }
+            }
             0x034 if q.is_some() => MAX_QUEUE_SIZE as u32,
             0x038 => q.map_or(0, |q| q.size as u32),
             0x044 => q.is_some_and(|q| q.ready) as u32,
-            0x060 => self.interrupt_status,
-            0x070 => self.status,
+            0x060 => self.shared.interrupt.load(Ordering::Acquire),
+            0x070 => self.status(),
             0x080 => q.map_or(0, |q| q.desc as u32),
             0x084 => q.map_or(0, |q| (q.desc >> 32) as u32),
             0x090 => q.map_or(0, |q| q.avail as u32),
@@ -191,10 +283,12 @@ impl MmioDevice for MmioTransport {
     fn write(&mut self, offset: u64, size: u8, value: u64) {
         if offset >= 0x100 {
             let n = (size as usize).clamp(1, 8);
-            self.device
+            lock(&self.core)
+                .device
                 .write_config(offset - 0x100, &value.to_le_bytes()[..n]);
             return;
         }
+        let sel = self.queue_sel as usize;
         let v = value & 0xffff_ffff;
         // Queue registers may only change while the queue is not ready.
         let configurable = |q: &Queue| !q.ready;
@@ -212,20 +306,32 @@ impl MmioDevice for MmioTransport {
             0x024 => self.driver_features_sel = v as u32,
             0x030 => self.queue_sel = v as u32,
             0x038 => {
-                if let Some(q) = self.queue().filter(|q| configurable(q)) {
+                if let Some(q) = lock(&self.core)
+                    .queues
+                    .get_mut(sel)
+                    .filter(|q| configurable(q))
+                {
                     q.size = v.min(u16::MAX as u64) as u16;
                 }
             }
             0x044 => {
-                if let Some(q) = self.queue() {
+                if let Some(q) = lock(&self.core).queues.get_mut(sel) {
                     q.ready = v & 1 != 0;
                 }
             }
             0x050 => self.notify(v as usize),
-            0x064 => self.interrupt_status &= !(v as u32),
+            0x064 => {
+                self.shared
+                    .interrupt
+                    .fetch_and(!(v as u32), Ordering::AcqRel);
+            }
             0x070 => self.set_status(v as u32),
             0x080 | 0x084 | 0x090 | 0x094 | 0x0a0 | 0x0a4 => {
-                if let Some(q) = self.queue().filter(|q| configurable(q)) {
+                if let Some(q) = lock(&self.core)
+                    .queues
+                    .get_mut(sel)
+                    .filter(|q| configurable(q))
+                {
                     let high = offset & 4 != 0;
                     let reg = match offset & !4 {
                         0x080 => &mut q.desc,
@@ -240,21 +346,14 @@ impl MmioDevice for MmioTransport {
     }
 
     fn irq_level(&self) -> bool {
-        self.interrupt_status != 0
+        self.shared.interrupt.load(Ordering::Acquire) != 0
     }
 
     fn poll(&mut self) {
-        if std::env::var_os("PV_TRACE_VIRTIO").is_some() {
-            eprintln!(
-                "virtio {}: poll status {:#x}",
-                self.device.device_id(),
-                self.status
-            );
-        }
-        if self.device.poll() {
+        if lock(&self.core).device.poll() {
             self.config_generation = self.config_generation.wrapping_add(1);
             if self.status & status::DRIVER_OK != 0 {
-                self.interrupt_status |= INT_CONFIG;
+                self.shared.interrupt.fetch_or(INT_CONFIG, Ordering::AcqRel);
             }
         }
     }

@@ -12,7 +12,7 @@ use board::{layout, Board, BoardConfig, Power};
 use virtio::balloon::{Balloon, BalloonControl};
 use virtio::blk::Block;
 use virtio::rng::Rng;
-use virtio::{MmioTransport, VirtioDevice};
+use virtio::{MmioTransport, Notifier, VirtioDevice};
 
 use crate::config::VmConfig;
 use crate::vcpu::{self, VcpuEnd};
@@ -130,29 +130,42 @@ impl Vm {
         )
         .map_err(VmError::Boot)?;
 
-        let board = Board::new(BoardConfig {
-            cpus: cfg.cpus,
-            ram_size: cfg.mem,
-            console,
-        })
-        .map_err(|e| VmError::Host(e.to_string()))?;
-        let mut devices: Vec<Box<dyn VirtioDevice>> = Vec::new();
+        let board = Arc::new(
+            Board::new(BoardConfig {
+                cpus: cfg.cpus,
+                ram_size: cfg.mem,
+                console,
+            })
+            .map_err(|e| VmError::Host(e.to_string()))?,
+        );
+        // (device, whether its I/O runs on a thread of its own)
+        let mut devices: Vec<(Box<dyn VirtioDevice>, bool)> = Vec::new();
         for disk in &cfg.disks {
             let blk = Block::open(&disk.path, disk.read_only).map_err(|e| VmError::Config(e.0))?;
-            devices.push(Box::new(blk));
+            devices.push((Box::new(blk), true));
         }
         if cfg.rng {
-            devices.push(Box::new(Rng));
+            devices.push((Box::new(Rng), false));
         }
         let balloon = cfg.balloon.then(BalloonControl::default);
         if let Some(control) = &balloon {
-            devices.push(Box::new(Balloon::new(control.clone())));
+            devices.push((Box::new(Balloon::new(control.clone())), false));
         }
         let mut virtio = Vec::new();
-        for (i, device) in devices.into_iter().enumerate() {
+        for (i, (device, threaded)) in devices.into_iter().enumerate() {
             let base = layout::VIRTIO_BASE + i as u64 * layout::VIRTIO_STRIDE;
             let spi = layout::spi::VIRTIO_BASE + i as u32;
-            let transport = MmioTransport::new(device, board.ram.clone());
+            let transport = if threaded {
+                let weak = Arc::downgrade(&board);
+                let notify: Notifier = Arc::new(move || {
+                    if let Some(b) = weak.upgrade() {
+                        b.poll_devices();
+                    }
+                });
+                MmioTransport::with_worker(device, board.ram.clone(), notify)
+            } else {
+                MmioTransport::new(device, board.ram.clone())
+            };
             board.add_device(base, layout::VIRTIO_STRIDE, spi, Box::new(transport));
             virtio.push((base, spi));
         }
@@ -182,7 +195,7 @@ impl Vm {
             cpus.push(cpu);
         }
         Ok(Vm {
-            board: Arc::new(board),
+            board,
             cpus,
             balloon,
         })
