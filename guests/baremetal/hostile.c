@@ -370,6 +370,16 @@ static void scenario_undef(void) {
         if (((esr >> 26) & 63) == el0_cases[i].ec) ok0++;
         else { puts_("HOSTILE mismatch EL0 "); puts_(el0_cases[i].what); puts_(" esr="); puthex(esr); puts_("\n"); }
     }
+    // CPACR_EL1.FPEN: 00 traps FP at EL1 and EL0, 01 at EL0 only, 11 never.
+    u64 okfp = 0, nfp = 4;
+    const u32 fmov = 0x9e670000;  // fmov d0, x0
+    SYSREG_WRITE("cpacr_el1", 0);
+    okfp += try_el1(fmov) == 0x07;
+    SYSREG_WRITE("cpacr_el1", 1UL << 20);
+    okfp += try_el1(fmov) == 0xff;
+    okfp += ((try_el0(fmov) >> 26) & 63) == 0x07;
+    SYSREG_WRITE("cpacr_el1", 3UL << 20);
+    okfp += ((try_el0(fmov) >> 26) & 63) == 0x15;  // runs, then the SVC
     u64 hist[64] = {0}, n = 20000;
     for (u64 i = 0; i < n; i++) {
         u32 w = (u32)rnd();
@@ -380,6 +390,8 @@ static void scenario_undef(void) {
     putdec(ok1); puts_("/"); putdec(n1);
     puts_(" el0=");
     putdec(ok0); puts_("/"); putdec(n0);
+    puts_(" fp-trap=");
+    putdec(okfp); puts_("/"); putdec(nfp);
     puts_(" random-el0=");
     putdec(n);
     for (int ec = 0; ec < 64; ec++) {

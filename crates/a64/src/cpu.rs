@@ -137,6 +137,8 @@ pub struct Cpu {
     pub exceptions_taken: u64,
     /// Set by IC IALLU: drop every decoded block at the next block boundary.
     pub(crate) code_flush_all: bool,
+    /// Whether cached blocks were decoded with FP/SIMD trapped (CPACR_EL1.FPEN).
+    pub(crate) fp_blocks_trapped: bool,
     /// Instructions retired since creation.
     pub insns_retired: u64,
     /// Details for the exit being raised (set by handlers before `Err(Stop)`).
@@ -224,6 +226,7 @@ impl Cpu {
             signals: Arc::new(Signals::default()),
             exceptions_taken: 0,
             code_flush_all: false,
+            fp_blocks_trapped: false,
             insns_retired: 0,
             exit: Exit::Budget,
             monitor: Monitor::default(),

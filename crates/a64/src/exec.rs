@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use crate::bus::{Bus, PAGE_MASK};
 use crate::cpu::{Cpu, Exit, Stop};
-use crate::decode::{lookup, undefined, Insn};
+use crate::decode::{lookup, undefined, Exec, Insn};
 use crate::system::Signals;
 
 /// Longest block, in instructions.
@@ -222,13 +222,15 @@ impl Cpu {
         let mut insns = Vec::with_capacity(16);
         let mut addr = pc;
         let mut ends_with_jump = false;
+        let fp_trapped = self.fp_trapped();
         loop {
             let p = (host + (addr & PAGE_MASK) as usize) as *const u32;
             // SAFETY: `host` is a live page from the bus and `addr` stays within it.
             let raw = u32::from_le(unsafe { p.read_unaligned() });
             let (exec, ends) = match lookup(raw) {
+                Some(e) if fp_trapped && is_fp_simd(e.class, raw) => (fp_trap as Exec, true),
                 Some(e) => (e.exec, e.ends_block),
-                None => (undefined as crate::decode::Exec, true),
+                None => (undefined as Exec, true),
             };
             insns.push(Insn {
                 exec,
@@ -255,4 +257,18 @@ impl Cpu {
             host_page,
         })
     }
+}
+
+/// Whether an encoding of `class` uses the FP/SIMD registers (and so traps
+/// when CPACR_EL1.FPEN says so): the FP and SIMD classes, and the loads and
+/// stores of SIMD&FP registers (bit 26, V, set).
+fn is_fp_simd(class: &str, raw: u32) -> bool {
+    class.starts_with("fp-")
+        || class.starts_with("simd-")
+        || (class == "ldst" && raw >> 26 & 1 != 0)
+}
+
+/// Stands in for an FP/SIMD instruction while CPACR_EL1.FPEN traps it.
+fn fp_trap(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> crate::cpu::Step {
+    cpu.stop(Exit::FpTrap)
 }

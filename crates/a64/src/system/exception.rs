@@ -40,6 +40,27 @@ impl Cpu {
             (_, true) => 2,
         };
         self.tlb_base = index * TLB_ENTRIES;
+        self.check_fp_trap_change();
+    }
+
+    /// Whether FP/SIMD instructions trap at the current EL (CPACR_EL1.FPEN).
+    pub(crate) fn fp_trapped(&self) -> bool {
+        self.system
+            && match self.sys.cpacr_el1 >> 20 & 3 {
+                3 => false,
+                1 => self.sys.el == 0,
+                _ => true,
+            }
+    }
+
+    /// Decoded blocks embed the FP trap decision: when it flips (CPACR write,
+    /// or an EL change with FPEN = 01), drop them.
+    pub(crate) fn check_fp_trap_change(&mut self) {
+        let now = self.fp_trapped();
+        if now != self.fp_blocks_trapped {
+            self.fp_blocks_trapped = now;
+            self.code_flush_all = true;
+        }
     }
 
     /// Takes an exception to EL1: saves PSTATE and the return address, masks

@@ -229,6 +229,9 @@ impl Cpu {
         reg: u32,
         raw: u32,
     ) -> Result<u64, Stop> {
+        if (reg == FPCR || reg == FPSR) && self.fp_trapped() {
+            return Err(self.raise(Exit::FpTrap));
+        }
         match self.read_verdict(bus, reg) {
             Verdict::Value(v) => Ok(v),
             Verdict::Undefined => Err(self.raise(Exit::Undefined(raw))),
@@ -238,6 +241,9 @@ impl Cpu {
 
     /// MSR (register) at the system level.
     pub(crate) fn system_msr(&mut self, bus: &mut dyn Bus, reg: u32, v: u64, raw: u32) -> Step {
+        if (reg == FPCR || reg == FPSR) && self.fp_trapped() {
+            return self.stop(Exit::FpTrap);
+        }
         if self.sys.el == 0 {
             match self.el0_allowed(reg) {
                 None => return self.stop(Exit::Undefined(raw)),
@@ -269,7 +275,10 @@ impl Cpu {
                 self.tlb.flush();
             }
             ACTLR_EL1 => {}
-            CPACR_EL1 => s.cpacr_el1 = v & (3 << 20),
+            CPACR_EL1 => {
+                s.cpacr_el1 = v & (3 << 20);
+                self.check_fp_trap_change();
+            }
             TTBR0_EL1 | TTBR1_EL1 => {
                 let slot = if reg == TTBR0_EL1 {
                     &mut s.ttbr0_el1
