@@ -327,6 +327,7 @@ static const struct expect el0_cases[] = {
     {0xd4000003, 0x00, "smc"},
     {0x00000000, 0x00, "udf"},
     {0xd503207f, 0x01, "wfi (nTWI=0)"},
+    {0xd503205f, 0x01, "wfe (nTWE=0)"},
     {0xd53be040, 0x18, "mrs cntvct_el0 (EL0VCTEN=0)"},
     {0xd53b0020, 0x18, "mrs ctr_el0 (UCT=0)"},
     {0xd50b7420, 0x18, "dc zva (DZE=0)"},

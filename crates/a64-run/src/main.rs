@@ -123,7 +123,9 @@ fn run(p: &mut Process) -> Ended {
             Exit::DataAbort { .. } | Exit::InsnAbort { .. } => libc::SIGSEGV,
             Exit::Alignment { .. } | Exit::PcAlignment | Exit::SpAlignment => libc::SIGBUS,
             // System-level exits (traps to EL1, WFI, stop requests) never happen here.
-            Exit::SysRegTrap(_) | Exit::FpTrap | Exit::WfxTrap | Exit::IllegalState => libc::SIGILL,
+            Exit::SysRegTrap(_) | Exit::FpTrap | Exit::WfxTrap { .. } | Exit::IllegalState => {
+                libc::SIGILL
+            }
             Exit::Wfi | Exit::Stopped | Exit::ExceptionLoop => continue,
         };
         if std::env::var_os("A64_RUN_DEBUG").is_some() {

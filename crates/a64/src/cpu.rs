@@ -52,7 +52,10 @@ pub enum Exit {
     /// An FP/SIMD instruction trapped by CPACR_EL1.FPEN. System level only.
     FpTrap,
     /// WFI/WFE at EL0 trapped by SCTLR_EL1.nTWI/nTWE (EC 0x01). System level only.
-    WfxTrap,
+    WfxTrap {
+        /// Whether the instruction was WFE (else WFI).
+        wfe: bool,
+    },
     /// An illegal exception return. System level only.
     IllegalState,
     /// WFI with no interrupt pending: the embedder should sleep until one is.

@@ -111,7 +111,7 @@ fn undefined_and_privileged_instructions_trap_with_the_right_class() {
     let out = finished("undef");
     assert!(!out.contains("mismatch"), "{out}");
     assert!(
-        out.contains("el1=6/6 el0=20/20 fp-trap=4/4 random-el0=20000"),
+        out.contains("el1=6/6 el0=21/21 fp-trap=4/4 random-el0=20000"),
         "{out}"
     );
 }

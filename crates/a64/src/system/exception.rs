@@ -116,7 +116,8 @@ impl Cpu {
                 self.take_sync(syndrome(ec::SYSREG, sysreg_iss(raw)), None, pc)
             }
             Exit::FpTrap => self.take_sync(syndrome(ec::FP_ACCESS, 0), None, pc),
-            Exit::WfxTrap => self.take_sync(syndrome(ec::WFX, 0), None, pc),
+            // ISS.TI: 0 for WFI, 1 for WFE.
+            Exit::WfxTrap { wfe } => self.take_sync(syndrome(ec::WFX, wfe as u64), None, pc),
             Exit::DataAbort { addr, write } => {
                 let class = abort(ec::DATA_ABORT_LOWER, ec::DATA_ABORT_SAME);
                 let iss = (write as u64) << 6 | self.fault_status as u64;

@@ -50,6 +50,7 @@ pub(crate) mod sctlr {
     pub const DZE: u64 = 1 << 14;
     pub const UCT: u64 = 1 << 15;
     pub const NTWI: u64 = 1 << 16;
+    pub const NTWE: u64 = 1 << 18;
     pub const WXN: u64 = 1 << 19;
     pub const SPAN: u64 = 1 << 23;
     pub const UCI: u64 = 1 << 26;

@@ -28,6 +28,12 @@ pub(crate) const ENCODINGS: &[Encoding] = &[
         "system",
         wfi,
     ),
+    Encoding::new(
+        "11010101 00000011 0010 0000 010 11111",
+        "WFE",
+        "system",
+        wfe,
+    ),
     Encoding::branch(
         "1101010100 000 ppp 0100 mmmm qqq 11111",
         "MSR (immediate: DAIFSet, DAIFClr, SPSel, PAN)",
@@ -109,12 +115,21 @@ fn wfi(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> Step {
         return Ok(());
     }
     if cpu.sys.el == 0 && cpu.sys.sctlr_el1 & crate::system::sctlr::NTWI == 0 {
-        return cpu.stop(Exit::WfxTrap);
+        return cpu.stop(Exit::WfxTrap { wfe: false });
     }
     if cpu.signals.load() & (crate::Signals::IRQ | crate::Signals::FIQ) != 0 {
         return Ok(());
     }
     cpu.stop(Exit::Wfi)
+}
+
+/// WFE: completes at once (a spurious wake-up is always allowed), except
+/// that EL0 traps when SCTLR_EL1.nTWE is clear.
+fn wfe(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> Step {
+    if cpu.system && cpu.sys.el == 0 && cpu.sys.sctlr_el1 & crate::system::sctlr::NTWE == 0 {
+        return cpu.stop(Exit::WfxTrap { wfe: true });
+    }
+    Ok(())
 }
 
 fn msr_imm(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
