@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vmm::{parse_size, DiskConfig, Vm, VmConfig, VmEnd};
+use vmm::{parse_size, DiskConfig, PortConfig, Vm, VmConfig, VmEnd};
 
 /// Pocketvisor runs several phone operating systems side by side, each in its own VM.
 #[derive(Parser, Debug)]
@@ -51,6 +51,13 @@ struct RunArgs {
     /// target is set through --api).
     #[arg(long)]
     balloon: bool,
+    /// Add a virtio-console: the guest's hvc0 also writes to this terminal.
+    #[arg(long)]
+    vconsole: bool,
+    /// A named virtio-console port (the guest's /dev/vport0pN) served on a
+    /// host unix socket: NAME=PATH. Repeatable; implies --vconsole.
+    #[arg(long = "port", value_name = "NAME=PATH")]
+    ports: Vec<PortConfig>,
     /// A unix socket for controlling the running VM; one command per line:
     /// "balloon SIZE" sets the balloon target, "balloon" reports its state.
     #[arg(long, value_name = "PATH")]
@@ -74,6 +81,8 @@ fn run(args: RunArgs) -> ExitCode {
         disks: args.disks,
         rng: args.rng,
         balloon: args.balloon,
+        vconsole: args.vconsole,
+        ports: args.ports,
     };
     let api = match &args.api {
         Some(path) => match api::Api::bind(path) {
@@ -91,7 +100,8 @@ fn run(args: RunArgs) -> ExitCode {
     let mut console: Option<console::Console> = None;
     // A guest reset (e.g. `reboot`) boots the same configuration again.
     let end = loop {
-        let mut vm = match Vm::new(&cfg, Box::new(std::io::stdout())) {
+        let hvc: Box<dyn std::io::Write + Send> = Box::new(std::io::stdout());
+        let mut vm = match Vm::with_hvc(&cfg, Box::new(std::io::stdout()), Some(hvc)) {
             Ok(vm) => vm,
             Err(e) => {
                 if let Some(c) = console.take() {

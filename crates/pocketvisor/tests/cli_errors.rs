@@ -92,3 +92,25 @@ fn bad_cpu_counts() {
     assert_one_clear_error(&["run", "--kernel", &k, "--cpus", "0"], "--cpus must be");
     assert_one_clear_error(&["run", "--kernel", &k, "--cpus", "x"], "invalid value");
 }
+
+#[test]
+fn bad_device_options() {
+    let k = temp_file("image-devs", &fake_image(8 << 20));
+    assert_one_clear_error(
+        &["run", "--kernel", &k, "--disk", "/nonexistent.img"],
+        "cannot open disk",
+    );
+    assert_one_clear_error(
+        &["run", "--kernel", &k, "--disk", "x.img,fast"],
+        "unknown disk option",
+    );
+    assert_one_clear_error(
+        &["run", "--kernel", &k, "--port", "no-equals"],
+        "is not NAME=PATH",
+    );
+    let odd = temp_file("odd.img", &[0u8; 1000]);
+    assert_one_clear_error(
+        &["run", "--kernel", &k, "--disk", &odd],
+        "not a whole number of 512-byte sectors",
+    );
+}

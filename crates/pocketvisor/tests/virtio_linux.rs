@@ -243,3 +243,39 @@ fn balloon_returns_freed_and_inflated_memory_to_the_host() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn virtio_console_hvc0_and_a_named_port() {
+    use std::io::{BufRead, Write};
+    let dir = workdir("vconsole");
+    let sock = dir.join("chan.sock");
+    let port = format!("chan={}", sock.display());
+    let child = spawn_linux(
+        "console=ttyAMA0 cryptomgr.notests pv.run=vconsole",
+        &["--vconsole", "--port", &port],
+    );
+    // The host end: wait for the socket, read the guest's line, answer.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stream = loop {
+        if let Ok(s) = std::os::unix::net::UnixStream::connect(&sock) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "port socket never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(300)))
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stream.try_clone().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "guest-to-host\n");
+    (&stream).write_all(b"host-to-guest\n").unwrap();
+    let (code, out, err) = wait_with_limit(child, Duration::from_secs(300));
+    let context = format!("--- stdout ---\n{out}\n--- stderr ---\n{err}");
+    assert!(out.contains("via-hvc0"), "hvc0 output missing\n{context}");
+    assert!(out.contains("CHECK vport-name ok"), "{context}");
+    assert!(out.contains("CHECK vport-read ok"), "{context}");
+    assert_eq!(code, Some(0), "{context}");
+}

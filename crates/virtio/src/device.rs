@@ -35,6 +35,11 @@ pub trait VirtioDevice: Send {
     fn poll(&mut self) -> bool {
         false
     }
+    /// Queues (bit n = queue n) the device wants served now, e.g. receive
+    /// queues it has input or replies for.
+    fn pending_queues(&mut self) -> u64 {
+        0
+    }
 }
 
 /// Reads from a byte image of a configuration space.

@@ -4,6 +4,7 @@
 
 pub mod balloon;
 pub mod blk;
+pub mod console;
 mod device;
 mod mmio;
 pub mod queue;

@@ -69,41 +69,54 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Serves queue `index`: processes its buffers and records the outcome.
-/// Returns whether the driver must be interrupted.
+/// Serves queue `index`, then any queues the device asks for (it may have
+/// answers or input for its receive queues); records the outcome. Returns
+/// whether the driver must be interrupted.
 fn serve(core: &Mutex<Core>, shared: &Shared, ram: &GuestRam, index: usize) -> bool {
     if !shared.live.load(Ordering::Acquire) {
         return false;
     }
     let mut core = lock(core);
     let Core { device, queues } = &mut *core;
-    let Some(q) = queues.get_mut(index) else {
-        return false;
-    };
-    if !q.ready {
-        return false;
-    }
-    let result = q.validate(ram).and_then(|()| device.process(index, q, ram));
-    match result {
-        Ok(true) if q.wants_interrupt(ram) => {
-            shared.interrupt.fetch_or(INT_USED, Ordering::AcqRel);
-            true
-        }
-        Ok(_) => false,
-        Err(e) => {
-            if std::env::var_os("PV_TRACE_VIRTIO").is_some() {
-                eprintln!(
-                    "virtio {}: queue {index}: {e}; device needs reset",
-                    device.device_id()
-                );
+    let mut interrupt = false;
+    let mut todo: u64 = 1 << (index.min(63));
+    // Bounded: a device cannot keep the transport busy forever.
+    for _ in 0..8 {
+        while todo != 0 {
+            let i = todo.trailing_zeros() as usize;
+            todo &= todo - 1;
+            let Some(q) = queues.get_mut(i) else { continue };
+            if !q.ready {
+                continue;
             }
-            *lock(&shared.last_error) = Some(e);
-            shared.live.store(false, Ordering::Release);
-            shared.needs_reset.store(true, Ordering::Release);
-            shared.interrupt.fetch_or(INT_CONFIG, Ordering::AcqRel);
-            true
+            let result = q.validate(ram).and_then(|()| device.process(i, q, ram));
+            match result {
+                Ok(true) if q.wants_interrupt(ram) => {
+                    shared.interrupt.fetch_or(INT_USED, Ordering::AcqRel);
+                    interrupt = true;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if std::env::var_os("PV_TRACE_VIRTIO").is_some() {
+                        eprintln!(
+                            "virtio {}: queue {i}: {e}; device needs reset",
+                            device.device_id()
+                        );
+                    }
+                    *lock(&shared.last_error) = Some(e);
+                    shared.live.store(false, Ordering::Release);
+                    shared.needs_reset.store(true, Ordering::Release);
+                    shared.interrupt.fetch_or(INT_CONFIG, Ordering::AcqRel);
+                    return true;
+                }
+            }
+        }
+        todo = device.pending_queues();
+        if todo == 0 {
+            break;
         }
     }
+    interrupt
 }
 
 impl MmioTransport {
@@ -350,11 +363,20 @@ impl MmioDevice for MmioTransport {
     }
 
     fn poll(&mut self) {
-        if lock(&self.core).device.poll() {
+        let (changed, pending) = {
+            let mut core = lock(&self.core);
+            let changed = core.device.poll();
+            (changed, core.device.pending_queues())
+        };
+        if changed {
             self.config_generation = self.config_generation.wrapping_add(1);
             if self.status & status::DRIVER_OK != 0 {
                 self.shared.interrupt.fetch_or(INT_CONFIG, Ordering::AcqRel);
             }
+        }
+        if pending != 0 {
+            let i = pending.trailing_zeros() as usize;
+            serve(&self.core, &self.shared, &self.ram, i);
         }
     }
 }

@@ -9,6 +9,7 @@ use board::mmio::MmioDevice;
 use board::GuestRam;
 use virtio::balloon::{Balloon, BalloonControl};
 use virtio::blk::Block;
+use virtio::console::{Console, Port, PortInput};
 use virtio::rng::Rng;
 use virtio::{MmioTransport, VirtioDevice};
 
@@ -93,9 +94,26 @@ fn random_drivers_never_crash_any_device() {
             drive(Box::new(Block::open(&disk, false).unwrap()), seed),
             drive(Box::new(Block::open(&disk, true).unwrap()), seed),
             drive(Box::new(Balloon::new(BalloonControl::default())), seed),
+            drive(Box::new(console_with_input()), seed),
         ];
         // Garbage must be noticed: each device needed resets at some point.
         assert!(resets.iter().all(|&n| n > 0), "seed {seed}: {resets:?}");
     }
     let _ = std::fs::remove_file(&disk);
+}
+
+/// A console with two ports, both with host input waiting.
+fn console_with_input() -> Console {
+    let ports = (0..2)
+        .map(|i| {
+            let input = PortInput::default();
+            input.send(&[b'x'; 3000]);
+            Port {
+                name: (i > 0).then(|| format!("p{i}")),
+                output: Box::new(std::io::sink()),
+                input,
+            }
+        })
+        .collect();
+    Console::new(ports)
 }

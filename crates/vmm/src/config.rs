@@ -21,6 +21,44 @@ pub struct VmConfig {
     pub rng: bool,
     /// Whether to add a virtio-balloon device.
     pub balloon: bool,
+    /// Whether to add a virtio-console (hvc0 output goes to the console writer).
+    pub vconsole: bool,
+    /// Extra virtio-console ports, each a unix socket on the host.
+    pub ports: Vec<PortConfig>,
+}
+
+/// A named virtio-console port served on a host unix socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortConfig {
+    /// The name the guest sees.
+    pub name: String,
+    /// Where the host listens.
+    pub socket: PathBuf,
+}
+
+impl std::str::FromStr for PortConfig {
+    type Err = String;
+
+    /// Parses `NAME=PATH`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once('=') {
+            Some((name, path))
+                if !name.is_empty()
+                    && !path.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) =>
+            {
+                Ok(PortConfig {
+                    name: name.to_string(),
+                    socket: PathBuf::from(path),
+                })
+            }
+            _ => Err(format!(
+                "'{s}' is not NAME=PATH (NAME of letters, digits, '.', '_' or '-')"
+            )),
+        }
+    }
 }
 
 /// One virtio-blk disk.

@@ -3,10 +3,11 @@
 //! [`Vm::run`] runs the vCPU(s) until the guest powers off or fails.
 
 mod config;
+mod ports;
 mod vcpu;
 mod vm;
 
-pub use config::{parse_size, DiskConfig, VmConfig};
+pub use config::{parse_size, DiskConfig, PortConfig, VmConfig};
 pub use vm::{Vm, VmEnd, VmError};
 
 /// Board types the front end needs (console input, power state).

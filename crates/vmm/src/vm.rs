@@ -11,10 +11,12 @@ use board::{layout, Board, BoardConfig, Power};
 
 use virtio::balloon::{Balloon, BalloonControl};
 use virtio::blk::Block;
+use virtio::console::{Console as VirtioConsole, Port, PortInput};
 use virtio::rng::Rng;
 use virtio::{MmioTransport, Notifier, VirtioDevice};
 
 use crate::config::VmConfig;
+use crate::ports::{self, SocketOutput};
 use crate::vcpu::{self, VcpuEnd};
 
 /// Why a VM could not be created. Each is one clear message for the user.
@@ -95,6 +97,16 @@ impl Vm {
     /// Checks the configuration, builds the board and loads the guest.
     /// The UART's output goes to `console`.
     pub fn new(cfg: &VmConfig, console: Box<dyn Write + Send>) -> Result<Self, VmError> {
+        Self::with_hvc(cfg, console, None)
+    }
+
+    /// Like [`Vm::new`], with a writer for the virtio console's port 0 (hvc0).
+    pub fn with_hvc(
+        cfg: &VmConfig,
+        console: Box<dyn Write + Send>,
+        hvc_out: Option<Box<dyn Write + Send>>,
+    ) -> Result<Self, VmError> {
+        let mut console_out = hvc_out;
         if cfg.cpus == 0 || cfg.cpus > layout::MAX_CPUS {
             return Err(VmError::Config(format!(
                 "--cpus must be between 1 and {}, not {}",
@@ -150,6 +162,37 @@ impl Vm {
         let balloon = cfg.balloon.then(BalloonControl::default);
         if let Some(control) = &balloon {
             devices.push((Box::new(Balloon::new(control.clone())), false));
+        }
+        if cfg.vconsole || !cfg.ports.is_empty() {
+            let mut ports = vec![Port {
+                name: None,
+                output: console_out
+                    .take()
+                    .unwrap_or_else(|| Box::new(std::io::sink())),
+                input: PortInput::default(),
+            }];
+            for pc in &cfg.ports {
+                let output = SocketOutput::default();
+                let input = PortInput::default();
+                ports::serve(
+                    &pc.socket,
+                    output.clone(),
+                    input.clone(),
+                    Arc::downgrade(&board),
+                )
+                .map_err(|e| {
+                    VmError::Config(format!(
+                        "cannot listen on port socket '{}': {e}",
+                        pc.socket.display()
+                    ))
+                })?;
+                ports.push(Port {
+                    name: Some(pc.name.clone()),
+                    output: Box::new(output),
+                    input,
+                });
+            }
+            devices.push((Box::new(VirtioConsole::new(ports)), false));
         }
         let mut virtio = Vec::new();
         for (i, (device, threaded)) in devices.into_iter().enumerate() {

@@ -1,0 +1,77 @@
+//! Host ends of virtio-console ports: a unix socket per port. One client at
+//! a time; what it writes goes to the guest, what the guest writes goes to it.
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::{Arc, Mutex, Weak};
+
+use board::Board;
+use virtio::console::PortInput;
+
+/// Where the guest's bytes for a port go: the connected client, if any.
+#[derive(Clone, Default)]
+pub struct SocketOutput(Arc<Mutex<Option<UnixStream>>>);
+
+impl Write for SocketOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut client = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = client.as_mut() {
+            if s.write_all(buf).is_err() {
+                *client = None;
+            }
+        }
+        // Without a client the bytes are dropped, as on an unplugged line.
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Listens on `path` and connects clients to the port.
+pub fn serve(
+    path: &Path,
+    output: SocketOutput,
+    input: PortInput,
+    board: Weak<Board>,
+) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    std::thread::Builder::new()
+        .name("vport".into())
+        .spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(reader) = client.try_clone() else {
+                    continue;
+                };
+                *output.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
+                pump(reader, &input, &board);
+                if board.upgrade().is_none() {
+                    return;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Copies a client's bytes to the guest until it disconnects.
+fn pump(mut reader: UnixStream, input: &PortInput, board: &Weak<Board>) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // Wait while the guest has a large backlog (flow control).
+        while input.backlog() > 1 << 20 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        input.send(&buf[..n]);
+        match board.upgrade() {
+            Some(b) => b.poll_devices(),
+            None => return,
+        }
+    }
+}
