@@ -20,5 +20,5 @@ pub mod psci;
 pub mod ram;
 pub mod timer;
 
-pub use machine::{Board, BoardConfig, Devices, Power, VcpuBus};
+pub use machine::{Board, BoardConfig, ConsoleSink, Devices, Power, VcpuBus};
 pub use ram::GuestRam;

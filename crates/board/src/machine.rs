@@ -61,7 +61,13 @@ pub struct Board {
     devices: Mutex<Devices>,
     cpus: Vec<CpuLink>,
     power: AtomicU8,
+    /// Where console input goes instead of the UART, if set.
+    console_redirect: std::sync::OnceLock<ConsoleSink>,
 }
+
+/// Takes console input for another device (e.g. virtio-console's hvc0);
+/// returns how many bytes it took.
+pub type ConsoleSink = Box<dyn Fn(&[u8]) -> usize + Send + Sync>;
 
 /// Board construction parameters.
 pub struct BoardConfig {
@@ -94,6 +100,7 @@ impl Board {
                 })
                 .collect(),
             power: AtomicU8::new(Power::On as u8),
+            console_redirect: std::sync::OnceLock::new(),
         })
     }
 
@@ -155,8 +162,17 @@ impl Board {
         self.devices.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Feeds console input to the UART; returns how many bytes it took.
+    /// Sends all further console input to `sink` instead of the UART
+    /// (only the first call has an effect).
+    pub fn redirect_console_input(&self, sink: ConsoleSink) {
+        let _ = self.console_redirect.set(sink);
+    }
+
+    /// Feeds console input to the UART (or the redirect); returns how many bytes it took.
     pub fn console_input(&self, bytes: &[u8]) -> usize {
+        if let Some(sink) = self.console_redirect.get() {
+            return sink(bytes);
+        }
         let mut d = self.lock();
         let n = d.uart.push_input(bytes);
         self.refresh(&mut d);

@@ -51,7 +51,9 @@ struct RunArgs {
     /// target is set through --api).
     #[arg(long)]
     balloon: bool,
-    /// Add a virtio-console: the guest's hvc0 also writes to this terminal.
+    /// Add a virtio-console and make its hvc0 the interactive console: hvc0
+    /// writes to this terminal and typed input goes to hvc0 (the test
+    /// initramfs starts its shell there with pv.shell=hvc0).
     #[arg(long)]
     vconsole: bool,
     /// A named virtio-console port (the guest's /dev/vport0pN) served on a

@@ -279,3 +279,51 @@ fn virtio_console_hvc0_and_a_named_port() {
     assert!(out.contains("CHECK vport-read ok"), "{context}");
     assert_eq!(code, Some(0), "{context}");
 }
+
+#[test]
+fn hvc0_is_an_interactive_alternative_console() {
+    use std::io::Write;
+    let mut child = spawn_linux(
+        "console=ttyAMA0 cryptomgr.notests pv.shell=hvc0",
+        &["--vconsole"],
+    );
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for (wait_for, line) in [
+        (
+            "shell on hvc0",
+            "echo on-$((2 * 21)) $(readlink /proc/self/fd/0)\n",
+        ),
+        ("on-42 /dev/hvc0", "poweroff -f\n"),
+    ] {
+        while !seen.lock().unwrap().contains(wait_for) {
+            assert!(
+                Instant::now() < deadline,
+                "no '{wait_for}':\n{}",
+                seen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Let the shell print its prompt before typing.
+        std::thread::sleep(Duration::from_millis(500));
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", seen.lock().unwrap());
+}

@@ -164,12 +164,24 @@ impl Vm {
             devices.push((Box::new(Balloon::new(control.clone())), false));
         }
         if cfg.vconsole || !cfg.ports.is_empty() {
+            let hvc_input = PortInput::default();
+            if cfg.vconsole {
+                // Typed input goes to hvc0, the alternative console.
+                let (input, weak) = (hvc_input.clone(), Arc::downgrade(&board));
+                board.redirect_console_input(Box::new(move |bytes| {
+                    input.send(bytes);
+                    if let Some(b) = weak.upgrade() {
+                        b.poll_devices();
+                    }
+                    bytes.len()
+                }));
+            }
             let mut ports = vec![Port {
                 name: None,
                 output: console_out
                     .take()
                     .unwrap_or_else(|| Box::new(std::io::sink())),
-                input: PortInput::default(),
+                input: hvc_input,
             }];
             for pc in &cfg.ports {
                 let output = SocketOutput::default();
