@@ -135,6 +135,15 @@ impl Board {
         });
     }
 
+    /// Removes every device added with [`Board::add_device`] and drops it
+    /// (closing its files, sockets and threads); the board's own devices stay.
+    /// Call when the VM has ended.
+    pub fn remove_devices(&self) {
+        let slots = std::mem::take(&mut self.lock().slots);
+        // Dropped outside the lock: a device's threads may be polling the board.
+        drop(slots);
+    }
+
     /// The current power state.
     pub fn power(&self) -> Power {
         match self.power.load(Ordering::Acquire) {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vmm::{parse_size, DiskConfig, PortConfig, Vm, VmConfig, VmEnd};
+use vmm::{parse_size, DiskConfig, NetConfig, PortConfig, Vm, VmConfig, VmEnd};
 
 /// Pocketvisor runs several phone operating systems side by side, each in its own VM.
 #[derive(Parser, Debug)]
@@ -60,6 +60,11 @@ struct RunArgs {
     /// host unix socket: NAME=PATH. Repeatable; implies --vconsole.
     #[arg(long = "port", value_name = "NAME=PATH")]
     ports: Vec<PortConfig>,
+    /// A virtio-net interface: tap=NAME (a host TAP device) or socket=DIR (a
+    /// virtual switch: VMs given the same directory share one Ethernet, no
+    /// privileges needed); add ,mac=MAC to choose its address. Repeatable.
+    #[arg(long = "net", value_name = "tap=NAME|socket=DIR[,mac=MAC]")]
+    nets: Vec<NetConfig>,
     /// A unix socket for controlling the running VM; one command per line:
     /// "balloon SIZE" sets the balloon target, "balloon" reports its state.
     #[arg(long, value_name = "PATH")]
@@ -85,6 +90,7 @@ fn run(args: RunArgs) -> ExitCode {
         balloon: args.balloon,
         vconsole: args.vconsole,
         ports: args.ports,
+        nets: args.nets,
     };
     let api = match &args.api {
         Some(path) => match api::Api::bind(path) {

@@ -108,6 +108,34 @@ fn bad_device_options() {
         &["run", "--kernel", &k, "--port", "no-equals"],
         "is not NAME=PATH",
     );
+    assert_one_clear_error(
+        &["run", "--kernel", &k, "--net", "wifi=home"],
+        "expected tap=NAME or socket=PATH",
+    );
+    assert_one_clear_error(
+        &[
+            "run",
+            "--kernel",
+            &k,
+            "--net",
+            "socket=/tmp/x,mac=01:00:5e:00:00:01",
+        ],
+        "is a multicast address",
+    );
+    assert_one_clear_error(
+        &[
+            "run",
+            "--kernel",
+            &k,
+            "--net",
+            "tap=this-name-is-far-too-long",
+        ],
+        "is not an interface name",
+    );
+    assert_one_clear_error(
+        &["run", "--kernel", &k, "--net", "socket=/proc/version/lan"],
+        "network switch '/proc/version/lan'",
+    );
     let odd = temp_file("odd.img", &[0u8; 1000]);
     assert_one_clear_error(
         &["run", "--kernel", &k, "--disk", &odd],

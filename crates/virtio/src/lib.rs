@@ -7,6 +7,7 @@ pub mod blk;
 pub mod console;
 mod device;
 mod mmio;
+pub mod net;
 pub mod queue;
 pub mod rng;
 

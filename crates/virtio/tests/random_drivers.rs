@@ -10,6 +10,7 @@ use board::GuestRam;
 use virtio::balloon::{Balloon, BalloonControl};
 use virtio::blk::Block;
 use virtio::console::{Console, Port, PortInput};
+use virtio::net::{Inbox, Net, NetBackend};
 use virtio::rng::Rng;
 use virtio::{MmioTransport, VirtioDevice};
 
@@ -95,6 +96,7 @@ fn random_drivers_never_crash_any_device() {
             drive(Box::new(Block::open(&disk, true).unwrap()), seed),
             drive(Box::new(Balloon::new(BalloonControl::default())), seed),
             drive(Box::new(console_with_input()), seed),
+            drive(Box::new(net_with_input()), seed),
         ];
         // Garbage must be noticed: each device needed resets at some point.
         assert!(resets.iter().all(|&n| n > 0), "seed {seed}: {resets:?}");
@@ -116,4 +118,26 @@ fn console_with_input() -> Console {
         })
         .collect();
     Console::new(ports)
+}
+
+/// Checks that every frame a NIC sends has a valid size.
+struct CheckingBackend;
+
+impl NetBackend for CheckingBackend {
+    fn send(&mut self, frame: &[u8]) {
+        assert!(
+            (14..=1518).contains(&frame.len()),
+            "frame of {} bytes",
+            frame.len()
+        );
+    }
+}
+
+/// A NIC with frames waiting for the guest.
+fn net_with_input() -> Net {
+    let inbox = Inbox::default();
+    for i in 0..64 {
+        inbox.deliver(&vec![i as u8; 60 + i * 20]);
+    }
+    Net::new([2, 0, 0, 0, 0, 1], Box::new(CheckingBackend), inbox)
 }

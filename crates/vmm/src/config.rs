@@ -25,6 +25,51 @@ pub struct VmConfig {
     pub vconsole: bool,
     /// Extra virtio-console ports, each a unix socket on the host.
     pub ports: Vec<PortConfig>,
+    /// virtio-net interfaces (the guest sees eth0, eth1, ...).
+    pub nets: Vec<NetConfig>,
+}
+
+/// Where a virtio-net interface's frames go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetBackendConfig {
+    /// A host TAP interface of this name.
+    Tap(String),
+    /// A switch directory of unix datagram sockets shared with other VMs.
+    Socket(PathBuf),
+}
+
+/// One virtio-net interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetConfig {
+    /// Its backend.
+    pub backend: NetBackendConfig,
+    /// Its MAC address (random when not given).
+    pub mac: Option<[u8; 6]>,
+}
+
+impl std::str::FromStr for NetConfig {
+    type Err = String;
+
+    /// Parses `tap=NAME[,mac=MAC]` or `socket=PATH[,mac=MAC]`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let usage = "expected tap=NAME or socket=PATH, optionally followed by ,mac=MAC";
+        let mut parts = s.split(',');
+        let backend = match parts.next().and_then(|p| p.split_once('=')) {
+            Some(("tap", name)) if !name.is_empty() => NetBackendConfig::Tap(name.to_string()),
+            Some(("socket", path)) if !path.is_empty() => {
+                NetBackendConfig::Socket(PathBuf::from(path))
+            }
+            _ => return Err(format!("'{s}': {usage}")),
+        };
+        let mut mac = None;
+        for opt in parts {
+            match opt.split_once('=') {
+                Some(("mac", m)) => mac = Some(virtio::net::parse_mac(m)?),
+                _ => return Err(format!("'{s}': unknown option '{opt}' ({usage})")),
+            }
+        }
+        Ok(NetConfig { backend, mac })
+    }
 }
 
 /// A named virtio-console port served on a host unix socket.
@@ -140,6 +185,25 @@ mod tests {
         assert!(!d.read_only);
         assert!("x.img,fast".parse::<DiskConfig>().is_err());
         assert!(",ro".parse::<DiskConfig>().is_err());
+    }
+
+    #[test]
+    fn nets() {
+        let n: NetConfig = "socket=/tmp/lan".parse().unwrap();
+        assert_eq!(n.backend, NetBackendConfig::Socket("/tmp/lan".into()));
+        assert_eq!(n.mac, None);
+        let n: NetConfig = "tap=tap0,mac=02:00:00:00:00:07".parse().unwrap();
+        assert_eq!(n.backend, NetBackendConfig::Tap("tap0".into()));
+        assert_eq!(n.mac, Some([2, 0, 0, 0, 0, 7]));
+        for bad in [
+            "tap=",
+            "socket",
+            "wifi=x",
+            "tap=t0,mac=zz",
+            "tap=t0,speed=1",
+        ] {
+            assert!(bad.parse::<NetConfig>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -12,10 +12,13 @@ use board::{layout, Board, BoardConfig, Power};
 use virtio::balloon::{Balloon, BalloonControl};
 use virtio::blk::Block;
 use virtio::console::{Console as VirtioConsole, Port, PortInput};
+use virtio::net::switch::SwitchPort;
+use virtio::net::tap::Tap;
+use virtio::net::{Inbox, Net, NetBackend};
 use virtio::rng::Rng;
 use virtio::{MmioTransport, Notifier, VirtioDevice};
 
-use crate::config::VmConfig;
+use crate::config::{NetBackendConfig, NetConfig, VmConfig};
 use crate::ports::{self, SocketOutput};
 use crate::vcpu::{self, VcpuEnd};
 
@@ -91,6 +94,32 @@ fn entropy() -> [u8; 64] {
         seed[..16].copy_from_slice(&t.to_le_bytes());
     }
     seed
+}
+
+/// A notifier that lets the board's devices act on new outside events.
+fn board_poller(board: &Arc<Board>) -> Notifier {
+    let weak = Arc::downgrade(board);
+    Arc::new(move || {
+        if let Some(b) = weak.upgrade() {
+            b.poll_devices();
+        }
+    })
+}
+
+/// Opens a virtio-net interface's backend.
+fn open_net(cfg: &NetConfig, board: &Arc<Board>) -> Result<Net, VmError> {
+    let mac = cfg.mac.unwrap_or_else(virtio::net::random_mac);
+    let inbox = Inbox::default();
+    let notify = board_poller(board);
+    let backend: Box<dyn NetBackend> = match &cfg.backend {
+        NetBackendConfig::Tap(name) => {
+            Box::new(Tap::open(name, inbox.clone(), notify).map_err(VmError::Config)?)
+        }
+        NetBackendConfig::Socket(dir) => {
+            Box::new(SwitchPort::join(dir, mac, inbox.clone(), notify).map_err(VmError::Config)?)
+        }
+    };
+    Ok(Net::new(mac, backend, inbox))
 }
 
 impl Vm {
@@ -206,18 +235,15 @@ impl Vm {
             }
             devices.push((Box::new(VirtioConsole::new(ports)), false));
         }
+        for net in &cfg.nets {
+            devices.push((Box::new(open_net(net, &board)?), false));
+        }
         let mut virtio = Vec::new();
         for (i, (device, threaded)) in devices.into_iter().enumerate() {
             let base = layout::VIRTIO_BASE + i as u64 * layout::VIRTIO_STRIDE;
             let spi = layout::spi::VIRTIO_BASE + i as u32;
             let transport = if threaded {
-                let weak = Arc::downgrade(&board);
-                let notify: Notifier = Arc::new(move || {
-                    if let Some(b) = weak.upgrade() {
-                        b.poll_devices();
-                    }
-                });
-                MmioTransport::with_worker(device, board.ram.clone(), notify)
+                MmioTransport::with_worker(device, board.ram.clone(), board_poller(&board))
             } else {
                 MmioTransport::new(device, board.ram.clone())
             };
@@ -282,5 +308,13 @@ impl Vm {
     pub fn cpu_stats(&self, index: usize) -> (u64, u64) {
         let c = &self.cpus[index];
         (c.insns_retired, c.exceptions_taken)
+    }
+}
+
+impl Drop for Vm {
+    /// Closes the VM's devices (disk files, network ports, sockets) even
+    /// while other threads still hold the board.
+    fn drop(&mut self) {
+        self.board.remove_devices();
     }
 }
