@@ -3,6 +3,7 @@
 #   Image               Debian's arm64 cloud kernel (a raw arm64 Image)
 #   modules/            its lib/modules tree (virtio drivers are modules)
 #   initramfs.cpio.gz   busybox + guests/linux/init + guests/scripts/linux/*.sh
+#                       + guests/c/vsock-tool.c built for aarch64
 # Idempotent: downloads once, rebuilds the initramfs when its inputs change.
 # KERNEL_PACKAGE overrides the kernel package (default: newest 6.1 cloud arm64).
 set -euo pipefail
@@ -57,7 +58,7 @@ modules=(drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_
 kdir=$(echo "$out"/modules/*/kernel)
 
 # Rebuild the initramfs when busybox, /init, the scripts or the module list change.
-stamp=$( (cat "$busybox" "$here/linux/init" "$here"/scripts/linux/*.sh; echo "${modules[*]}") | md5sum | cut -d' ' -f1)
+stamp=$( (cat "$busybox" "$here/linux/init" "$here"/scripts/linux/*.sh "$here"/c/vsock-tool.c; echo "${modules[*]}") | md5sum | cut -d' ' -f1)
 if [ ! -f "$out/initramfs.cpio.gz" ] || [ "$(cat "$out/initramfs.stamp" 2>/dev/null)" != "$stamp" ]; then
     root="$(mktemp -d)"
     mkdir -p "$root/bin" "$root/scripts" "$root/proc" "$root/sys" "$root/dev" "$root/tmp"
@@ -65,6 +66,10 @@ if [ ! -f "$out/initramfs.cpio.gz" ] || [ "$(cat "$out/initramfs.stamp" 2>/dev/n
     ln -s busybox "$root/bin/sh"
     install -m 755 "$here/linux/init" "$root/init"
     install -m 644 "$here"/scripts/linux/*.sh "$root/scripts/"
+    # Guest-side test programs (the cross compiler is also what the CPU tests use).
+    command -v aarch64-linux-gnu-gcc >/dev/null \
+        || die "aarch64-linux-gnu-gcc is needed (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)"
+    aarch64-linux-gnu-gcc -static -O2 -s -o "$root/bin/vsock-tool" "$here/c/vsock-tool.c"
     mkdir -p "$root/lib/modules"
     for m in "${modules[@]}"; do
         [ -f "$kdir/$m.ko" ] || die "module $m.ko missing from the kernel package"

@@ -419,6 +419,8 @@ static unsigned short vavail[3 + 8] __attribute__((aligned(4096)));
 static volatile u32 vused[2 + 2 * 8] __attribute__((aligned(4096)));
 static volatile u8 vbuf[4096] __attribute__((aligned(4096)));
 static unsigned short vnext;
+/// The queue virtio_init sets up and submit notifies.
+static u32 vq;
 
 static u32 vr(u32 off) { return vio[off / 4]; }
 static void vw(u32 off, u32 v) { vio[off / 4] = v; }
@@ -434,7 +436,7 @@ static int virtio_init(void) {
     for (int i = 0; i < 11; i++) vavail[i] = 0;
     for (int i = 0; i < 18; i++) vused[i] = 0;
     vnext = 0;
-    vw(0x30, 0);
+    vw(0x30, vq);
     vw(0x38, 8);
     vw(0x80, (u32)(u64)vdesc); vw(0x84, (u32)((u64)vdesc >> 32));
     vw(0x90, (u32)(u64)vavail); vw(0x94, 0);
@@ -460,7 +462,7 @@ static int submit_wait(unsigned short head, unsigned short bump, u64 patience) {
     vavail[1] = vnext;
     __asm__ volatile("dmb sy" ::: "memory");
     u32 used_before = vused[0] >> 16;
-    vw(0x50, 0);
+    vw(0x50, vq);
     for (u64 i = 0; i < patience; i++) {
         if (vr(0x70) & 0x40) {
             u32 isr = vr(0x60);
@@ -547,6 +549,37 @@ static void scenario_virtio(void) {
             }
             submit_wait((unsigned short)(rnd() % 9), (unsigned short)(1 + (rnd() % 3 == 0 ? rnd() % 20 : 0)), 2000);
         }
+    }
+    // The network device's transmit queue and the vsock device's.
+    for (int dev = 0; dev < 2; dev++) {
+        vio = find_virtio(dev == 0 ? 1 : 19);
+        if (!vio) continue;
+        vq = 1;
+        for (int i = 0; i < 64; i++) vbuf[i] = 0;
+        virtio_init();
+        set_desc(0, (u64)vbuf, 128, 2, 0);  // device-writable transmit buffer
+        total++;
+        if (submit(0, 1) == -1) ok++; else puts_("HOSTILE virtio mismatch: writable tx buffer\n");
+        virtio_init();
+        if (dev == 0) set_desc(0, (u64)vbuf, 4000, 0, 0);  // a frame beyond the MTU
+        else { vbuf[24] = 0xe8; vbuf[25] = 3; set_desc(0, (u64)vbuf, 54, 0, 0); }  // len 1000 in 10 bytes
+        total++;
+        if (submit(0, 1) == -1) ok++; else puts_("HOSTILE virtio mismatch: oversized tx packet\n");
+        vbuf[24] = 0; vbuf[25] = 0;
+        virtio_init();
+        set_desc(0, (u64)vbuf, dev == 0 ? 12 + 60 : 44, 0, 0);  // a plain frame / an RST-worthy packet
+        total++;
+        if (submit(0, 1) == 1) ok++; else puts_("HOSTILE virtio mismatch: good tx packet\n");
+        for (int i = 0; i < 2000; i++) {
+            vq = rnd() & 1;
+            if (!(vr(0x70) & 4) || (vr(0x70) & 0x40)) virtio_init();
+            for (int d = 0; d < 8; d++) {
+                u64 r = rnd();
+                set_desc(d, (r & 1) ? (u64)vbuf + (r >> 52) : rnd(), (u32)(r >> 20) % 9000, (r >> 8) & 7, (r >> 40) % 9);
+            }
+            submit_wait((unsigned short)(rnd() % 9), (unsigned short)(1 + (rnd() % 3 == 0 ? rnd() % 20 : 0)), 2000);
+        }
+        vq = 0;
     }
     puts_("HOSTILE virtio cases=");
     putdec(ok); puts_("/"); putdec(total);

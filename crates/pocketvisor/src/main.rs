@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vmm::{parse_size, DiskConfig, NetConfig, PortConfig, Vm, VmConfig, VmEnd};
+use vmm::{parse_size, DiskConfig, NetConfig, PortConfig, Vm, VmConfig, VmEnd, VsockConfig};
 
 /// Pocketvisor runs several phone operating systems side by side, each in its own VM.
 #[derive(Parser, Debug)]
@@ -65,6 +65,11 @@ struct RunArgs {
     /// privileges needed); add ,mac=MAC to choose its address. Repeatable.
     #[arg(long = "net", value_name = "tap=NAME|socket=DIR[,mac=MAC]")]
     nets: Vec<NetConfig>,
+    /// A virtio-vsock device: the guest's context ID and a host unix socket.
+    /// Host programs connect to PATH and send "CONNECT <port>\n" (answered
+    /// "OK <n>\n"); guest connections to host port P reach a listener on PATH_P.
+    #[arg(long, value_name = "cid=N,uds=PATH")]
+    vsock: Option<VsockConfig>,
     /// A unix socket for controlling the running VM; one command per line:
     /// "balloon SIZE" sets the balloon target, "balloon" reports its state.
     #[arg(long, value_name = "PATH")]
@@ -91,6 +96,7 @@ fn run(args: RunArgs) -> ExitCode {
         vconsole: args.vconsole,
         ports: args.ports,
         nets: args.nets,
+        vsock: args.vsock,
     };
     let api = match &args.api {
         Some(path) => match api::Api::bind(path) {

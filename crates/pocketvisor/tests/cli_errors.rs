@@ -136,6 +136,26 @@ fn bad_device_options() {
         &["run", "--kernel", &k, "--net", "socket=/proc/version/lan"],
         "network switch '/proc/version/lan'",
     );
+    assert_one_clear_error(
+        &["run", "--kernel", &k, "--vsock", "cid=2,uds=/tmp/v"],
+        "vsock cid 2 is reserved",
+    );
+    assert_one_clear_error(
+        &["run", "--kernel", &k, "--vsock", "cid=3"],
+        "expected cid=N,uds=PATH",
+    );
+    let not_a_socket = temp_file("not-a-socket", b"keep me");
+    assert_one_clear_error(
+        &[
+            "run",
+            "--kernel",
+            &k,
+            "--vsock",
+            &format!("cid=3,uds={not_a_socket}"),
+        ],
+        "exists and is not a socket",
+    );
+    assert_eq!(std::fs::read(&not_a_socket).unwrap(), b"keep me");
     let odd = temp_file("odd.img", &[0u8; 1000]);
     assert_one_clear_error(
         &["run", "--kernel", &k, "--disk", &odd],

@@ -129,7 +129,19 @@ fn hostile_virtio_drivers_get_needs_reset_not_a_crash() {
     let disk = std::env::temp_dir().join(format!("pv-hostile-disk-{}", std::process::id()));
     std::fs::write(&disk, vec![0u8; 64 << 10]).unwrap();
     let disk = disk.display().to_string();
-    let out = finished_with("virtio", &["--disk", &disk, "--rng"]);
+    let tmp = std::env::temp_dir();
+    let lan = tmp.join(format!("pv-hostile-lan-{}", std::process::id()));
+    let net = format!("socket={}", lan.display());
+    let vsock = format!(
+        "cid=3,uds={}",
+        tmp.join(format!("pv-hostile-vsock-{}", std::process::id()))
+            .display()
+    );
+    let out = finished_with(
+        "virtio",
+        &["--disk", &disk, "--rng", "--net", &net, "--vsock", &vsock],
+    );
     assert!(!out.contains("mismatch"), "{out}");
-    assert!(out.contains("HOSTILE virtio cases=11/11"), "{out}");
+    assert!(out.contains("HOSTILE virtio cases=17/17"), "{out}");
+    let _ = std::fs::remove_dir_all(&lan);
 }

@@ -10,6 +10,7 @@ mod mmio;
 pub mod net;
 pub mod queue;
 pub mod rng;
+pub mod vsock;
 
 pub use device::{read_config_bytes, VirtioDevice};
 pub use mmio::{MmioTransport, Notifier};

@@ -85,6 +85,11 @@ impl Chain {
         self.writable.iter().map(|b| b.len as u64).sum()
     }
 
+    /// Total bytes the device may read.
+    pub fn readable_len(&self) -> u64 {
+        self.readable.iter().map(|b| b.len as u64).sum()
+    }
+
     /// Copies the readable buffers' bytes (at most `limit`).
     pub fn read_all(&self, ram: &GuestRam, limit: usize) -> Result<Vec<u8>, QueueError> {
         let mut out = Vec::new();
@@ -200,6 +205,12 @@ impl Queue {
         let head = read_u16(ram, self.avail + 4 + 2 * slot as u64)?;
         self.next_avail = self.next_avail.wrapping_add(1);
         self.read_chain(ram, head).map(Some)
+    }
+
+    /// Puts back the chain [`Queue::pop`] just returned, for a device that
+    /// found it had nothing to put in it after all.
+    pub fn undo_pop(&mut self) {
+        self.next_avail = self.next_avail.wrapping_sub(1);
     }
 
     fn read_chain(&self, ram: &GuestRam, head: u16) -> Result<Chain, QueueError> {

@@ -12,6 +12,7 @@ use virtio::blk::Block;
 use virtio::console::{Console, Port, PortInput};
 use virtio::net::{Inbox, Net, NetBackend};
 use virtio::rng::Rng;
+use virtio::vsock::Vsock;
 use virtio::{MmioTransport, VirtioDevice};
 
 const RAM: u64 = 0x4000_0000;
@@ -97,6 +98,7 @@ fn random_drivers_never_crash_any_device() {
             drive(Box::new(Balloon::new(BalloonControl::default())), seed),
             drive(Box::new(console_with_input()), seed),
             drive(Box::new(net_with_input()), seed),
+            drive(Box::new(vsock(seed)), seed),
         ];
         // Garbage must be noticed: each device needed resets at some point.
         assert!(resets.iter().all(|&n| n > 0), "seed {seed}: {resets:?}");
@@ -140,4 +142,10 @@ fn net_with_input() -> Net {
         inbox.deliver(&vec![i as u8; 60 + i * 20]);
     }
     Net::new([2, 0, 0, 0, 0, 1], Box::new(CheckingBackend), inbox)
+}
+
+/// A vsock device on a socket of its own.
+fn vsock(seed: u64) -> Vsock {
+    let uds = std::env::temp_dir().join(format!("pv-random-vsock-{}-{seed}", std::process::id()));
+    Vsock::new(3, &uds, std::sync::Arc::new(|| {})).unwrap()
 }

@@ -27,6 +27,50 @@ pub struct VmConfig {
     pub ports: Vec<PortConfig>,
     /// virtio-net interfaces (the guest sees eth0, eth1, ...).
     pub nets: Vec<NetConfig>,
+    /// A virtio-vsock device.
+    pub vsock: Option<VsockConfig>,
+}
+
+/// A virtio-vsock device: the guest's context ID and the host's unix socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VsockConfig {
+    /// The guest's context ID (3 or more).
+    pub cid: u64,
+    /// Host programs connect here (`CONNECT <port>`); guest connections to
+    /// host port P go to `<uds>_P`.
+    pub uds: PathBuf,
+}
+
+impl std::str::FromStr for VsockConfig {
+    type Err = String;
+
+    /// Parses `cid=N,uds=PATH` (in either order).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let usage = "expected cid=N,uds=PATH";
+        let (mut cid, mut uds) = (None, None);
+        for part in s.split(',') {
+            match part.split_once('=') {
+                Some(("cid", n)) => {
+                    let n: u64 = n
+                        .parse()
+                        .map_err(|_| format!("'{n}' is not a vsock cid ({usage})"))?;
+                    if !(3..u32::MAX as u64).contains(&n) {
+                        return Err(format!(
+                            "vsock cid {n} is reserved (use 3 to {})",
+                            u32::MAX - 1
+                        ));
+                    }
+                    cid = Some(n);
+                }
+                Some(("uds", p)) if !p.is_empty() => uds = Some(PathBuf::from(p)),
+                _ => return Err(format!("'{s}': {usage}")),
+            }
+        }
+        match (cid, uds) {
+            (Some(cid), Some(uds)) => Ok(VsockConfig { cid, uds }),
+            _ => Err(format!("'{s}': {usage}")),
+        }
+    }
 }
 
 /// Where a virtio-net interface's frames go.
@@ -203,6 +247,24 @@ mod tests {
             "tap=t0,speed=1",
         ] {
             assert!(bad.parse::<NetConfig>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn vsocks() {
+        let v: VsockConfig = "cid=3,uds=/tmp/v.sock".parse().unwrap();
+        assert_eq!((v.cid, v.uds), (3, PathBuf::from("/tmp/v.sock")));
+        let v: VsockConfig = "uds=x,cid=4000".parse().unwrap();
+        assert_eq!(v.cid, 4000);
+        for bad in [
+            "cid=2,uds=x",
+            "cid=3",
+            "uds=x",
+            "cid=three,uds=x",
+            "cid=3,uds=x,y=1",
+            "cid=4294967295,uds=x",
+        ] {
+            assert!(bad.parse::<VsockConfig>().is_err(), "{bad}");
         }
     }
 

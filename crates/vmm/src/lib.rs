@@ -7,7 +7,9 @@ mod ports;
 mod vcpu;
 mod vm;
 
-pub use config::{parse_size, DiskConfig, NetBackendConfig, NetConfig, PortConfig, VmConfig};
+pub use config::{
+    parse_size, DiskConfig, NetBackendConfig, NetConfig, PortConfig, VmConfig, VsockConfig,
+};
 pub use vm::{Vm, VmEnd, VmError};
 
 /// Board types the front end needs (console input, power state).

@@ -16,6 +16,7 @@ use virtio::net::switch::SwitchPort;
 use virtio::net::tap::Tap;
 use virtio::net::{Inbox, Net, NetBackend};
 use virtio::rng::Rng;
+use virtio::vsock::Vsock;
 use virtio::{MmioTransport, Notifier, VirtioDevice};
 
 use crate::config::{NetBackendConfig, NetConfig, VmConfig};
@@ -237,6 +238,10 @@ impl Vm {
         }
         for net in &cfg.nets {
             devices.push((Box::new(open_net(net, &board)?), false));
+        }
+        if let Some(v) = &cfg.vsock {
+            let vsock = Vsock::new(v.cid, &v.uds, board_poller(&board)).map_err(VmError::Config)?;
+            devices.push((Box::new(vsock), false));
         }
         let mut virtio = Vec::new();
         for (i, (device, threaded)) in devices.into_iter().enumerate() {
