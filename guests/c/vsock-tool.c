@@ -3,7 +3,8 @@
  *   vsock-tool ping CID PORT BYTES   send BYTES to CID:PORT, check the echo
  *   vsock-tool sink PORT             accept one stream, count it (MB/s)
  *   vsock-tool source CID PORT BYTES send BYTES to CID:PORT (MB/s)
- * Data is a fixed pattern so either end can check it. Prints one result line.
+ * Data is a fixed pattern so either end can check it (sink and source, made
+ * for throughput, only check and make the first MiB). Prints one result line.
  */
 #include <errno.h>
 #include <poll.h>
@@ -111,7 +112,8 @@ static int sink(unsigned port) {
         if (n < 0) die("read");
         if (n == 0) break;
         if (total == 0) t0 = now();
-        for (ssize_t i = 0; i < n; i++) bad += (unsigned char)buf[i] != pattern(total + i);
+        if (total < (1 << 20))
+            for (ssize_t i = 0; i < n; i++) bad += (unsigned char)buf[i] != pattern(total + i);
         total += n;
     }
     double s = now() - t0;
@@ -125,7 +127,8 @@ static int source(unsigned cid, unsigned port, unsigned long bytes) {
     double t0 = now();
     for (unsigned long sent = 0; sent < bytes;) {
         unsigned long n = bytes - sent < sizeof buf ? bytes - sent : sizeof buf;
-        for (unsigned long i = 0; i < n; i++) buf[i] = pattern(sent + i);
+        if (sent < (1 << 20))
+            for (unsigned long i = 0; i < n; i++) buf[i] = pattern(sent + i);
         for (unsigned long off = 0; off < n;) {
             ssize_t w = write(s, buf + off, n - off);
             if (w < 0) die("write");
