@@ -43,11 +43,16 @@ fn send(uds: &str, port: u32, bytes: u64) -> Result<(), String> {
         stream.write_all(&buf[..n]).map_err(|e| e.to_string())?;
         sent += n as u64;
     }
-    stream.shutdown(Shutdown::Write).map_err(|e| e.to_string())?;
+    stream
+        .shutdown(Shutdown::Write)
+        .map_err(|e| e.to_string())?;
     // The guest closes after reading everything.
     let _ = stream.read(&mut buf);
     let secs = t0.elapsed().as_secs_f64();
-    println!("host-send {sent} bytes {:.1} MB/s", sent as f64 / secs / 1e6);
+    println!(
+        "host-send {sent} bytes {:.1} MB/s",
+        sent as f64 / secs / 1e6
+    );
     Ok(())
 }
 
@@ -69,7 +74,10 @@ fn recv(path: &str) -> Result<(), String> {
     let secs = t0.map_or(1.0, |t| t.elapsed().as_secs_f64());
     drop(s);
     let _ = std::fs::remove_file(path);
-    println!("host-recv {total} bytes {:.1} MB/s", total as f64 / secs / 1e6);
+    println!(
+        "host-recv {total} bytes {:.1} MB/s",
+        total as f64 / secs / 1e6
+    );
     Ok(())
 }
 
