@@ -1,7 +1,8 @@
 //! A randomized hostile driver for every device: random register writes,
 //! queue setups and notifications over guest RAM full of random bytes.
 //! Nothing may panic; a device that objects goes to NEEDS_RESET.
-//! (A stable-toolchain stand-in for fuzzing: cargo fuzz needs nightly.)
+//! (Random rather than coverage-guided like the cargo fuzz targets in fuzz/,
+//! and quick enough for every test run.)
 
 use std::sync::Arc;
 
