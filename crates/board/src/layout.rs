@@ -21,6 +21,8 @@ pub const PRIMECELL_SIZE: u64 = 0x1000;
 pub const VIRTIO_BASE: u64 = 0x0a00_0000;
 /// Distance between virtio-mmio transports.
 pub const VIRTIO_STRIDE: u64 = 0x200;
+/// Most virtio-mmio transports (as on QEMU's virt: 0x0a00_0000..0x0a00_4000, SPIs 16..48).
+pub const VIRTIO_MAX: usize = 32;
 /// Start of RAM.
 pub const RAM_BASE: u64 = 0x4000_0000;
 /// Largest RAM size the map allows (up to the 40-bit physical address limit).

@@ -156,6 +156,12 @@ fn bad_device_options() {
         "exists and is not a socket",
     );
     assert_eq!(std::fs::read(&not_a_socket).unwrap(), b"keep me");
+    let disk = temp_file("small.img", &[0u8; 4096]);
+    let mut many = vec!["run", "--kernel", &k];
+    for _ in 0..33 {
+        many.extend(["--disk", &disk]);
+    }
+    assert_one_clear_error(&many, "too many virtio devices: 33 (at most 32)");
     let odd = temp_file("odd.img", &[0u8; 1000]);
     assert_one_clear_error(
         &["run", "--kernel", &k, "--disk", &odd],

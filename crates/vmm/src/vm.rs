@@ -243,6 +243,13 @@ impl Vm {
             let vsock = Vsock::new(v.cid, &v.uds, board_poller(&board)).map_err(VmError::Config)?;
             devices.push((Box::new(vsock), false));
         }
+        if devices.len() > layout::VIRTIO_MAX {
+            return Err(VmError::Config(format!(
+                "too many virtio devices: {} (at most {})",
+                devices.len(),
+                layout::VIRTIO_MAX
+            )));
+        }
         let mut virtio = Vec::new();
         for (i, (device, threaded)) in devices.into_iter().enumerate() {
             let base = layout::VIRTIO_BASE + i as u64 * layout::VIRTIO_STRIDE;
