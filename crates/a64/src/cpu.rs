@@ -156,7 +156,7 @@ pub struct Cpu {
 }
 
 /// For each condition code, a 16-bit set of the NZCV values (bit index = NZCV) that satisfy it.
-const CONDITIONS: [u16; 16] = {
+pub(crate) const CONDITIONS: [u16; 16] = {
     let mut t = [0u16; 16];
     let mut cond = 0;
     while cond < 16 {
@@ -312,6 +312,13 @@ impl Cpu {
         CONDITIONS[(cond & 15) as usize] >> (self.nzcv >> 28) & 1 != 0
     }
 
+    /// Makes compiled blocks return to the dispatcher instead of jumping to
+    /// each other (translations or decoded code changed).
+    #[inline]
+    pub(crate) fn break_chains(&mut self) {
+        self.tlb.generation += 1;
+    }
+
     /// Records `exit` as the reason execution stops and returns the marker.
     #[inline]
     pub(crate) fn stop(&mut self, exit: Exit) -> Step {
@@ -349,6 +356,7 @@ impl Cpu {
         for page in host >> 12..=(host + len - 1) >> 12 {
             if self.code_pages.remove(&page) {
                 self.dirty_code.push(page);
+                self.break_chains();
             }
         }
     }

@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Exit, Step};
 use crate::insn::GROUPS;
+use crate::jit::Shim;
 
 /// A decoded instruction as stored in a cached block.
 pub(crate) struct Insn {
@@ -38,6 +39,8 @@ pub(crate) struct Encoding {
     /// Encoding class, e.g. "dp-imm", used for coverage and differential tests.
     pub class: &'static str,
     pub exec: Exec,
+    /// The handler with the C ABI, for compiled code (see `crate::jit`).
+    pub shim: Shim,
     /// Whether the instruction may change the PC or the translation context,
     /// so that the block must end after it.
     pub ends_block: bool,
@@ -71,8 +74,15 @@ const fn parse_pattern(p: &str) -> (u32, u32) {
 }
 
 impl Encoding {
-    /// A table row for an instruction that falls through to the next one.
-    pub const fn new(pattern: &str, name: &'static str, class: &'static str, exec: Exec) -> Self {
+    /// A table row for an instruction that falls through to the next one
+    /// (tables use the `enc!` macro, which makes the shim).
+    pub const fn new(
+        pattern: &str,
+        name: &'static str,
+        class: &'static str,
+        exec: Exec,
+        shim: Shim,
+    ) -> Self {
         let (mask, value) = parse_pattern(pattern);
         Encoding {
             mask,
@@ -80,6 +90,7 @@ impl Encoding {
             name,
             class,
             exec,
+            shim,
             ends_block: false,
         }
     }
@@ -90,8 +101,9 @@ impl Encoding {
         name: &'static str,
         class: &'static str,
         exec: Exec,
+        shim: Shim,
     ) -> Self {
-        let mut e = Self::new(pattern, name, class, exec);
+        let mut e = Self::new(pattern, name, class, exec, shim);
         e.ends_block = true;
         e
     }
@@ -162,6 +174,16 @@ pub fn decode(raw: u32) -> Option<EncodingInfo> {
 /// The handler for encodings no table knows.
 pub(crate) fn undefined(cpu: &mut Cpu, _bus: &mut dyn Bus, insn: &Insn) -> Step {
     cpu.stop(Exit::Undefined(insn.raw))
+}
+
+/// [`undefined`] for compiled code.
+pub(crate) unsafe extern "C" fn undefined_shim(
+    cpu: *mut Cpu,
+    ctx: *mut crate::jit::JitCtx<'_>,
+    insn: *const Insn,
+) -> u8 {
+    // SAFETY: called only by compiled code, with valid pointers.
+    unsafe { crate::jit::call(cpu, ctx, insn, undefined) }
 }
 
 /// A text report of the implemented encodings, grouped by class.

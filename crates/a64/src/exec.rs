@@ -9,7 +9,8 @@ use std::collections::HashMap;
 
 use crate::bus::{Bus, PAGE_MASK};
 use crate::cpu::{Cpu, Exit, Stop};
-use crate::decode::{lookup, undefined, Exec, Insn};
+use crate::decode::{lookup, undefined, undefined_shim, Exec, Insn};
+use crate::jit::{BlockShape, CodeBuffer, Compiled, JitCtx, Links, Shim};
 use crate::system::Signals;
 
 /// Longest block, in instructions.
@@ -28,6 +29,11 @@ pub(crate) struct Block {
     ends_with_jump: bool,
     /// Host page (address >> 12) the block was decoded from.
     host_page: usize,
+    /// The block compiled to host code, if the JIT is on.
+    jit: Option<Compiled>,
+    /// Successors compiled code may jump to directly (boxed: the code
+    /// embeds their address).
+    links: Box<Links>,
 }
 
 /// Decoded blocks keyed by guest PC and the host page the code came from
@@ -38,17 +44,25 @@ pub(crate) struct BlockCache {
     free: Vec<u32>,
     by_key: HashMap<(u64, usize), u32>,
     by_host_page: HashMap<usize, Vec<u64>>,
+    /// Direct-mapped PC → block id (allocated by [`BlockCache::ready`]).
     jump: Box<[(u64, u32)]>,
+    /// Executable memory for compiled blocks, when the JIT is on.
+    code: Option<CodeBuffer>,
+    /// Whether `code` was set up (or found unavailable).
+    code_tried: bool,
 }
 
 impl Default for BlockCache {
+    /// An empty cache that allocates nothing until [`BlockCache::ready`].
     fn default() -> Self {
         BlockCache {
             blocks: Vec::new(),
             free: Vec::new(),
             by_key: HashMap::new(),
             by_host_page: HashMap::new(),
-            jump: vec![(1, 0); JUMP_CACHE].into_boxed_slice(),
+            jump: Box::new([]),
+            code: None,
+            code_tried: false,
         }
     }
 }
@@ -59,9 +73,28 @@ fn jump_slot(pc: u64) -> usize {
 }
 
 impl BlockCache {
-    /// Drops every block.
+    /// Allocates the jump cache and the code buffer on first use.
+    fn ready(&mut self) {
+        if self.jump.is_empty() {
+            self.jump = vec![(1, 0); JUMP_CACHE].into_boxed_slice();
+        }
+        if !self.code_tried {
+            self.code_tried = true;
+            self.code = CodeBuffer::new();
+        }
+    }
+
+    /// Drops every block (and its compiled code).
     pub fn clear(&mut self) {
+        let mut code = self.code.take();
+        if let Some(c) = &mut code {
+            c.clear();
+        }
+        let tried = self.code_tried;
         *self = BlockCache::default();
+        self.code = code;
+        self.code_tried = tried;
+        self.ready();
     }
 
     /// The block for `pc` decoded from host page `host_page`, if cached.
@@ -81,9 +114,31 @@ impl BlockCache {
         Some(id)
     }
 
-    fn insert(&mut self, pc: u64, block: Block) -> u32 {
+    fn insert(&mut self, pc: u64, mut block: Block, shims: &[Shim]) -> u32 {
         if self.by_key.len() >= MAX_BLOCKS {
             self.clear();
+        }
+        if let Some(code) = &mut self.code {
+            let shape = BlockShape {
+                insns: &block.insns,
+                links: &mut *block.links,
+                ends_with_jump: block.ends_with_jump,
+                end_pc: block.end_pc,
+            };
+            block.jit = code.compile(&shape, shims);
+            if block.jit.is_none() {
+                // The code buffer is full: start again.
+                self.clear();
+                if let Some(code) = &mut self.code {
+                    let shape = BlockShape {
+                        insns: &block.insns,
+                        links: &mut *block.links,
+                        ends_with_jump: block.ends_with_jump,
+                        end_pc: block.end_pc,
+                    };
+                    block.jit = code.compile(&shape, shims);
+                }
+            }
         }
         let host_page = block.host_page;
         self.by_host_page.entry(host_page).or_default().push(pc);
@@ -135,9 +190,21 @@ impl Cpu {
     }
 
     fn run_blocks(&mut self, cache: &mut BlockCache, bus: &mut dyn Bus, budget: u64) -> Exit {
+        cache.ready();
         let limit = self.insns_retired.saturating_add(budget);
         let mut stalled = 0;
+        let mut ctx = JitCtx {
+            bus: &mut *bus as *mut (dyn Bus + '_),
+            limit,
+            signals: self.signals.word(),
+            last_links: std::ptr::null_mut(),
+            stopped_insns: std::ptr::null(),
+        };
         loop {
+            if !self.dirty_code.is_empty() || self.code_flush_all {
+                self.break_chains();
+                ctx.last_links = std::ptr::null_mut();
+            }
             while let Some(page) = self.dirty_code.pop() {
                 cache.invalidate_host_page(page);
             }
@@ -166,7 +233,13 @@ impl Cpu {
                 self.fetch_page(bus, pc)
                     .and_then(|host| match cache.find(pc, host >> 12) {
                         Some(id) => Ok(id),
-                        None => self.translate_block(pc, host).map(|b| cache.insert(pc, b)),
+                        None => {
+                            // Links may point into code the insertion clears.
+                            self.break_chains();
+                            ctx.last_links = std::ptr::null_mut();
+                            self.translate_block(pc, host)
+                                .map(|(b, shims)| cache.insert(pc, b, &shims))
+                        }
                     })
             };
             let id = match found {
@@ -186,10 +259,35 @@ impl Cpu {
                 .as_ref()
                 .expect("cached block id is live");
             let mut failed = None;
-            for (i, insn) in block.insns.iter().enumerate() {
-                if let Err(Stop) = (insn.exec)(self, bus, insn) {
-                    failed = Some((i, insn.pc));
-                    break;
+            if let Some(jit) = block.jit {
+                // The block that ran last learns that this one follows it.
+                if !ctx.last_links.is_null() {
+                    // SAFETY: links live as long as their block; a clear or
+                    // invalidation resets `last_links` before blocks go away.
+                    unsafe { (*ctx.last_links).learn(pc, self.tlb.generation, jit.chain_entry) };
+                }
+                ctx.last_links = std::ptr::null_mut();
+                ctx.bus = &mut *bus as *mut (dyn Bus + '_);
+                // SAFETY: the code was compiled from this block (and the
+                // blocks it chains to), whose instructions and links live as
+                // long as the code may run; the CPU and context are live.
+                let r = unsafe { (jit.entry)(self, &mut ctx, block.insns.as_ptr()) };
+                if r == 0 {
+                    // Ran to the end of some block, PC and count updated.
+                    stalled = 0;
+                    continue;
+                }
+                let i = (r - 1) as usize;
+                // SAFETY: the stopping block recorded its live instructions.
+                let insn = unsafe { &*ctx.stopped_insns.add(i) };
+                failed = Some((i, insn.pc));
+                ctx.last_links = std::ptr::null_mut();
+            } else {
+                for (i, insn) in block.insns.iter().enumerate() {
+                    if let Err(Stop) = (insn.exec)(self, bus, insn) {
+                        failed = Some((i, insn.pc));
+                        break;
+                    }
                 }
             }
             match failed {
@@ -218,8 +316,9 @@ impl Cpu {
 
     /// Decodes the block starting at `pc`.
     /// `host` is the host address of the page holding `pc`.
-    fn translate_block(&mut self, pc: u64, host: usize) -> Result<Block, Stop> {
+    fn translate_block(&mut self, pc: u64, host: usize) -> Result<(Block, Vec<Shim>), Stop> {
         let mut insns = Vec::with_capacity(16);
+        let mut shims: Vec<Shim> = Vec::with_capacity(16);
         let mut addr = pc;
         let mut ends_with_jump = false;
         let fp_trapped = self.fp_trapped();
@@ -227,11 +326,14 @@ impl Cpu {
             let p = (host + (addr & PAGE_MASK) as usize) as *const u32;
             // SAFETY: `host` is a live page from the bus and `addr` stays within it.
             let raw = u32::from_le(unsafe { p.read_unaligned() });
-            let (exec, ends) = match lookup(raw) {
-                Some(e) if fp_trapped && is_fp_simd(e.class, raw) => (fp_trap as Exec, true),
-                Some(e) => (e.exec, e.ends_block),
-                None => (undefined as Exec, true),
+            let (exec, shim, ends) = match lookup(raw) {
+                Some(e) if fp_trapped && is_fp_simd(e.class, raw) => {
+                    (fp_trap as Exec, fp_trap_shim as Shim, true)
+                }
+                Some(e) => (e.exec, e.shim, e.ends_block),
+                None => (undefined as Exec, undefined_shim as Shim, true),
             };
+            shims.push(shim);
             insns.push(Insn {
                 exec,
                 raw,
@@ -250,12 +352,15 @@ impl Cpu {
         if self.code_pages.insert(host_page) {
             self.tlb.drop_writes_to_host_page(host_page);
         }
-        Ok(Block {
+        let block = Block {
             insns: insns.into_boxed_slice(),
             end_pc: addr,
             ends_with_jump,
             host_page,
-        })
+            jit: None,
+            links: Box::default(),
+        };
+        Ok((block, shims))
     }
 }
 
@@ -271,4 +376,10 @@ fn is_fp_simd(class: &str, raw: u32) -> bool {
 /// Stands in for an FP/SIMD instruction while CPACR_EL1.FPEN traps it.
 fn fp_trap(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> crate::cpu::Step {
     cpu.stop(Exit::FpTrap)
+}
+
+/// [`fp_trap`] for compiled code.
+unsafe extern "C" fn fp_trap_shim(cpu: *mut Cpu, ctx: *mut JitCtx<'_>, insn: *const Insn) -> u8 {
+    // SAFETY: called only by compiled code, with valid pointers.
+    unsafe { crate::jit::call(cpu, ctx, insn, fp_trap) }
 }

@@ -15,6 +15,9 @@ mod decode;
 mod exec;
 mod flat;
 pub mod fp;
+// Before `insn`: its tables use the `enc!` macros.
+#[macro_use]
+mod jit;
 mod insn;
 mod mem;
 mod system;

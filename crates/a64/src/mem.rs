@@ -178,6 +178,7 @@ impl Cpu {
                 let host = host.as_ptr() as usize;
                 if self.code_pages.remove(&(host >> 12)) {
                     self.dirty_code.push(host >> 12);
+                    self.break_chains();
                 }
                 self.tlb.fill(self.tlb_base, page, host, 1);
                 Ok(Some(host))

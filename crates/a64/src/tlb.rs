@@ -40,6 +40,9 @@ pub(crate) struct Tlb {
     /// translation that came from a block (a mapping larger than its granule),
     /// as (first, last). Invalidating by address inside it flushes everything.
     large: Option<(u64, u64)>,
+    /// Bumped whenever cached translations or decoded code may have become
+    /// stale; compiled blocks only chain to each other while it is unchanged.
+    pub(crate) generation: u64,
 }
 
 /// Index of the entry that caches `addr`.
@@ -53,6 +56,7 @@ impl Tlb {
         Tlb {
             entries: Box::new([EMPTY; TLB_ENTRIES * TLB_COUNT]),
             large: None,
+            generation: 0,
         }
     }
 
@@ -60,6 +64,7 @@ impl Tlb {
     pub fn flush(&mut self) {
         self.entries.fill(EMPTY);
         self.large = None;
+        self.generation += 1;
     }
 
     /// Records that the translation of `va` came from a mapping of 2^`size_log2` bytes
@@ -77,6 +82,7 @@ impl Tlb {
     /// page size) at `va`, ignoring the top byte (tagged addresses alias), in
     /// every TLB. Flushes everything when the range meets a cached block.
     pub fn flush_range(&mut self, va: u64, len: u64) {
+        self.generation += 1;
         let untagged = va & 0x00ff_ffff_ffff_ffff;
         if let Some((lo, hi)) = self.large {
             let (lo, hi) = (lo & 0x00ff_ffff_ffff_ffff, hi & 0x00ff_ffff_ffff_ffff);

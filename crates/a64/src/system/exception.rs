@@ -39,7 +39,10 @@ impl Cpu {
             (_, false) => 1,
             (_, true) => 2,
         };
-        self.tlb_base = index * TLB_ENTRIES;
+        if self.tlb_base != index * TLB_ENTRIES {
+            self.tlb_base = index * TLB_ENTRIES;
+            self.break_chains();
+        }
         self.check_fp_trap_change();
     }
 
@@ -60,6 +63,7 @@ impl Cpu {
         if now != self.fp_blocks_trapped {
             self.fp_blocks_trapped = now;
             self.code_flush_all = true;
+            self.break_chains();
         }
     }
 

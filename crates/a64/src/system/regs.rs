@@ -385,7 +385,10 @@ impl Cpu {
             (0, 7, 8, 0..=3) => self.address_translate(bus, xt, op2),
             // IC IALLU(IS): code is tracked by page; drop everything to be safe
             // about memory written behind the CPU's back (device DMA).
-            (0, 7, 1 | 5, 0) => self.code_flush_all = true,
+            (0, 7, 1 | 5, 0) => {
+                self.code_flush_all = true;
+                self.break_chains();
+            }
             // DC IVAC, ISW, CSW, CISW: caches are coherent here.
             (0, 7, 6, 1 | 2) | (0, 7, 10, 2) | (0, 7, 14, 2) => {}
             // The EL0-visible operations, also usable at EL1.

@@ -13,6 +13,11 @@ pub struct Signals {
 }
 
 impl Signals {
+    /// The word holding the lines, for compiled code that polls it.
+    pub(crate) fn word(&self) -> *const u32 {
+        self.bits.as_ptr()
+    }
+
     /// The IRQ line.
     pub const IRQ: u32 = 1;
     /// The FIQ line.

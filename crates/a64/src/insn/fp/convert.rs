@@ -8,13 +8,13 @@ use crate::fp::{self, Float, Rounding};
 use crate::insn::fields::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new(
+    enc!(
         "s 0 0 11110 tt 1 rr ooo 000000 nnnnn ddddd",
         "FCVT*S/FCVT*U/SCVTF/UCVTF (integer)",
         "fp-convert",
         int_convert,
     ),
-    Encoding::new(
+    enc!(
         "s 0 0 11110 tt 0 rr ooo ffffff nnnnn ddddd",
         "FCVTZS/FCVTZU/SCVTF/UCVTF (fixed-point)",
         "fp-convert",

@@ -6,19 +6,19 @@ use crate::decode::{Encoding, Insn};
 use crate::insn::fields::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new(
+    enc!(
         "s 0 0 11110 tt 1 rr 11o 000000 nnnnn ddddd",
         "FMOV (general)",
         "fp-scalar",
         fmov_general,
     ),
-    Encoding::new(
+    enc!(
         "0 0 0 11110 tt 1 0000 00 10000 nnnnn ddddd",
         "FMOV (register)",
         "fp-scalar",
         fmov_register,
     ),
-    Encoding::new(
+    enc!(
         "0 0 0 11110 tt 1 iiiiiiii 100 00000 ddddd",
         "FMOV (scalar, immediate)",
         "fp-scalar",

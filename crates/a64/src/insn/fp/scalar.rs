@@ -8,37 +8,37 @@ use crate::fp::{self, Arith, Float, Rounding};
 use crate::insn::fields::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new(
+    enc!(
         "0 0 0 11110 tt 1 mmmmm 00 1000 nnnnn oo 000",
         "FCMP/FCMPE",
         "fp-scalar",
         fcmp,
     ),
-    Encoding::new(
+    enc!(
         "0 0 0 11110 tt 1 mmmmm cccc 01 nnnnn e vvvv",
         "FCCMP/FCCMPE",
         "fp-scalar",
         fccmp,
     ),
-    Encoding::new(
+    enc!(
         "0 0 0 11110 tt 1 mmmmm cccc 11 nnnnn ddddd",
         "FCSEL",
         "fp-scalar",
         fcsel,
     ),
-    Encoding::new(
+    enc!(
         "0 0 0 11110 tt 1 oooooo 10000 nnnnn ddddd",
         "FABS/FNEG/FSQRT/FCVT/FRINT*",
         "fp-scalar",
         one_source,
     ),
-    Encoding::new(
+    enc!(
         "0 0 0 11110 tt 1 mmmmm oooo 10 nnnnn ddddd",
         "FMUL/FDIV/FADD/FSUB/FMAX/FMIN/FMAXNM/FMINNM/FNMUL",
         "fp-scalar",
         two_source,
     ),
-    Encoding::new(
+    enc!(
         "0 0 0 11111 tt o mmmmm p aaaaa nnnnn ddddd",
         "FMADD/FMSUB/FNMADD/FNMSUB",
         "fp-scalar",

@@ -9,25 +9,25 @@ use crate::insn::fields::*;
 use crate::insn::lanes::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new(
+    enc!(
         "01 u 11110 o z 10000 1101 x 10 nnnnn ddddd",
         "FCVT[NMPZ][SU] (scalar, SIMD)",
         "fp-convert",
         convert_scalar,
     ),
-    Encoding::new(
+    enc!(
         "01 u 11110 0 z 10000 1110 x 10 nnnnn ddddd",
         "FCVTA[SU]/SCVTF/UCVTF (scalar, SIMD)",
         "fp-convert",
         convert_scalar,
     ),
-    Encoding::new(
+    enc!(
         "0 q u 01110 o z 10000 1101 x 10 nnnnn ddddd",
         "FCVT[NMPZ][SU] (vector)",
         "fp-convert",
         convert_vector,
     ),
-    Encoding::new(
+    enc!(
         "0 q u 01110 0 z 10000 1110 x 10 nnnnn ddddd",
         "FCVTA[SU]/SCVTF/UCVTF (vector)",
         "fp-convert",

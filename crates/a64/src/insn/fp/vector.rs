@@ -12,91 +12,91 @@ use crate::insn::fields::*;
 use crate::insn::lanes::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new(
+    enc!(
         "0 q o 0111100000 abc 1111 0 1 defgh ddddd",
         "FMOV (vector, immediate)",
         "fp-vector",
         fmov_vector_imm,
     ),
-    Encoding::new(
+    enc!(
         "0 q u 01110 o z 1 mmmmm 11 ooo 1 nnnnn ddddd",
         "AdvSIMD three same (FP)",
         "fp-vector",
         three_same,
     ),
-    Encoding::new(
+    enc!(
         "0 q 1 01110 0 1 10000 10110 10 nnnnn ddddd",
         "FCVTXN (vector)",
         "fp-vector",
         fcvtxn,
     ),
-    Encoding::new(
+    enc!(
         "01 1 11110 0 1 10000 10110 10 nnnnn ddddd",
         "FCVTXN (scalar)",
         "fp-vector",
         fcvtxn,
     ),
-    Encoding::new(
+    enc!(
         "01 u 11110 o z 1 mmmmm 11 ooo 1 nnnnn ddddd",
         "FMULX/FCMEQ/FRECPS/FRSQRTS/FCMGE/FACGE/FABD/FCMGT/FACGT (scalar)",
         "fp-vector",
         scalar_three_same,
     ),
-    Encoding::new(
+    enc!(
         "0 q u 01110 o z 10000 011 oo 10 nnnnn ddddd",
         "FCM* (zero), FABS, FNEG (vector)",
         "fp-vector",
         two_reg_misc,
     ),
-    Encoding::new(
+    enc!(
         "0 q u 01110 o z 10000 1100 o 10 nnnnn ddddd",
         "FRINT* (vector)",
         "fp-vector",
         two_reg_misc,
     ),
-    Encoding::new(
+    enc!(
         "0 q 1 01110 1 z 10000 11111 10 nnnnn ddddd",
         "FSQRT (vector)",
         "fp-vector",
         two_reg_misc,
     ),
-    Encoding::new(
+    enc!(
         "0 q 0 01110 0 z 10000 1011 o 10 nnnnn ddddd",
         "FCVTN/FCVTL",
         "fp-vector",
         fcvt_long_narrow,
     ),
-    Encoding::new(
+    enc!(
         "0 1 1 01110 o 0 11000 011 pp 10 nnnnn ddddd",
         "FMAXNMV/FMINNMV/FMAXV/FMINV",
         "fp-vector",
         across,
     ),
-    Encoding::new(
+    enc!(
         "01 1 11110 o z 11000 011 oo 10 nnnnn ddddd",
         "FMAXNMP/FADDP/FMAXP/FMINNMP/FMINP (scalar)",
         "fp-vector",
         scalar_pairwise,
     ),
-    Encoding::new(
+    enc!(
         "0 q 0 01111 1 z l m mmmm o 0 01 h 0 nnnnn ddddd",
         "FMLA/FMLS (by element)",
         "fp-vector",
         by_element,
     ),
-    Encoding::new(
+    enc!(
         "0 q 0 01111 1 z l m mmmm 1001 h 0 nnnnn ddddd",
         "FMUL (by element)",
         "fp-vector",
         by_element,
     ),
-    Encoding::new(
+    enc!(
         "01 0 11111 1 z l m mmmm o 0 01 h 0 nnnnn ddddd",
         "FMLA/FMLS (by element, scalar)",
         "fp-vector",
         by_element,
     ),
-    Encoding::new(
+    enc!(
         "01 0 11111 1 z l m mmmm 1001 h 0 nnnnn ddddd",
         "FMUL (by element, scalar)",
         "fp-vector",

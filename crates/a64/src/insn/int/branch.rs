@@ -7,39 +7,39 @@ use crate::decode::{Encoding, Insn};
 use crate::insn::fields::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::branch("0 00101 iiiiiiiiiiiiiiiiiiiiiiiiii", "B", "branch", b),
-    Encoding::branch("1 00101 iiiiiiiiiiiiiiiiiiiiiiiiii", "BL", "branch", bl),
-    Encoding::branch(
+    enc_branch!("0 00101 iiiiiiiiiiiiiiiiiiiiiiiiii", "B", "branch", b),
+    enc_branch!("1 00101 iiiiiiiiiiiiiiiiiiiiiiiiii", "BL", "branch", bl),
+    enc_branch!(
         "0101010 0 iiiiiiiiiiiiiiiiiii 0 cccc",
         "B.cond",
         "branch",
         b_cond,
     ),
-    Encoding::branch(
+    enc_branch!(
         "s 011010 o iiiiiiiiiiiiiiiiiii ttttt",
         "CBZ/CBNZ",
         "branch",
         cbz,
     ),
-    Encoding::branch(
+    enc_branch!(
         "b 011011 o bbbbb iiiiiiiiiiiiii ttttt",
         "TBZ/TBNZ",
         "branch",
         tbz,
     ),
-    Encoding::branch(
+    enc_branch!(
         "1101011 0 0 00 11111 000000 nnnnn 00000",
         "BR",
         "branch",
         br,
     ),
-    Encoding::branch(
+    enc_branch!(
         "1101011 0 0 01 11111 000000 nnnnn 00000",
         "BLR",
         "branch",
         blr,
     ),
-    Encoding::branch(
+    enc_branch!(
         "1101011 0 0 10 11111 000000 nnnnn 00000",
         "RET",
         "branch",

@@ -9,44 +9,44 @@ use crate::insn::fields::*;
 use super::dp_reg::logical_result;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new("0 ii 10000 iiiiiiiiiiiiiiiiiii ddddd", "ADR", "dp-imm", adr),
-    Encoding::new(
+    enc!("0 ii 10000 iiiiiiiiiiiiiiiiiii ddddd", "ADR", "dp-imm", adr),
+    enc!(
         "1 ii 10000 iiiiiiiiiiiiiiiiiii ddddd",
         "ADRP",
         "dp-imm",
         adrp,
     ),
-    Encoding::new(
+    enc!(
         "1 0 0 100010 h iiiiiiiiiiii nnnnn ddddd",
         "ADD (immediate, 64-bit)",
         "dp-imm",
         add_imm64,
     ),
-    Encoding::new(
+    enc!(
         "s o f 100010 h iiiiiiiiiiii nnnnn ddddd",
         "ADD/ADDS/SUB/SUBS (immediate)",
         "dp-imm",
         add_sub_imm,
     ),
-    Encoding::new(
+    enc!(
         "s oo 100100 N rrrrrr ssssss nnnnn ddddd",
         "AND/ORR/EOR/ANDS (immediate)",
         "dp-imm",
         logical_imm,
     ),
-    Encoding::new(
+    enc!(
         "s oo 100101 hh iiiiiiiiiiiiiiii ddddd",
         "MOVN/MOVZ/MOVK",
         "dp-imm",
         move_wide,
     ),
-    Encoding::new(
+    enc!(
         "s oo 100110 N rrrrrr ssssss nnnnn ddddd",
         "SBFM/BFM/UBFM",
         "dp-imm",
         bitfield,
     ),
-    Encoding::new(
+    enc!(
         "s 00 100111 N 0 mmmmm ssssss nnnnn ddddd",
         "EXTR",
         "dp-imm",

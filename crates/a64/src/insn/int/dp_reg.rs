@@ -7,67 +7,67 @@ use crate::decode::{Encoding, Insn};
 use crate::insn::fields::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new(
+    enc!(
         "1 o f 01011 00 0 mmmmm iiiiii nnnnn ddddd",
         "ADD/ADDS/SUB/SUBS (shifted register, 64-bit LSL)",
         "dp-reg",
         add_sub_lsl64,
     ),
-    Encoding::new(
+    enc!(
         "1 01 01010 00 0 mmmmm 000000 11111 ddddd",
         "MOV (register, 64-bit)",
         "dp-reg",
         mov_reg64,
     ),
-    Encoding::new(
+    enc!(
         "s oo 01010 tt N mmmmm iiiiii nnnnn ddddd",
         "AND/BIC/ORR/ORN/EOR/EON/ANDS/BICS (shifted register)",
         "dp-reg",
         logical_shifted,
     ),
-    Encoding::new(
+    enc!(
         "1 0 0 01011 00 0 mmmmm 000000 nnnnn ddddd",
         "ADD (register, 64-bit)",
         "dp-reg",
         add_reg64,
     ),
-    Encoding::new(
+    enc!(
         "1 1 1 01011 00 0 mmmmm 000000 nnnnn ddddd",
         "SUBS (register, 64-bit)",
         "dp-reg",
         subs_reg64,
     ),
-    Encoding::new(
+    enc!(
         "s o f 01011 tt 0 mmmmm iiiiii nnnnn ddddd",
         "ADD/ADDS/SUB/SUBS (shifted register)",
         "dp-reg",
         add_sub_shifted,
     ),
-    Encoding::new(
+    enc!(
         "s o f 01011 00 1 mmmmm xxx iii nnnnn ddddd",
         "ADD/ADDS/SUB/SUBS (extended register)",
         "dp-reg",
         add_sub_extended,
     ),
-    Encoding::new(
+    enc!(
         "s o f 11010000 mmmmm 000000 nnnnn ddddd",
         "ADC/ADCS/SBC/SBCS",
         "dp-reg",
         add_sub_carry,
     ),
-    Encoding::new(
+    enc!(
         "s o 1 11010010 mmmmm cccc 0 0 nnnnn 0 vvvv",
         "CCMN/CCMP (register)",
         "dp-reg",
         cond_compare,
     ),
-    Encoding::new(
+    enc!(
         "s o 1 11010010 iiiii cccc 1 0 nnnnn 0 vvvv",
         "CCMN/CCMP (immediate)",
         "dp-reg",
         cond_compare,
     ),
-    Encoding::new(
+    enc!(
         "s o 0 11010100 mmmmm cccc 0 p nnnnn ddddd",
         "CSEL/CSINC/CSINV/CSNEG",
         "dp-reg",

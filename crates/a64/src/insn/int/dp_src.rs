@@ -9,55 +9,55 @@ use crate::insn::fields::*;
 use super::dp_reg::shift_value;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new(
+    enc!(
         "s 1 0 11010110 00000 0000 oo nnnnn ddddd",
         "RBIT/REV16/REV32/REV",
         "dp-reg",
         reverse,
     ),
-    Encoding::new(
+    enc!(
         "s 1 0 11010110 00000 00010 o nnnnn ddddd",
         "CLZ/CLS",
         "dp-reg",
         count_leading,
     ),
-    Encoding::new(
+    enc!(
         "s 0 0 11010110 mmmmm 00001 o nnnnn ddddd",
         "UDIV/SDIV",
         "dp-reg",
         divide,
     ),
-    Encoding::new(
+    enc!(
         "s 0 0 11010110 mmmmm 0010 tt nnnnn ddddd",
         "LSLV/LSRV/ASRV/RORV",
         "dp-reg",
         shift_variable,
     ),
-    Encoding::new(
+    enc!(
         "s 0 0 11010110 mmmmm 010 c zz nnnnn ddddd",
         "CRC32/CRC32C",
         "dp-reg",
         crc32,
     ),
-    Encoding::new(
+    enc!(
         "1 00 11011 000 mmmmm 0 aaaaa nnnnn ddddd",
         "MADD (64-bit)",
         "dp-reg",
         madd64,
     ),
-    Encoding::new(
+    enc!(
         "s 00 11011 000 mmmmm o aaaaa nnnnn ddddd",
         "MADD/MSUB",
         "dp-reg",
         madd,
     ),
-    Encoding::new(
+    enc!(
         "1 00 11011 u 01 mmmmm o aaaaa nnnnn ddddd",
         "SMADDL/SMSUBL/UMADDL/UMSUBL",
         "dp-reg",
         madd_long,
     ),
-    Encoding::new(
+    enc!(
         "1 00 11011 u 10 mmmmm 0 aaaaa nnnnn ddddd",
         "SMULH/UMULH",
         "dp-reg",

@@ -11,72 +11,72 @@ use crate::insn::fields::*;
 use crate::system::regs::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::branch("11010100 000 iiiiiiiiiiiiiiii 000 01", "SVC", "system", svc),
-    Encoding::branch("11010100 000 iiiiiiiiiiiiiiii 000 10", "HVC", "system", hvc),
-    Encoding::branch("11010100 000 iiiiiiiiiiiiiiii 000 11", "SMC", "system", smc),
-    Encoding::branch("11010100 001 iiiiiiiiiiiiiiii 000 00", "BRK", "system", brk),
-    Encoding::branch("11010100 010 iiiiiiiiiiiiiiii 000 00", "HLT", "system", hlt),
-    Encoding::new(
+    enc_branch!("11010100 000 iiiiiiiiiiiiiiii 000 01", "SVC", "system", svc),
+    enc_branch!("11010100 000 iiiiiiiiiiiiiiii 000 10", "HVC", "system", hvc),
+    enc_branch!("11010100 000 iiiiiiiiiiiiiiii 000 11", "SMC", "system", smc),
+    enc_branch!("11010100 001 iiiiiiiiiiiiiiii 000 00", "BRK", "system", brk),
+    enc_branch!("11010100 010 iiiiiiiiiiiiiiii 000 00", "HLT", "system", hlt),
+    enc!(
         "11010101 00000011 0010 mmmm ooo 11111",
         "HINT (NOP, YIELD, WFE, SEV, SEVL, ...)",
         "system",
         nop,
     ),
-    Encoding::new(
+    enc!(
         "11010101 00000011 0010 0000 011 11111",
         "WFI",
         "system",
         wfi,
     ),
-    Encoding::new(
+    enc!(
         "11010101 00000011 0010 0000 010 11111",
         "WFE",
         "system",
         wfe,
     ),
-    Encoding::branch(
+    enc_branch!(
         "1101010100 000 ppp 0100 mmmm qqq 11111",
         "MSR (immediate: DAIFSet, DAIFClr, SPSel, PAN)",
         "system",
         msr_imm,
     ),
-    Encoding::branch(
+    enc_branch!(
         "1101011 0100 11111 000000 11111 00000",
         "ERET",
         "system",
         eret,
     ),
-    Encoding::new(
+    enc!(
         "11010101 00000011 0011 mmmm 010 11111",
         "CLREX",
         "system",
         clrex,
     ),
-    Encoding::new(
+    enc!(
         "11010101 00000011 0011 mmmm 10o 11111",
         "DSB/DMB",
         "system",
         nop,
     ),
-    Encoding::branch(
+    enc_branch!(
         "11010101 00000011 0011 mmmm 110 11111",
         "ISB",
         "system",
         isb,
     ),
-    Encoding::new(
+    enc!(
         "1101010100 0 01 ppp nnnn mmmm ooo ttttt",
         "SYS (DC ZVA, DC CVAU/CVAC/CIVAC, IC IVAU)",
         "system",
         sys,
     ),
-    Encoding::new(
+    enc!(
         "1101010100 1 1 o ppp nnnn mmmm qqq ttttt",
         "MRS",
         "system",
         mrs,
     ),
-    Encoding::branch(
+    enc_branch!(
         "1101010100 0 1 o ppp nnnn mmmm qqq ttttt",
         "MSR (register)",
         "system",
@@ -271,6 +271,7 @@ fn sys(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
             if let Ok(host) = cpu.host_page_of(bus, va) {
                 if cpu.code_pages.remove(&host) {
                     cpu.dirty_code.push(host);
+                    cpu.break_chains();
                 }
             }
             Ok(())

@@ -9,7 +9,7 @@ use crate::cpu::{Cpu, Exit, Step};
 use crate::decode::{Encoding, Insn};
 use crate::insn::fields::*;
 
-pub(crate) const ENCODINGS: &[Encoding] = &[Encoding::new(
+pub(crate) const ENCODINGS: &[Encoding] = &[enc!(
     "ss 111 0 00 a r 1 sssss o ppp 00 nnnnn ttttt",
     "LDADD/LDCLR/LDEOR/LDSET/LDSMAX/LDSMIN/LDUMAX/LDUMIN/SWP",
     "atomic",

@@ -15,31 +15,31 @@ use crate::decode::{Encoding, Insn};
 use crate::insn::fields::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new(
+    enc!(
         "ss 001000 0 l 0 sssss p uuuuu nnnnn ttttt",
         "LDXR/LDAXR/STXR/STLXR",
         "ldst-excl",
         exclusive,
     ),
-    Encoding::new(
+    enc!(
         "1z 001000 0 l 1 sssss p uuuuu nnnnn ttttt",
         "LDXP/LDAXP/STXP/STLXP",
         "ldst-excl",
         exclusive_pair,
     ),
-    Encoding::new(
+    enc!(
         "0z 001000 0 l 1 sssss p 11111 nnnnn ttttt",
         "CASP/CASPA/CASPL/CASPAL",
         "atomic",
         casp,
     ),
-    Encoding::new(
+    enc!(
         "ss 001000 1 l 0 sssss p 11111 nnnnn ttttt",
         "LDAR/STLR",
         "ldst-excl",
         ordered,
     ),
-    Encoding::new(
+    enc!(
         "ss 001000 1 l 1 sssss p 11111 nnnnn ttttt",
         "CAS/CASA/CASL/CASAL",
         "atomic",

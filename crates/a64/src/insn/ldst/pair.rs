@@ -7,19 +7,19 @@ use crate::decode::{Encoding, Insn};
 use crate::insn::fields::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new(
+    enc!(
         "10 101 0 010 1 iiiiiii uuuuu nnnnn ttttt",
         "LDP (64-bit, signed offset)",
         "ldst",
         ldp_x_offset,
     ),
-    Encoding::new(
+    enc!(
         "10 101 0 010 0 iiiiiii uuuuu nnnnn ttttt",
         "STP (64-bit, signed offset)",
         "ldst",
         stp_x_offset,
     ),
-    Encoding::new(
+    enc!(
         "oo 101 v 0pp l iiiiiii uuuuu nnnnn ttttt",
         "LDP/STP/LDNP/STNP/LDPSW",
         "ldst",

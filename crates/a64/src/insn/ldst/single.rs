@@ -9,67 +9,67 @@ use crate::insn::fields::*;
 use crate::insn::int::extend_value;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new(
+    enc!(
         "11 111 0 00 01 1 mmmmm 011 s 10 nnnnn ttttt",
         "LDR (register, 64-bit, LSL)",
         "ldst",
         ldr_x_reg_lsl,
     ),
-    Encoding::new(
+    enc!(
         "11 111 0 01 01 iiiiiiiiiiii nnnnn ttttt",
         "LDR (immediate, 64-bit, unsigned offset)",
         "ldst",
         ldr_x_uimm,
     ),
-    Encoding::new(
+    enc!(
         "11 111 0 01 00 iiiiiiiiiiii nnnnn ttttt",
         "STR (immediate, 64-bit, unsigned offset)",
         "ldst",
         str_x_uimm,
     ),
-    Encoding::new(
+    enc!(
         "10 111 0 01 01 iiiiiiiiiiii nnnnn ttttt",
         "LDR (immediate, 32-bit, unsigned offset)",
         "ldst",
         ldr_w_uimm,
     ),
-    Encoding::new(
+    enc!(
         "10 111 0 01 00 iiiiiiiiiiii nnnnn ttttt",
         "STR (immediate, 32-bit, unsigned offset)",
         "ldst",
         str_w_uimm,
     ),
-    Encoding::new(
+    enc!(
         "00 111 0 01 01 iiiiiiiiiiii nnnnn ttttt",
         "LDRB (immediate, unsigned offset)",
         "ldst",
         ldrb_uimm,
     ),
-    Encoding::new(
+    enc!(
         "00 111 0 01 00 iiiiiiiiiiii nnnnn ttttt",
         "STRB (immediate, unsigned offset)",
         "ldst",
         strb_uimm,
     ),
-    Encoding::new(
+    enc!(
         "ss 111 v 01 oo iiiiiiiiiiii nnnnn ttttt",
         "LDR/STR (immediate, unsigned offset)",
         "ldst",
         uimm,
     ),
-    Encoding::new(
+    enc!(
         "ss 111 v 00 oo 0 iiiiiiiii mm nnnnn ttttt",
         "LDUR/STUR, LDTR/STTR, LDR/STR (pre/post-index)",
         "ldst",
         imm9,
     ),
-    Encoding::new(
+    enc!(
         "ss 111 v 00 oo 1 mmmmm xxx s 10 nnnnn ttttt",
         "LDR/STR (register offset)",
         "ldst",
         reg_offset,
     ),
-    Encoding::new(
+    enc!(
         "oo 011 v 00 iiiiiiiiiiiiiiiiiii ttttt",
         "LDR (literal), LDRSW (literal), PRFM (literal)",
         "ldst",

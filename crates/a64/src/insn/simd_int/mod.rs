@@ -24,6 +24,9 @@ const fn row(mask: u32, value: u32, name: &'static str, exec: Exec) -> Encoding 
         name,
         class: CLASS,
         exec,
+        // Rows built by const fns have no shim of their own: compiled code
+        // calls the handler through the instruction's `exec`.
+        shim: crate::jit::dynamic_shim,
         ends_block: false,
     }
 }

@@ -8,43 +8,43 @@ use crate::insn::fields::*;
 use crate::insn::lanes::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new(
+    enc!(
         "0 q 0 01110000 iiiii 0 0000 1 nnnnn ddddd",
         "DUP (element)",
         "simd-move",
         dup_element,
     ),
-    Encoding::new(
+    enc!(
         "0 q 0 01110000 iiiii 0 0001 1 nnnnn ddddd",
         "DUP (general)",
         "simd-move",
         dup_general,
     ),
-    Encoding::new(
+    enc!(
         "0 q 0 01110000 iiiii 0 01u1 1 nnnnn ddddd",
         "SMOV/UMOV",
         "simd-move",
         mov_to_general,
     ),
-    Encoding::new(
+    enc!(
         "0 1 0 01110000 iiiii 0 0011 1 nnnnn ddddd",
         "INS (general)",
         "simd-move",
         ins_general,
     ),
-    Encoding::new(
+    enc!(
         "0 1 1 01110000 iiiii 0 jjjj 1 nnnnn ddddd",
         "INS (element)",
         "simd-move",
         ins_element,
     ),
-    Encoding::new(
+    enc!(
         "01 0 11110000 iiiii 0 0000 1 nnnnn ddddd",
         "DUP (element, scalar)",
         "simd-move",
         dup_scalar,
     ),
-    Encoding::new(
+    enc!(
         "0 q o 0111100000 abc mmmm 0 1 defgh ddddd",
         "MOVI/MVNI/ORR/BIC (vector, immediate)",
         "simd-move",

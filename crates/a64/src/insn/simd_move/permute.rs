@@ -7,19 +7,19 @@ use crate::insn::fields::*;
 use crate::insn::lanes::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new(
+    enc!(
         "0 q 101110 00 0 mmmmm 0 iiii 0 nnnnn ddddd",
         "EXT",
         "simd-move",
         ext,
     ),
-    Encoding::new(
+    enc!(
         "0 q 001110 00 0 mmmmm 0 ll x 00 nnnnn ddddd",
         "TBL/TBX",
         "simd-move",
         tbl,
     ),
-    Encoding::new(
+    enc!(
         "0 q 001110 zz 0 mmmmm 0 ooo 10 nnnnn ddddd",
         "UZP1/TRN1/ZIP1/UZP2/TRN2/ZIP2",
         "simd-move",

@@ -9,25 +9,25 @@ use crate::insn::fields::*;
 use crate::insn::lanes::*;
 
 pub(crate) const ENCODINGS: &[Encoding] = &[
-    Encoding::new(
+    enc!(
         "0 q 0011000 l 000000 oooo zz nnnnn ttttt",
         "LD1-LD4/ST1-ST4 (multiple structures)",
         "simd-ldst",
         multiple,
     ),
-    Encoding::new(
+    enc!(
         "0 q 0011001 l 0 mmmmm oooo zz nnnnn ttttt",
         "LD1-LD4/ST1-ST4 (multiple structures, post-index)",
         "simd-ldst",
         multiple,
     ),
-    Encoding::new(
+    enc!(
         "0 q 0011010 l r 00000 ooo s zz nnnnn ttttt",
         "LD1-LD4/ST1-ST4 (single structure), LD1R-LD4R",
         "simd-ldst",
         single,
     ),
-    Encoding::new(
+    enc!(
         "0 q 0011011 l r mmmmm ooo s zz nnnnn ttttt",
         "LD1-LD4/ST1-ST4 (single structure, post-index), LD1R-LD4R",
         "simd-ldst",
