@@ -52,9 +52,32 @@ fn flags_from(csr: u32, ftz: bool) -> u32 {
     f
 }
 
+/// MXCSR as Rust code runs: round to nearest, no flush, all exceptions masked.
+const HOST_DEFAULT: u32 = 0x1f80;
+
 /// One SSE instruction `$insn x, y` run under MXCSR value `$csr` (which receives the
-/// flags), with the caller's MXCSR saved in `$saved` and restored.
+/// flags), with the caller's MXCSR saved in `$saved` and restored. In the host's own
+/// mode (the common case) MXCSR is only loaded to clear the flags and is left with
+/// the op's sticky flags, which nothing on the host reads.
 macro_rules! sse_op {
+    ($insn:literal, $x:ident, $y:expr, $saved:ident, $csr:ident) => {
+        if $csr == HOST_DEFAULT {
+            core::arch::asm!(
+                "ldmxcsr [{csr}]",
+                concat!($insn, " {x}, {y}"),
+                "stmxcsr [{csr}]",
+                csr = in(reg) &mut $csr,
+                x = inout(xmm_reg) $x,
+                y = in(xmm_reg) $y,
+                options(nostack),
+            )
+        } else {
+            sse_op_saved!($insn, $x, $y, $saved, $csr)
+        }
+    };
+}
+
+macro_rules! sse_op_saved {
     ($insn:literal, $x:ident, $y:expr, $saved:ident, $csr:ident) => {
         core::arch::asm!(
             "stmxcsr [{saved}]",

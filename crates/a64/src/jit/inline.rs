@@ -44,13 +44,18 @@ pub(super) fn compile_block(block: &BlockShape<'_>, shims: &[Shim]) -> (Vec<u8>,
         if super::alu::emit(&mut a, insn.raw, insn.pc) {
             continue;
         }
-        a.mov(R::Rdi, CPU);
-        a.mov(R::Rsi, CTX);
-        a.lea(R::Rdx, INSNS, (k * size_of::<Insn>()) as i32);
-        a.mov_imm(R::Rax, *shim as usize as u64);
-        a.call(R::Rax);
-        a.test_al();
-        stops.push((a.jcc(Cc::Ne), k));
+        let mut call = |a: &mut Asm| {
+            a.mov(R::Rdi, CPU);
+            a.mov(R::Rsi, CTX);
+            a.lea(R::Rdx, INSNS, (k * size_of::<Insn>()) as i32);
+            a.mov_imm(R::Rax, *shim as usize as u64);
+            a.call(R::Rax);
+            a.test_al();
+            stops.push((a.jcc(Cc::Ne), k));
+        };
+        if !super::ldst::emit(&mut a, insn.raw, &mut call) {
+            call(&mut a);
+        }
     }
     // The block ran to its end: account for it as the dispatcher would.
     if !block.ends_with_jump {

@@ -15,6 +15,8 @@ mod alu;
 #[cfg(target_arch = "x86_64")]
 mod inline;
 #[cfg(target_arch = "x86_64")]
+mod ldst;
+#[cfg(target_arch = "x86_64")]
 mod x86;
 
 use crate::bus::Bus;

@@ -265,6 +265,51 @@ impl Asm {
         self.store(false, base, disp, src);
     }
 
+    /// Loads `size` bytes at `[base + disp]` into `dst`, zero- or
+    /// sign-extended (to 64 bits, or to 32 then zero-extended).
+    pub fn load_sized(&mut self, size: u8, signed: bool, to64: bool, dst: R, base: R, disp: i32) {
+        match (size, signed) {
+            (8, _) => self.load(true, dst, base, disp),
+            (4, false) => self.load(false, dst, base, disp),
+            (4, true) => {
+                self.rex(true, dst as u8, base as u8, false);
+                self.byte(0x63);
+                self.mem(dst as u8, base, disp);
+            }
+            (_, _) => {
+                self.rex(signed && to64, dst as u8, base as u8, false);
+                self.byte(0x0f);
+                let op = if size == 1 { 0xb6 } else { 0xb7 };
+                self.byte(if signed { op + 8 } else { op });
+                self.mem(dst as u8, base, disp);
+            }
+        }
+    }
+
+    /// Stores the low `size` bytes of `src` at `[base + disp]`.
+    pub fn store_sized(&mut self, size: u8, base: R, disp: i32, src: R) {
+        match size {
+            8 => self.store(true, base, disp, src),
+            4 => self.store(false, base, disp, src),
+            2 => {
+                self.byte(0x66);
+                self.store(false, base, disp, src);
+            }
+            _ => {
+                self.rex(false, src as u8, base as u8, true);
+                self.byte(0x88);
+                self.mem(src as u8, base, disp);
+            }
+        }
+    }
+
+    /// `jmp` to a label bound later.
+    pub fn jmp(&mut self) -> Label {
+        self.byte(0xe9);
+        self.u32(0);
+        Label(self.code.len())
+    }
+
     /// `test a, b`.
     pub fn test(&mut self, w: bool, a: R, b: R) {
         self.rex(w, b as u8, a as u8, false);
@@ -457,5 +502,34 @@ mod tests {
             asm(|a| a.bt_imm(true, R::Rax, 40)),
             [0x48, 0x0f, 0xba, 0xe0, 40]
         );
+        let sized = [
+            (
+                asm(|a| a.load_sized(1, false, true, R::R9, R::Rax, 0)),
+                &[0x44, 0x0f, 0xb6, 0x08][..],
+            ),
+            (
+                asm(|a| a.load_sized(2, true, true, R::R9, R::Rax, 0)),
+                &[0x4c, 0x0f, 0xbf, 0x08],
+            ),
+            (
+                asm(|a| a.load_sized(1, true, false, R::R9, R::Rax, 0)),
+                &[0x44, 0x0f, 0xbe, 0x08],
+            ),
+            (
+                asm(|a| a.load_sized(4, true, true, R::R9, R::Rax, 8)),
+                &[0x4c, 0x63, 0x48, 0x08],
+            ),
+            (
+                asm(|a| a.store_sized(1, R::Rax, 0, R::Rsi)),
+                &[0x40, 0x88, 0x30],
+            ),
+            (
+                asm(|a| a.store_sized(2, R::Rax, 2, R::R9)),
+                &[0x66, 0x44, 0x89, 0x48, 0x02],
+            ),
+        ];
+        for (got, want) in sized {
+            assert_eq!(got, want);
+        }
     }
 }
