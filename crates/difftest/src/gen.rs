@@ -350,6 +350,10 @@ pub const CLASSES: &[(&str, &[Template])] = &[
             tr("0 x x 01110 x x 10000 011 xx 10 xxxxx xxxxx", Plain, &[]),
             t("0 x x 01110 x x 10000 1100 x 10 xxxxx xxxxx", Plain),
             t("0 x 1 01110 1 x 10000 11111 10 xxxxx xxxxx", Plain),
+            // FRECPE/FRSQRTE/URECPE/URSQRTE (vector), FRECPE/FRSQRTE (scalar), FRECPX.
+            t("0 x x 01110 1 x 10000 1110 x 10 xxxxx xxxxx", Plain),
+            t("01 x 11110 1 x 10000 11101 10 xxxxx xxxxx", Plain),
+            t("01 0 11110 1 x 10000 11111 10 xxxxx xxxxx", Plain),
             t("0 x 0 01110 0 x 10000 1011 x 10 xxxxx xxxxx", Plain),
             t("0 x 1 01110 0 1 10000 10110 10 xxxxx xxxxx", Plain),
             t("01 1 11110 0 1 10000 10110 10 xxxxx xxxxx", Plain),

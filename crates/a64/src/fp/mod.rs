@@ -6,10 +6,12 @@
 //! arithmetic itself runs on the host's SSE unit with the rounding mode set
 //! from FPCR and its exception flags mapped back to FPSR (see `host`).
 
+mod estimate;
 mod half;
 mod host;
 mod ops;
 
+pub use estimate::*;
 pub use half::*;
 pub use ops::*;
 

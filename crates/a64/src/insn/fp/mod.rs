@@ -2,6 +2,7 @@
 //! conversions and moves. (The vector FP forms come next.)
 
 mod convert;
+mod estimate;
 mod moves;
 mod scalar;
 mod simd_convert;
@@ -16,4 +17,5 @@ pub(crate) const TABLES: &[&[Encoding]] = &[
     convert::ENCODINGS,
     simd_convert::ENCODINGS,
     vector::ENCODINGS,
+    estimate::ENCODINGS,
 ];
