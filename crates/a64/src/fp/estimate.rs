@@ -10,7 +10,7 @@ use super::*;
 fn recip_table(a: u64) -> u64 {
     let a = a * 2 + 1;
     let b = (1u64 << 19) / a;
-    (b + 1) / 2
+    b.div_ceil(2) // (b + 1) DIV 2: round to nearest
 }
 
 /// RecipSqrtEstimate: `a` in 128..512 (0.25 <= a/512 < 1) → 256..512.
@@ -26,7 +26,7 @@ fn rsqrt_table(a: u64) -> u64 {
     while a * (b + 1) * (b + 1) < (1 << 28) {
         b += 1;
     }
-    (b + 1) / 2
+    b.div_ceil(2) // (b + 1) DIV 2: round to nearest
 }
 
 /// URECPE on one 32-bit element.
