@@ -8,9 +8,12 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Builds guests/c/NAME.c freestanding into a temp dir.
+/// Builds guests/c/NAME.c freestanding into a temp dir. Every call writes
+/// its own file: tests run in parallel and may build the same source.
 fn build(name: &str) -> PathBuf {
-    let out = std::env::temp_dir().join(format!("a64-run-test-{}-{name}", std::process::id()));
+    static BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = std::env::temp_dir().join(format!("a64-run-test-{}-{n}-{name}", std::process::id()));
     let status = Command::new("aarch64-linux-gnu-gcc")
         .args(["-static", "-nostdlib", "-O2", "-fno-builtin", "-o"])
         .arg(&out)
