@@ -22,7 +22,7 @@ measure() {
     local start pid marker_t="" hwm=0
     start=$(date +%s.%N)
     if [ "$engine" = qemu ]; then
-        qemu-system-aarch64 -M virt -cpu cortex-a53 -m 256M -smp 1 -nographic \
+        qemu-system-aarch64 -M virt -cpu cortex-a53 -m 256M -smp 1 -nographic -nic none \
             -kernel "$kernel" -initrd "$initrd" -append "$cmdline" </dev/null >"$log" 2>&1 &
     else
         target/release/pocketvisor run --mem 256M --kernel "$kernel" --initrd "$initrd" \

@@ -18,7 +18,7 @@ run_engine() {
     truncate -s 0 "$img"
     truncate -s 128M "$img"
     if [ "$1" = qemu ]; then
-        qemu-system-aarch64 -M virt -cpu cortex-a53 -m 256M -smp 1 -nographic \
+        qemu-system-aarch64 -M virt -cpu cortex-a53 -m 256M -smp 1 -nographic -nic none \
             -kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
             -drive "file=$img,if=none,format=raw,id=d0,cache=writeback" \
             -device virtio-blk-device,drive=d0 </dev/null 2>&1

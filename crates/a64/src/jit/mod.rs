@@ -181,7 +181,7 @@ unsafe impl Send for CodeBuffer {}
 
 /// Size of one CPU's code buffer (mapped on demand; untouched pages cost nothing).
 #[cfg(target_arch = "x86_64")]
-const CODE_BYTES: usize = 32 << 20;
+const CODE_BYTES: usize = 8 << 20;
 
 impl CodeBuffer {
     /// A code buffer, or `None` where compiled code cannot run (another host
