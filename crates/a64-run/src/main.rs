@@ -5,6 +5,7 @@
 
 mod loader;
 mod process;
+mod signal;
 mod space;
 mod syscall;
 
@@ -15,6 +16,7 @@ use std::time::Instant;
 use a64::Exit;
 
 use process::Process;
+use signal::Delivery;
 use syscall::Outcome;
 
 const USAGE: &str = "usage: a64-run [--stats] PROGRAM [ARGS...]
@@ -105,39 +107,63 @@ enum Ended {
 fn run(p: &mut Process) -> Ended {
     loop {
         let exit = p.cpu.run(&mut p.space, SLICE);
-        let sig = match exit {
-            Exit::Budget => continue,
+        let fault = match exit {
+            Exit::Budget | Exit::Wfi | Exit::Stopped | Exit::ExceptionLoop => None,
             Exit::Svc(_) => {
+                let (nr, arg0) = (p.cpu.xreg(8), p.cpu.xreg(0));
                 match p.syscall() {
+                    Outcome::Return(v) if v == -(libc::EINTR as i64) && p.restarts(nr) => {
+                        // Run the handler, then the call again (PC stays on the SVC).
+                        p.cpu.set_xreg(0, arg0);
+                    }
                     Outcome::Return(v) => {
                         p.cpu.set_xreg(0, v as u64);
                         p.cpu.pc += 4;
                     }
                     Outcome::Replaced => {}
                     Outcome::Exit(code) => return Ended::Exit(code),
+                    Outcome::Killed(sig) => return Ended::Signal(sig),
                 }
-                continue;
+                None
             }
-            Exit::Undefined(_) | Exit::Hvc(_) | Exit::Smc(_) | Exit::Hlt(_) => libc::SIGILL,
-            Exit::Brk(_) => libc::SIGTRAP,
-            Exit::DataAbort { .. } | Exit::InsnAbort { .. } => libc::SIGSEGV,
-            Exit::Alignment { .. } | Exit::PcAlignment | Exit::SpAlignment => libc::SIGBUS,
-            // System-level exits (traps to EL1, WFI, stop requests) never happen here.
+            // si_code values: ILL_ILLOPC, TRAP_BRKPT, BUS_ADRALN = 1; SEGV_MAPERR 1, SEGV_ACCERR 2.
+            Exit::Undefined(_) | Exit::Hvc(_) | Exit::Smc(_) | Exit::Hlt(_) => {
+                Some((libc::SIGILL, 1, p.cpu.pc))
+            }
+            Exit::Brk(_) => Some((libc::SIGTRAP, 1, p.cpu.pc)),
+            Exit::DataAbort { addr, .. } | Exit::InsnAbort { addr } => {
+                let code = if p.space.overlaps(addr & !4095, 4096) {
+                    2
+                } else {
+                    1
+                };
+                Some((libc::SIGSEGV, code, addr))
+            }
+            Exit::Alignment { addr } => Some((libc::SIGBUS, 1, addr)),
+            Exit::PcAlignment => Some((libc::SIGBUS, 1, p.cpu.pc)),
+            Exit::SpAlignment => Some((libc::SIGBUS, 1, p.cpu.sp)),
+            // System-level exits (traps to EL1) never happen at EL0 under Linux rules.
             Exit::SysRegTrap(_) | Exit::FpTrap | Exit::WfxTrap { .. } | Exit::IllegalState => {
-                libc::SIGILL
+                Some((libc::SIGILL, 1, p.cpu.pc))
             }
-            Exit::Wfi | Exit::Stopped | Exit::ExceptionLoop => continue,
         };
-        if std::env::var_os("A64_RUN_DEBUG").is_some() {
-            let mut word = [0u8; 4];
-            let raw = p
-                .cpu
-                .read_bytes(&mut p.space, p.cpu.pc, &mut word)
-                .map(|_| u32::from_le_bytes(word));
-            let name = raw.ok().and_then(a64::decode).map_or("?", |e| e.name);
-            eprintln!("a64-run: {exit:?} at pc {:#x}: {raw:08x?} {name}", p.cpu.pc);
+        if let Some((sig, code, addr)) = fault {
+            if std::env::var_os("A64_RUN_DEBUG").is_some() {
+                let mut word = [0u8; 4];
+                let raw = p
+                    .cpu
+                    .read_bytes(&mut p.space, p.cpu.pc, &mut word)
+                    .map(|_| u32::from_le_bytes(word));
+                let name = raw.ok().and_then(a64::decode).map_or("?", |e| e.name);
+                eprintln!("a64-run: {exit:?} at pc {:#x}: {raw:08x?} {name}", p.cpu.pc);
+            }
+            if let Delivery::Kill(sig) = p.deliver_fault(sig, code, addr) {
+                return Ended::Signal(sig);
+            }
         }
-        return Ended::Signal(sig);
+        if let Some(Delivery::Kill(sig)) = p.deliver_caught() {
+            return Ended::Signal(sig);
+        }
     }
 }
 

@@ -2,10 +2,12 @@
 //! of kernel state the runner keeps itself.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use a64::Cpu;
+use a64::{Cpu, Signals};
 
 use crate::loader::{self, Image};
+use crate::signal::{self, SigAltStack};
 use crate::space::Space;
 
 /// A guest process.
@@ -18,6 +20,16 @@ pub struct Process {
     pub exe: PathBuf,
     /// Guest signal actions as the guest set them: (handler, flags, restorer, mask).
     pub sigactions: [[u64; 4]; 65],
+    /// The guest's signal mask (bit n-1 = signal n).
+    pub sigmask: u64,
+    /// The mask to go back to after a call that waited under a temporary one.
+    pub saved_sigmask: Option<u64>,
+    /// The guest's alternate signal stack.
+    pub altstack: SigAltStack,
+    /// Guest address of the sigreturn trampoline handlers return to.
+    pub sigtramp: u64,
+    /// The CPU's interrupt lines, published to the host signal handler.
+    lines: Arc<Signals>,
 }
 
 /// A fresh CPU in the state Linux gives a new user process.
@@ -36,12 +48,32 @@ impl Process {
         argv: &[Vec<u8>],
         envp: &[Vec<u8>],
     ) -> Result<Process, String> {
+        let cpu = user_cpu();
+        let lines = cpu.signals();
         let mut p = Process {
-            cpu: user_cpu(),
+            cpu,
             space: Space::new()?,
             exe,
             sigactions: [[0; 4]; 65],
+            sigmask: 0,
+            saved_sigmask: None,
+            altstack: SigAltStack::default(),
+            sigtramp: 0,
+            lines,
         };
+        // The guest starts with the mask the runner was started with.
+        let mut mask = 0u64;
+        // SAFETY: queries the kernel's 8-byte sigset into our local.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_BLOCK,
+                std::ptr::null::<u64>(),
+                &mut mask as *mut u64,
+                8,
+            )
+        };
+        p.sigmask = mask;
         p.start(img, argv, envp)?;
         Ok(p)
     }
@@ -51,17 +83,27 @@ impl Process {
         self.space.clear();
         let execfn = argv.first().cloned().unwrap_or_default();
         let started = loader::load(&mut self.space, img, argv, envp, &execfn)?;
-        let retired = self.cpu.insns_retired;
-        self.cpu = user_cpu();
-        self.cpu.insns_retired = retired;
-        self.cpu.pc = started.entry;
-        self.cpu.sp = started.sp;
-        // Handlers do not survive execve; ignored signals stay ignored.
-        for a in self.sigactions.iter_mut() {
+        self.map_sigtramp()?;
+        let mut cpu = user_cpu();
+        cpu.insns_retired = self.cpu.insns_retired;
+        cpu.pc = started.entry;
+        cpu.sp = started.sp;
+        // Publish the new CPU's lines before the old ones go away.
+        let lines = cpu.signals();
+        signal::watch_cpu(&lines);
+        self.cpu = cpu;
+        self.lines = lines;
+        // Handlers do not survive execve; ignored signals stay ignored; the
+        // mask does survive. The alternate stack is gone with the old image.
+        for (sig, a) in self.sigactions.iter_mut().enumerate() {
+            if a[0] > 1 {
+                signal::set_host_action(sig as u64, 0);
+            }
             if a[0] != 1 {
                 *a = [0; 4];
             }
         }
+        self.altstack = SigAltStack::default();
         Ok(())
     }
 }

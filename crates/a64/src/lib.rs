@@ -27,5 +27,5 @@ pub use bus::{Access, Bus, PageLookup, PAGE_MASK, PAGE_SIZE};
 pub use cpu::{Cpu, Exit, Features};
 pub use decode::{coverage_report, decode, EncodingInfo};
 pub use flat::FlatMemory;
-pub use system::regs::{counter, COUNTER_HZ};
+pub use system::regs::{counter, COUNTER_HZ, FPCR_MASK, FPSR_MASK};
 pub use system::{Signals, SysRegs};

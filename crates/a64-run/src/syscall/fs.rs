@@ -294,18 +294,17 @@ impl Process {
                         self.guest_ptr(a2, 16, PROT_READ)
                             .map(|p| p as *const libc::timespec)
                     };
+                    let mask = self.call_mask(a3, a4);
                     tmo.and_then(|t| {
+                        let m = mask?;
+                        let mp = m.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
+                        // SAFETY: checked pollfds and timeout; an 8-byte kernel sigset or null.
                         host(unsafe {
-                            libc::ppoll(
-                                fds as *mut libc::pollfd,
-                                a1 as libc::nfds_t,
-                                t,
-                                std::ptr::null(),
-                            )
-                        } as i64)
+                            libc::syscall(libc::SYS_ppoll, fds, a1 as libc::nfds_t, t, mp, 8)
+                        })
                     })
                 }),
-            72 => self.pselect(a0 as i32, a1, a2, a3, a4),
+            72 => self.pselect(a0 as i32, [a1, a2, a3], a4, self.arg(5)),
             _ => return None,
         })
     }
@@ -356,7 +355,7 @@ impl Process {
         })
     }
 
-    fn pselect(&mut self, n: i32, r: u64, w: u64, e: u64, tmo: u64) -> SysResult {
+    fn pselect(&mut self, n: i32, sets: [u64; 3], tmo: u64, sigmask: u64) -> SysResult {
         let set = |addr: u64| {
             if addr == 0 {
                 Ok(std::ptr::null_mut())
@@ -364,22 +363,43 @@ impl Process {
                 self.guest_ptr(addr, 128, PROT_READ | PROT_WRITE)
             }
         };
-        let (r, w, e) = (set(r)?, set(w)?, set(e)?);
+        let (r, w, e) = (set(sets[0])?, set(sets[1])?, set(sets[2])?);
         let t = if tmo == 0 {
             std::ptr::null()
         } else {
             self.guest_ptr(tmo, 16, PROT_READ)? as *const libc::timespec
         };
-        // SAFETY: fd_sets and the timeout were checked; fd_set has the same layout.
-        host(unsafe {
-            libc::pselect(
-                n.clamp(0, 1024),
-                r as *mut _,
-                w as *mut _,
-                e as *mut _,
-                t,
-                std::ptr::null(),
-            )
-        } as i64)
+        // The sixth argument points at { const sigset_t *ss; size_t ss_len; }.
+        let mask = if sigmask == 0 {
+            None
+        } else {
+            let b = self.get(sigmask, 16)?;
+            let w = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8"));
+            self.call_mask(w(0), w(8))?
+        };
+        let mp = mask.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
+        let arg6 = [mp as u64, 8u64];
+        let arg6p = if mask.is_some() {
+            arg6.as_ptr()
+        } else {
+            std::ptr::null()
+        };
+        // SAFETY: fd_sets and the timeout were checked (fd_set has the same
+        // layout); the mask argument is ours.
+        host(unsafe { libc::syscall(libc::SYS_pselect6, n.clamp(0, 1024), r, w, e, t, arg6p) })
+    }
+
+    /// Puts in force a guest call's temporary signal mask at `addr` (size
+    /// `size`) and returns the host mask to wait under, or `None` when the
+    /// call keeps the current mask.
+    fn call_mask(&mut self, addr: u64, size: u64) -> Result<Option<u64>, i64> {
+        if addr == 0 {
+            return Ok(None);
+        }
+        if size != 8 {
+            return Err(-(libc::EINVAL as i64));
+        }
+        let m = u64::from_le_bytes(self.get(addr, 8)?.try_into().expect("8"));
+        self.begin_temporary_mask(m).map(Some)
     }
 }

@@ -4,6 +4,7 @@
 mod fs;
 mod mem;
 mod proc;
+mod signal;
 
 pub use proc::resolve_program_explained;
 
@@ -18,6 +19,8 @@ pub enum Outcome {
     Replaced,
     /// The process exits with this status.
     Exit(i32),
+    /// The process dies of this signal.
+    Killed(i32),
 }
 
 /// A failing system call's result: a negative errno.
@@ -97,6 +100,11 @@ impl Process {
         let nr = self.cpu.xreg(8);
         let result = match nr {
             93 | 94 => return Outcome::Exit(self.arg(0) as i32),
+            // rt_sigreturn: a bad frame kills, as in Linux.
+            139 => match self.sigreturn() {
+                Ok(()) => return Outcome::Replaced,
+                Err(()) => return Outcome::Killed(libc::SIGSEGV),
+            },
             221 | 281 => match self.sys_execve(nr == 281) {
                 Ok(()) => return Outcome::Replaced,
                 Err(e) => Err(e),
@@ -105,6 +113,7 @@ impl Process {
                 .fs_syscall(nr)
                 .or_else(|| self.mem_syscall(nr))
                 .or_else(|| self.proc_syscall(nr))
+                .or_else(|| self.signal_syscall(nr))
                 .unwrap_or_else(|| {
                     if std::env::var_os("A64_RUN_DEBUG").is_some() {
                         eprintln!("a64-run: unimplemented system call {nr}");

@@ -17,20 +17,6 @@ const CLONE_PARENT_SETTID: u64 = 0x10_0000;
 const CLONE_CHILD_SETTID: u64 = 0x100_0000;
 const ENOSYS: i64 = -(libc::ENOSYS as i64);
 
-/// Signals whose host disposition the runner keeps for itself.
-fn runner_owned(sig: u64) -> bool {
-    matches!(
-        sig as i32,
-        libc::SIGSEGV
-            | libc::SIGBUS
-            | libc::SIGILL
-            | libc::SIGTRAP
-            | libc::SIGFPE
-            | libc::SIGKILL
-            | libc::SIGSTOP
-    )
-}
-
 impl Process {
     /// Process, time and signal calls; `None` if `nr` is not one of them.
     pub(super) fn proc_syscall(&mut self, nr: u64) -> Option<SysResult> {
@@ -72,7 +58,7 @@ impl Process {
             155 => host(unsafe { libc::getpgid(a0 as i32) } as i64),
             156 => host(unsafe { libc::getsid(a0 as i32) } as i64),
             157 => host(unsafe { libc::setsid() } as i64),
-            99 | 167 | 132 => Ok(0),
+            99 | 167 => Ok(0),
             293 | 435 | 283 => Err(ENOSYS),
             124 => Ok(unsafe { libc::sched_yield() } as i64),
             123 => self.fill_host(a2, a1 as usize, |p| unsafe {
@@ -142,8 +128,6 @@ impl Process {
             131 => {
                 host(unsafe { libc::syscall(libc::SYS_tgkill, a0 as i32, a1 as i32, a2 as i32) })
             }
-            134 => self.sigaction(a0, a1, a2),
-            135 => self.sigprocmask(a0 as i32, a1, a2),
             220 => self.clone(a0, a1, a2, a4),
             260 => self.wait4(a0 as i32, a1, a2 as i32, a3),
             95 => self
@@ -232,69 +216,6 @@ impl Process {
         }
     }
 
-    fn sigaction(&mut self, sig: u64, act: u64, old: u64) -> SysResult {
-        if sig == 0 || sig > 64 {
-            return Err(-(libc::EINVAL as i64));
-        }
-        let prev = self.sigactions[sig as usize];
-        if act != 0 {
-            if matches!(sig as i32, libc::SIGKILL | libc::SIGSTOP) {
-                return Err(-(libc::EINVAL as i64));
-            }
-            let b = self.get(act, 32)?;
-            let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8"));
-            // aarch64's kernel sigaction: handler, flags, restorer, mask.
-            self.sigactions[sig as usize] = [w(0), w(1), w(2), w(3)];
-            if !runner_owned(sig) {
-                // Ignored signals are ignored by the host too (so a child inherits that);
-                // guest handlers are not delivered yet, so the default action stays.
-                let disp = if w(0) == 1 {
-                    libc::SIG_IGN
-                } else {
-                    libc::SIG_DFL
-                };
-                // SAFETY: installs a plain disposition for a valid signal number.
-                unsafe { libc::signal(sig as i32, disp) };
-            }
-        }
-        if old != 0 {
-            let mut b = Vec::with_capacity(32);
-            for w in prev {
-                b.extend_from_slice(&w.to_le_bytes());
-            }
-            self.put(old, &b)?;
-        }
-        Ok(0)
-    }
-
-    fn sigprocmask(&mut self, how: i32, set: u64, old: u64) -> SysResult {
-        let mut new = None;
-        if set != 0 {
-            let mut m = u64::from_le_bytes(self.get(set, 8)?.try_into().expect("8"));
-            // Never let the guest block the signals the runner relies on.
-            for s in [
-                libc::SIGSEGV,
-                libc::SIGBUS,
-                libc::SIGILL,
-                libc::SIGTRAP,
-                libc::SIGFPE,
-            ] {
-                m &= !(1u64 << (s - 1));
-            }
-            new = Some(m);
-        }
-        let mut prev = 0u64;
-        let np = new.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
-        // SAFETY: kernel sigset_t is 8 bytes; both pointers are ours.
-        host(unsafe {
-            libc::syscall(libc::SYS_rt_sigprocmask, how, np, &mut prev as *mut u64, 8)
-        })?;
-        if old != 0 {
-            self.put(old, &prev.to_le_bytes())?;
-        }
-        Ok(0)
-    }
-
     fn clone(&mut self, flags: u64, stack: u64, parent_tid: u64, child_tid: u64) -> SysResult {
         if flags & CLONE_THREAD != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
             // Threads need several vCPUs sharing this address space: not yet.
@@ -308,6 +229,8 @@ impl Process {
             return Err(super::last_errno());
         }
         if pid == 0 {
+            // A new process has no pending signals.
+            crate::signal::forget_pending();
             let me = unsafe { libc::getpid() } as u32;
             if flags & CLONE_CHILD_SETTID != 0 {
                 self.put(child_tid, &me.to_le_bytes())?;

@@ -19,9 +19,9 @@ pub(crate) const fn key(op0: u32, op1: u32, crn: u32, crm: u32, op2: u32) -> u32
 }
 
 /// FPCR bits an ARMv8.0 core without FP16 implements: AHP, DN, FZ, RMode.
-pub(crate) const FPCR_MASK: u32 = 0x07c0_0000;
+pub const FPCR_MASK: u32 = 0x07c0_0000;
 /// FPSR bits: IOC, DZC, OFC, UFC, IXC, IDC and QC.
-pub(crate) const FPSR_MASK: u32 = 0x0800_009f;
+pub const FPSR_MASK: u32 = 0x0800_009f;
 
 /// Frequency of the generic timer's counter, in Hz.
 pub const COUNTER_HZ: u64 = 62_500_000;

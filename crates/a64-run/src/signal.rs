@@ -1,0 +1,480 @@
+//! POSIX signals for the guest, delivered the way Linux on arm64 does it.
+//!
+//! Guest signal numbers, flags and the 128-byte siginfo are the same on
+//! aarch64 and x86-64 Linux, so the host kernel does the bookkeeping: the
+//! guest's signal mask is the host's (less the fault signals the runner
+//! needs), and a signal the guest handles is caught on the host by
+//! [`on_host_signal`], which records it and asks the CPU to stop at the next
+//! block. The run loop then builds Linux's `rt_sigframe` on the guest stack
+//! (siginfo, ucontext with the registers and an FP/SIMD record) and enters
+//! the handler; `rt_sigreturn` undoes it. Faults of the guest's own
+//! instructions (SIGSEGV, SIGBUS, SIGILL, SIGTRAP) are delivered the same way.
+
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+use a64::Signals;
+
+use crate::process::Process;
+use crate::space::{PROT_EXEC, PROT_READ};
+
+/// `sa_flags` bits (the same on both architectures).
+pub const SA_SIGINFO: u64 = 4;
+/// Run the handler on the alternate signal stack.
+pub const SA_ONSTACK: u64 = 0x0800_0000;
+/// Restart an interrupted system call after the handler.
+pub const SA_RESTART: u64 = 0x1000_0000;
+const SA_NODEFER: u64 = 0x4000_0000;
+const SA_RESETHAND: u64 = 0x8000_0000;
+const SA_RESTORER: u64 = 0x0400_0000;
+
+/// `ss_flags`: the thread is running on the alternate stack.
+pub const SS_ONSTACK: i32 = 1;
+/// `ss_flags`: no alternate stack.
+pub const SS_DISABLE: i32 = 2;
+
+/// Size of Linux's arm64 `struct rt_sigframe` (siginfo + ucontext).
+const FRAME: u64 = 4688;
+const INFO: u64 = 0;
+const UC: u64 = 128;
+const UC_STACK: u64 = UC + 16;
+const UC_SIGMASK: u64 = UC + 40;
+const MCONTEXT: u64 = UC + 176;
+const MC_REGS: u64 = MCONTEXT + 8;
+const MC_SP: u64 = MCONTEXT + 256;
+const MC_PC: u64 = MCONTEXT + 264;
+const MC_PSTATE: u64 = MCONTEXT + 272;
+const MC_RESERVED: u64 = MCONTEXT + 288;
+const RESERVED_LEN: u64 = 4096;
+const FPSIMD_MAGIC: u32 = 0x4650_8001;
+const FPSIMD_SIZE: u32 = 528;
+const ESR_MAGIC: u32 = 0x4553_5201;
+
+/// Signals the host has caught for the guest and the guest has not yet seen (bit n-1 = signal n).
+static PENDING: AtomicU64 = AtomicU64::new(0);
+/// The siginfo of the last catch of each signal, as 16 words.
+static CAUGHT_INFO: [[AtomicU64; 16]; 64] = [const { [const { AtomicU64::new(0) }; 16] }; 64];
+/// The running CPU's interrupt lines, to stop it when a signal arrives.
+static CPU_LINES: AtomicPtr<Signals> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The host handler for signals the guest handles: remember, and stop the CPU.
+extern "C" fn on_host_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    let Some(bit) = sig_bit(sig as u64) else {
+        return;
+    };
+    if !info.is_null() {
+        let words = info as *const u64;
+        for (i, slot) in CAUGHT_INFO[sig as usize - 1].iter().enumerate() {
+            // SAFETY: the kernel passes a full 128-byte siginfo.
+            slot.store(unsafe { words.add(i).read() }, Ordering::Relaxed);
+        }
+    }
+    PENDING.fetch_or(bit, Ordering::SeqCst);
+    let lines = CPU_LINES.load(Ordering::Acquire);
+    if !lines.is_null() {
+        // SAFETY: the pointer is published by `watch_cpu` and stays valid while
+        // it is published (the process keeps the Arc alive).
+        unsafe { (*lines).request_stop() };
+    }
+}
+
+/// The mask bit of signal `sig` (1..=64).
+pub fn sig_bit(sig: u64) -> Option<u64> {
+    (1..=64).contains(&sig).then(|| 1u64 << (sig - 1))
+}
+
+/// Signals the runner never lets the guest block or catch on the host: its
+/// own instructions' faults, which the runner itself turns into signals.
+pub fn runner_owned(sig: u64) -> bool {
+    matches!(
+        sig as i32,
+        libc::SIGSEGV
+            | libc::SIGBUS
+            | libc::SIGILL
+            | libc::SIGTRAP
+            | libc::SIGFPE
+            | libc::SIGKILL
+            | libc::SIGSTOP
+    )
+}
+
+/// The mask bits of the signals in [`runner_owned`] that can be masked.
+fn owned_mask() -> u64 {
+    [
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGILL,
+        libc::SIGTRAP,
+        libc::SIGFPE,
+    ]
+    .iter()
+    .map(|&s| 1u64 << (s - 1))
+    .sum()
+}
+
+/// Sets the host disposition for guest signal `sig` whose guest handler is
+/// `handler` (0 default, 1 ignore, else a guest function).
+pub fn set_host_action(sig: u64, handler: u64) {
+    if runner_owned(sig) {
+        return;
+    }
+    // SAFETY: a zeroed sigaction is valid; we fill the fields we use.
+    let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+    sa.sa_sigaction = match handler {
+        0 => libc::SIG_DFL,
+        1 => libc::SIG_IGN,
+        _ => {
+            // No SA_RESTART: a blocking host call returns EINTR and the run
+            // loop restarts it for the guest if the guest asked for that.
+            sa.sa_flags = libc::SA_SIGINFO;
+            on_host_signal as *const () as usize
+        }
+    };
+    // SAFETY: installs a disposition for a valid signal number.
+    unsafe { libc::sigaction(sig as i32, &sa, std::ptr::null_mut()) };
+}
+
+/// Applies the guest mask `mask` to the host (the fault signals stay unblocked).
+pub fn set_host_mask(mask: u64) {
+    let m = mask & !owned_mask();
+    // SAFETY: the kernel's sigset is 8 bytes; both pointers are valid or null.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &m as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8,
+        )
+    };
+}
+
+/// The host-side mask for guest mask `mask`, for calls that take one (sigsuspend, ppoll).
+pub fn host_mask(mask: u64) -> u64 {
+    mask & !owned_mask()
+}
+
+/// Caught signals the guest has not seen yet.
+pub fn pending() -> u64 {
+    PENDING.load(Ordering::SeqCst)
+}
+
+/// Forgets caught signals (a forked child starts with none).
+pub fn forget_pending() {
+    PENDING.store(0, Ordering::SeqCst);
+}
+
+/// Takes signal `sig` out of the caught set, returning its siginfo bytes.
+pub fn take_caught(sig: u64) -> [u8; 128] {
+    let bit = sig_bit(sig).unwrap_or(0);
+    PENDING.fetch_and(!bit, Ordering::SeqCst);
+    let mut info = [0u8; 128];
+    for (i, slot) in CAUGHT_INFO[sig as usize - 1].iter().enumerate() {
+        info[i * 8..i * 8 + 8].copy_from_slice(&slot.load(Ordering::Relaxed).to_le_bytes());
+    }
+    info
+}
+
+/// Publishes the CPU's interrupt lines so a caught signal stops it.
+pub fn watch_cpu(lines: &std::sync::Arc<Signals>) {
+    CPU_LINES.store(
+        std::sync::Arc::as_ptr(lines) as *mut Signals,
+        Ordering::Release,
+    );
+}
+
+/// A siginfo for a fault of the guest's own code.
+pub fn fault_info(sig: i32, code: i32, addr: u64) -> [u8; 128] {
+    let mut info = [0u8; 128];
+    info[0..4].copy_from_slice(&sig.to_le_bytes());
+    info[8..12].copy_from_slice(&code.to_le_bytes());
+    info[16..24].copy_from_slice(&addr.to_le_bytes());
+    info
+}
+
+/// Whether a signal with default action ends the process (as opposed to being ignored).
+fn default_kills(sig: u64) -> bool {
+    !matches!(
+        sig as i32,
+        libc::SIGCHLD
+            | libc::SIGCONT
+            | libc::SIGURG
+            | libc::SIGWINCH
+            | libc::SIGSTOP
+            | libc::SIGTSTP
+            | libc::SIGTTIN
+            | libc::SIGTTOU
+    )
+}
+
+/// What became of a signal the run loop tried to deliver.
+pub enum Delivery {
+    /// The guest handler was entered (or the signal was ignored).
+    Done,
+    /// The process dies of this signal.
+    Kill(i32),
+}
+
+impl Process {
+    /// Maps the page holding the sigreturn trampoline (`mov x8, #139; svc #0`)
+    /// that handlers return to when the guest gave no restorer.
+    pub fn map_sigtramp(&mut self) -> Result<(), String> {
+        let addr = self
+            .space
+            .find_free(4096)
+            .ok_or("no room for the signal trampoline")?;
+        self.space
+            .map(addr, 4096, PROT_READ | PROT_EXEC, None)
+            .map_err(|e| format!("mapping the signal trampoline: errno {e}"))?;
+        let code = [0xd280_1168u32, 0xd400_0001];
+        let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
+        // SAFETY: the page was just mapped; the host mapping is always writable.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.space.host(addr), 8) };
+        self.sigtramp = addr;
+        Ok(())
+    }
+
+    /// Sets the guest's signal mask (SIGKILL and SIGSTOP cannot be blocked).
+    pub fn set_sigmask(&mut self, mask: u64) {
+        let unblockable = (1u64 << (libc::SIGKILL - 1)) | (1u64 << (libc::SIGSTOP - 1));
+        self.sigmask = mask & !unblockable;
+        set_host_mask(self.sigmask);
+    }
+
+    fn on_altstack(&self, sp: u64) -> bool {
+        self.altstack.flags & SS_DISABLE == 0
+            && sp.wrapping_sub(self.altstack.sp) < self.altstack.size
+    }
+
+    /// The guest's `ss_flags` for its current stack.
+    pub fn altstack_flags(&self) -> i32 {
+        if self.altstack.flags & SS_DISABLE != 0 {
+            SS_DISABLE
+        } else if self.on_altstack(self.cpu.sp) {
+            SS_ONSTACK
+        } else {
+            0
+        }
+    }
+
+    /// Whether system call `nr`, interrupted (EINTR) by the signal about to be
+    /// delivered, is to be restarted after its handler: the handler has
+    /// SA_RESTART and the call is not one Linux never restarts (sleeps and
+    /// waits for signals).
+    pub fn restarts(&self, nr: u64) -> bool {
+        let ready = pending() & !self.sigmask;
+        if ready == 0 || matches!(nr, 22 | 72 | 73 | 101 | 115 | 133 | 137) {
+            return false;
+        }
+        let [handler, flags, ..] = self.sigactions[ready.trailing_zeros() as usize + 1];
+        handler > 1 && flags & SA_RESTART != 0
+    }
+
+    /// Delivers the lowest caught signal the guest does not block, if any.
+    /// After a call that waited under a temporary mask (sigsuspend, ppoll,
+    /// pselect) the handler runs under that mask and its frame holds the
+    /// mask from before the call, which is back in force afterwards either way.
+    pub fn deliver_caught(&mut self) -> Option<Delivery> {
+        let ready = pending() & !self.sigmask;
+        let delivered = (ready != 0).then(|| {
+            let sig = ready.trailing_zeros() as u64 + 1;
+            let info = take_caught(sig);
+            self.deliver(sig, info, None)
+        });
+        if let Some(before) = self.saved_sigmask.take() {
+            self.set_sigmask(before);
+        }
+        delivered
+    }
+
+    /// Starts a call that waits under the temporary guest mask `mask`:
+    /// returns the host mask to wait under, or -EINTR if a caught signal
+    /// that `mask` lets through is already waiting.
+    pub fn begin_temporary_mask(&mut self, mask: u64) -> Result<u64, i64> {
+        if pending() & !mask != 0 {
+            self.saved_sigmask = Some(self.sigmask);
+            self.sigmask = mask;
+            return Err(-(libc::EINTR as i64));
+        }
+        self.saved_sigmask = Some(self.sigmask);
+        self.sigmask = mask;
+        Ok(host_mask(mask))
+    }
+
+    /// Delivers a fault of the guest's own instruction: to its handler, or
+    /// death if it has none, ignores or blocks the signal (as Linux does).
+    pub fn deliver_fault(&mut self, sig: i32, code: i32, addr: u64) -> Delivery {
+        let s = sig as u64;
+        let handler = self.sigactions[s as usize][0];
+        if handler <= 1 || self.sigmask & (1 << (s - 1)) != 0 {
+            return Delivery::Kill(sig);
+        }
+        self.deliver(s, fault_info(sig, code, addr), Some(addr))
+    }
+
+    fn deliver(&mut self, sig: u64, info: [u8; 128], fault: Option<u64>) -> Delivery {
+        let [handler, flags, restorer, mask] = self.sigactions[sig as usize];
+        match handler {
+            0 if default_kills(sig) => return Delivery::Kill(sig as i32),
+            0 | 1 => return Delivery::Done,
+            _ => {}
+        }
+        if self.push_frame(sig, &info, fault, flags, restorer).is_err() {
+            // Linux forces SIGSEGV when it cannot write the frame.
+            return Delivery::Kill(libc::SIGSEGV);
+        }
+        self.cpu.pc = handler;
+        let mut blocked = self.sigmask | mask;
+        if flags & SA_NODEFER == 0 {
+            blocked |= 1 << (sig - 1);
+        }
+        self.set_sigmask(blocked);
+        if flags & SA_RESETHAND != 0 {
+            self.sigactions[sig as usize] = [0; 4];
+            set_host_action(sig, 0);
+        }
+        Delivery::Done
+    }
+
+    /// Writes the signal frame and points the registers at the handler's entry state.
+    fn push_frame(
+        &mut self,
+        sig: u64,
+        info: &[u8; 128],
+        fault: Option<u64>,
+        flags: u64,
+        restorer: u64,
+    ) -> Result<(), i64> {
+        let old_sp = self.cpu.sp;
+        let stack_flags = self.altstack_flags();
+        let mut top = old_sp;
+        if flags & SA_ONSTACK != 0 && stack_flags == 0 {
+            top = self.altstack.sp + self.altstack.size;
+        }
+        let record = (top.wrapping_sub(16)) & !15;
+        let frame = record.wrapping_sub(FRAME);
+        let mut f = vec![0u8; FRAME as usize];
+        let mut put = |off: u64, bytes: &[u8]| {
+            f[off as usize..off as usize + bytes.len()].copy_from_slice(bytes);
+        };
+        put(INFO, info);
+        put(UC_STACK, &self.altstack.sp.to_le_bytes());
+        put(UC_STACK + 8, &stack_flags.to_le_bytes());
+        put(UC_STACK + 16, &self.altstack.size.to_le_bytes());
+        let frame_mask = self.saved_sigmask.take().unwrap_or(self.sigmask);
+        put(UC_SIGMASK, &frame_mask.to_le_bytes());
+        put(MCONTEXT, &fault.unwrap_or(0).to_le_bytes());
+        for r in 0..31 {
+            put(MC_REGS + 8 * r, &self.cpu.xreg(r as usize).to_le_bytes());
+        }
+        put(MC_SP, &old_sp.to_le_bytes());
+        put(MC_PC, &self.cpu.pc.to_le_bytes());
+        put(MC_PSTATE, &(self.cpu.nzcv as u64).to_le_bytes());
+        let mut rec = MC_RESERVED;
+        put(rec, &FPSIMD_MAGIC.to_le_bytes());
+        put(rec + 4, &FPSIMD_SIZE.to_le_bytes());
+        put(rec + 8, &self.cpu.fpsr.to_le_bytes());
+        put(rec + 12, &self.cpu.fpcr.to_le_bytes());
+        for v in 0..32 {
+            put(rec + 16 + 16 * v, &self.cpu.v[v as usize].to_le_bytes());
+        }
+        rec += FPSIMD_SIZE as u64;
+        if fault.is_some() {
+            put(rec, &ESR_MAGIC.to_le_bytes());
+            put(rec + 4, &16u32.to_le_bytes());
+            rec += 16;
+        }
+        // The terminating record header is already zero.
+        debug_assert!(rec + 8 <= MC_RESERVED + RESERVED_LEN);
+        let mut fp_lr = self.cpu.xreg(29).to_le_bytes().to_vec();
+        fp_lr.extend_from_slice(&self.cpu.xreg(30).to_le_bytes());
+        self.put(record, &fp_lr)?;
+        self.put(frame, &f)?;
+        self.cpu.sp = frame;
+        self.cpu.set_xreg(0, sig);
+        if flags & SA_SIGINFO != 0 {
+            self.cpu.set_xreg(1, frame + INFO);
+            self.cpu.set_xreg(2, frame + UC);
+        }
+        self.cpu.set_xreg(29, record);
+        let ret = if flags & SA_RESTORER != 0 {
+            restorer
+        } else {
+            self.sigtramp
+        };
+        self.cpu.set_xreg(30, ret);
+        Ok(())
+    }
+
+    /// `rt_sigreturn`: restores the state saved in the frame at SP. `Err`
+    /// means the frame is unreadable or malformed (Linux then kills with SIGSEGV).
+    pub fn sigreturn(&mut self) -> Result<(), ()> {
+        let frame = self.cpu.sp;
+        if frame & 15 != 0 {
+            return Err(());
+        }
+        let f = self.get(frame, FRAME as usize).map_err(|_| ())?;
+        let u64_at =
+            |off: u64| u64::from_le_bytes(f[off as usize..off as usize + 8].try_into().expect("8"));
+        let u32_at =
+            |off: u64| u32::from_le_bytes(f[off as usize..off as usize + 4].try_into().expect("4"));
+        let pstate = u64_at(MC_PSTATE);
+        // Only EL0 with AArch64 state may be returned to.
+        if pstate & 0x1f != 0 {
+            return Err(());
+        }
+        let mut fpsimd = None;
+        let mut rec = MC_RESERVED;
+        while rec + 8 <= MC_RESERVED + RESERVED_LEN {
+            let (magic, size) = (u32_at(rec), u32_at(rec + 4) as u64);
+            if magic == 0 {
+                break;
+            }
+            if size < 8 || size % 16 != 0 || rec + size > MC_RESERVED + RESERVED_LEN {
+                return Err(());
+            }
+            if magic == FPSIMD_MAGIC {
+                if size != FPSIMD_SIZE as u64 {
+                    return Err(());
+                }
+                fpsimd = Some(rec);
+            }
+            rec += size;
+        }
+        let fp = fpsimd.ok_or(())?;
+        for r in 0..31 {
+            self.cpu.set_xreg(r, u64_at(MC_REGS + 8 * r as u64));
+        }
+        self.cpu.sp = u64_at(MC_SP);
+        self.cpu.pc = u64_at(MC_PC);
+        self.cpu.nzcv = (pstate as u32) & 0xf000_0000;
+        self.cpu.fpsr = u32_at(fp + 8) & a64::FPSR_MASK;
+        self.cpu.fpcr = u32_at(fp + 12) & a64::FPCR_MASK;
+        for v in 0..32u64 {
+            let off = (fp + 16 + 16 * v) as usize;
+            self.cpu.v[v as usize] = u128::from_le_bytes(f[off..off + 16].try_into().expect("16"));
+        }
+        self.set_sigmask(u64_at(UC_SIGMASK));
+        Ok(())
+    }
+}
+
+/// The guest's alternate signal stack (`sigaltstack`).
+#[derive(Clone, Copy)]
+pub struct SigAltStack {
+    /// Lowest address.
+    pub sp: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// `SS_DISABLE` when there is none.
+    pub flags: i32,
+}
+
+impl Default for SigAltStack {
+    fn default() -> Self {
+        SigAltStack {
+            sp: 0,
+            size: 0,
+            flags: SS_DISABLE,
+        }
+    }
+}
