@@ -8,7 +8,7 @@ pub(crate) mod fields;
 pub(crate) mod lanes;
 
 mod fp;
-mod int;
+pub(crate) mod int;
 mod ldst;
 mod simd_int;
 mod simd_move;

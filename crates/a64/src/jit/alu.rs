@@ -1,7 +1,8 @@
-//! Inline x86-64 code for the frequent integer instructions: add/sub and
-//! logical operations (immediate and shifted register), moves of wide
-//! immediates, conditional select, multiply-add, ADR/ADRP and every
-//! branch. Each emitter checks the exact encoding first and returns false
+//! Inline x86-64 code for the frequent integer instructions: add/sub
+//! (immediate, shifted and extended register) and logical operations
+//! (immediate and shifted register), bitfield moves and EXTR, moves of wide
+//! immediates, conditional select and compare, multiply-add, ADR/ADRP and
+//! every branch. Each emitter checks the exact encoding first and returns false
 //! for anything it does not handle (reserved forms included), which then
 //! goes through the handler. The handlers in `insn/` are the reference;
 //! the differential tests run this code against QEMU.
@@ -238,7 +239,154 @@ pub(super) fn emit(a: &mut Asm, raw: u32, pc: u64) -> bool {
         }
         return true;
     }
-    emit_branch(a, raw, pc)
+    emit_bits(a, raw) || emit_compare(a, raw) || emit_branch(a, raw, pc)
+}
+
+/// Logical (immediate), SBFM/BFM/UBFM and EXTR.
+fn emit_bits(a: &mut Asm, raw: u32) -> bool {
+    let w = raw >> 31 == 1;
+    let (d, n, m) = (raw & 31, raw >> 5 & 31, raw >> 16 & 31);
+    let size = if w { 64 } else { 32 };
+    // AND/ORR/EOR/ANDS (immediate); a reserved mask reads as 0 in the table.
+    if raw & 0x1f80_0000 == 0x1200_0000 {
+        let imm =
+            crate::insn::int::logical_immediates()[(raw >> 31 << 13 | field(raw, 22, 10)) as usize];
+        if imm == 0 {
+            return false;
+        }
+        let opc = field(raw, 30, 29);
+        load_x(a, w, R::Rax, n);
+        a.mov_imm(R::Rcx, imm);
+        a.alu(
+            w,
+            [Alu::And, Alu::Or, Alu::Xor, Alu::And][opc as usize],
+            R::Rax,
+            R::Rcx,
+        );
+        if opc == 3 {
+            store_nz(a, w, R::Rax);
+            store_x(a, d, R::Rax);
+        } else {
+            store_xsp(a, d, R::Rax);
+        }
+        return true;
+    }
+    // SBFM/BFM/UBFM: the field is moved to the top with one left shift and
+    // back down to its place with one logical or arithmetic right shift.
+    if raw & 0x1f80_0000 == 0x1300_0000 {
+        let (opc, immr, imms) = (field(raw, 30, 29), field(raw, 21, 16), field(raw, 15, 10));
+        if opc == 3 || (raw >> 22 & 1 == 1) != w || (!w && (immr >= 32 || imms >= 32)) {
+            return false;
+        }
+        let left = size - 1 - imms;
+        let right = if imms >= immr {
+            left + immr
+        } else {
+            immr - 1 - imms
+        };
+        load_x(a, w, R::Rax, n);
+        if left != 0 {
+            a.shift_imm(w, Shift::Shl, R::Rax, left as u8);
+        }
+        if right != 0 {
+            let op = if opc == 0 { Shift::Sar } else { Shift::Shr };
+            a.shift_imm(w, op, R::Rax, right as u8);
+        }
+        if opc == 1 {
+            // BFM keeps the destination's bits outside the field.
+            let (width, lsb) = if imms >= immr {
+                (imms - immr + 1, 0)
+            } else {
+                (imms + 1, size - immr)
+            };
+            let ones = if width == 64 {
+                u64::MAX
+            } else {
+                (1u64 << width) - 1
+            };
+            let mask = ones << lsb;
+            let keep = !mask & if w { u64::MAX } else { 0xffff_ffff };
+            load_x(a, w, R::Rdx, d);
+            a.mov_imm(R::Rcx, keep);
+            a.alu(true, Alu::And, R::Rdx, R::Rcx);
+            a.alu(true, Alu::Or, R::Rax, R::Rdx);
+        }
+        store_x(a, d, R::Rax);
+        return true;
+    }
+    // EXTR (ROR when Rn = Rm).
+    if raw & 0x7fa0_0000 == 0x1380_0000 {
+        let lsb = field(raw, 15, 10);
+        if (raw >> 22 & 1 == 1) != w || (!w && lsb >= 32) {
+            return false;
+        }
+        load_x(a, w, R::Rax, m);
+        if lsb != 0 {
+            load_x(a, w, R::Rcx, n);
+            a.shift_imm(w, Shift::Shr, R::Rax, lsb as u8);
+            a.shift_imm(w, Shift::Shl, R::Rcx, (size - lsb) as u8);
+            a.alu(w, Alu::Or, R::Rax, R::Rcx);
+        }
+        store_x(a, d, R::Rax);
+        return true;
+    }
+    false
+}
+
+/// ADD/ADDS/SUB/SUBS (extended register) and CCMP/CCMN.
+fn emit_compare(a: &mut Asm, raw: u32) -> bool {
+    let w = raw >> 31 == 1;
+    let (d, n, m) = (raw & 31, raw >> 5 & 31, raw >> 16 & 31);
+    let (sub, flags) = (raw >> 30 & 1 == 1, raw >> 29 & 1 == 1);
+    if raw & 0x1fe0_0000 == 0x0b20_0000 {
+        let (option, amount) = (field(raw, 15, 13), field(raw, 12, 10));
+        if amount > 4 {
+            return false;
+        }
+        // Extend Xm from 8/16/32/64 bits (sign or zero), then shift left.
+        let bits = 8 << (option & 3);
+        load_x(a, true, R::Rcx, m);
+        if bits < 64 {
+            a.shift_imm(true, Shift::Shl, R::Rcx, (64 - bits) as u8);
+            let op = if option >= 4 { Shift::Sar } else { Shift::Shr };
+            a.shift_imm(true, op, R::Rcx, (64 - bits) as u8);
+        }
+        if amount != 0 {
+            a.shift_imm(true, Shift::Shl, R::Rcx, amount as u8);
+        }
+        load_xsp(a, w, R::Rax, n);
+        a.alu(w, if sub { Alu::Sub } else { Alu::Add }, R::Rax, R::Rcx);
+        if flags {
+            store_nzcv(a, if sub { Cc::Ae } else { Cc::B });
+            store_x(a, d, R::Rax);
+        } else {
+            store_xsp(a, d, R::Rax);
+        }
+        return true;
+    }
+    // CCMN/CCMP (register and immediate): compare if the condition holds,
+    // else NZCV from the instruction.
+    let immediate = match raw & 0x3fe0_0c10 {
+        0x3a40_0000 => false,
+        0x3a40_0800 => true,
+        _ => return false,
+    };
+    condition_to_carry(a, field(raw, 15, 12));
+    let otherwise = a.jcc(Cc::Ae);
+    load_x(a, w, R::Rax, n);
+    if immediate {
+        a.mov_imm(R::Rcx, m as u64);
+    } else {
+        load_x(a, w, R::Rcx, m);
+    }
+    a.alu(w, if sub { Alu::Sub } else { Alu::Add }, R::Rax, R::Rcx);
+    store_nzcv(a, if sub { Cc::Ae } else { Cc::B });
+    let done = a.jmp();
+    a.bind(otherwise);
+    a.mov_imm(R::Rcx, (field(raw, 3, 0) << 28) as u64);
+    a.store32(CPU, NZCV, R::Rcx);
+    a.bind(done);
+    true
 }
 
 /// Every branch: sets the PC (and X30 for the linking forms).

@@ -154,7 +154,7 @@ pub(crate) fn decode_bit_masks(
 
 /// The immediate of every logical-immediate encoding, indexed by sf:N:immr:imms
 /// (0 marks a reserved one: no valid bitmask immediate is 0).
-fn logical_immediates() -> &'static [u64] {
+pub(crate) fn logical_immediates() -> &'static [u64] {
     static TABLE: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         (0..1u32 << 14)

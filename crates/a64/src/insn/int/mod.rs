@@ -4,6 +4,7 @@
 mod branch;
 mod dp_imm;
 mod dp_reg;
+pub(crate) use dp_imm::logical_immediates;
 pub(crate) use dp_reg::extend_value;
 mod dp_src;
 mod system;
