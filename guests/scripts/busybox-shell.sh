@@ -24,6 +24,6 @@ printf '%s|%5s|%-5s|%03d|%.3f|%e\n' str ab cd 7 2.71828 31415.9
 test -d / && test ! -f /nonexistent && echo "tests ok"
 true; echo "status $?"; false; echo "status $?"
 trap 'echo "trapped USR1"' USR1; kill -USR1 $$; echo "after trap"; trap - USR1
-(sleep 5; echo "not reached") & bg=$!; kill -TERM $bg; wait $bg; echo "killed job status $?"
+(while :; do :; done) & bg=$!; kill -TERM $bg; wait $bg; echo "killed job status $?"
 trap 'echo "alarm trapped"' ALRM; (kill -ALRM $$) & wait; echo "after wait"; trap - ALRM
 echo done

@@ -316,7 +316,7 @@ impl Cpu {
     /// each other (translations or decoded code changed).
     #[inline]
     pub(crate) fn break_chains(&mut self) {
-        self.tlb.generation += 1;
+        self.tlb.bump();
     }
 
     /// Records `exit` as the reason execution stops and returns the marker.

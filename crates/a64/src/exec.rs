@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use crate::bus::{Bus, PAGE_MASK};
 use crate::cpu::{Cpu, Exit, Stop};
 use crate::decode::{lookup, undefined, undefined_shim, Exec, Insn};
-use crate::jit::{BlockShape, CodeBuffer, Compiled, JitCtx, Links, Shim};
+use crate::jit::{
+    target_slot, BlockShape, CodeBuffer, Compiled, JitCtx, Link, Links, Shim, TARGETS,
+};
 use crate::system::Signals;
 
 /// Longest block, in instructions.
@@ -48,6 +50,10 @@ pub(crate) struct BlockCache {
     jump: Box<[(u64, u32)]>,
     /// Executable memory for compiled blocks, when the JIT is on.
     code: Option<CodeBuffer>,
+    /// Recent block entries for compiled code's indirect jumps (see
+    /// [`JitCtx::targets`]); kept across clears, where the translation
+    /// generation retires its entries.
+    targets: Box<[Link]>,
     /// Whether `code` was set up (or found unavailable).
     code_tried: bool,
 }
@@ -62,6 +68,7 @@ impl Default for BlockCache {
             by_host_page: HashMap::new(),
             jump: Box::new([]),
             code: None,
+            targets: Box::new([]),
             code_tried: false,
         }
     }
@@ -81,6 +88,9 @@ impl BlockCache {
         if !self.code_tried {
             self.code_tried = true;
             self.code = CodeBuffer::new();
+            if self.code.is_some() {
+                self.targets = vec![Link::NONE; TARGETS].into_boxed_slice();
+            }
         }
     }
 
@@ -91,9 +101,11 @@ impl BlockCache {
             c.clear();
         }
         let tried = self.code_tried;
+        let targets = std::mem::take(&mut self.targets);
         *self = BlockCache::default();
         self.code = code;
         self.code_tried = tried;
+        self.targets = targets;
         self.ready();
     }
 
@@ -114,9 +126,13 @@ impl BlockCache {
         Some(id)
     }
 
-    fn insert(&mut self, pc: u64, mut block: Block, shims: &[Shim]) -> u32 {
+    /// Caches `block` for `pc`; also says whether the cache had to be
+    /// emptied first (every other block and its code is then gone).
+    fn insert(&mut self, pc: u64, mut block: Block, shims: &[Shim]) -> (u32, bool) {
+        let mut cleared = false;
         if self.by_key.len() >= MAX_BLOCKS {
             self.clear();
+            cleared = true;
         }
         if let Some(code) = &mut self.code {
             let shape = BlockShape {
@@ -129,6 +145,7 @@ impl BlockCache {
             if block.jit.is_none() {
                 // The code buffer is full: start again.
                 self.clear();
+                cleared = true;
                 if let Some(code) = &mut self.code {
                     let shape = BlockShape {
                         insns: &block.insns,
@@ -154,7 +171,7 @@ impl BlockCache {
         };
         self.by_key.insert((pc, host_page), id);
         self.jump[jump_slot(pc)] = (pc, id);
-        id
+        (id, cleared)
     }
 
     /// Drops every block decoded from host page `host_page`.
@@ -192,13 +209,18 @@ impl Cpu {
     fn run_blocks(&mut self, cache: &mut BlockCache, bus: &mut dyn Bus, budget: u64) -> Exit {
         cache.ready();
         let limit = self.insns_retired.saturating_add(budget);
+        // Exceptions in a row with no instruction retired in between (chained
+        // blocks may run far between two visits to this loop, so progress is
+        // measured by the retired count, not by what the loop saw).
         let mut stalled = 0;
+        let mut retired_at_exception = u64::MAX;
         let mut ctx = JitCtx {
             bus: &mut *bus as *mut (dyn Bus + '_),
             limit,
             signals: self.signals.word(),
             last_links: std::ptr::null_mut(),
             stopped_insns: std::ptr::null(),
+            targets: std::ptr::null(),
         };
         loop {
             if !self.dirty_code.is_empty() || self.code_flush_all {
@@ -233,19 +255,26 @@ impl Cpu {
                 self.fetch_page(bus, pc)
                     .and_then(|host| match cache.find(pc, host >> 12) {
                         Some(id) => Ok(id),
-                        None => {
-                            // Links may point into code the insertion clears.
-                            self.break_chains();
-                            ctx.last_links = std::ptr::null_mut();
-                            self.translate_block(pc, host)
-                                .map(|(b, shims)| cache.insert(pc, b, &shims))
-                        }
+                        None => self.translate_block(pc, host).map(|(b, shims)| {
+                            let (id, cleared) = cache.insert(pc, b, &shims);
+                            if cleared {
+                                // Links pointed into code that is gone.
+                                self.break_chains();
+                                ctx.last_links = std::ptr::null_mut();
+                            }
+                            id
+                        }),
                     })
             };
             let id = match found {
                 Ok(id) => id,
                 Err(Stop) => {
-                    stalled += 1;
+                    stalled = if self.insns_retired == retired_at_exception {
+                        stalled + 1
+                    } else {
+                        1
+                    };
+                    retired_at_exception = self.insns_retired;
                     if self.system && self.exit_to_exception() {
                         if stalled > MAX_STALLED_EXCEPTIONS {
                             return Exit::ExceptionLoop;
@@ -268,13 +297,18 @@ impl Cpu {
                 }
                 ctx.last_links = std::ptr::null_mut();
                 ctx.bus = &mut *bus as *mut (dyn Bus + '_);
+                cache.targets[target_slot(pc)] = Link {
+                    pc,
+                    generation: self.tlb.generation,
+                    target: jit.chain_entry,
+                };
+                ctx.targets = cache.targets.as_ptr();
                 // SAFETY: the code was compiled from this block (and the
                 // blocks it chains to), whose instructions and links live as
                 // long as the code may run; the CPU and context are live.
                 let r = unsafe { (jit.entry)(self, &mut ctx, block.insns.as_ptr()) };
                 if r == 0 {
                     // Ran to the end of some block, PC and count updated.
-                    stalled = 0;
                     continue;
                 }
                 let i = (r - 1) as usize;
@@ -292,7 +326,6 @@ impl Cpu {
             }
             match failed {
                 None => {
-                    stalled = 0;
                     self.insns_retired += block.insns.len() as u64;
                     if !block.ends_with_jump {
                         self.pc = block.end_pc;
@@ -301,7 +334,12 @@ impl Cpu {
                 Some((i, pc)) => {
                     self.pc = pc;
                     self.insns_retired += i as u64;
-                    stalled = if i == 0 { stalled + 1 } else { 0 };
+                    stalled = if self.insns_retired == retired_at_exception {
+                        stalled + 1
+                    } else {
+                        1
+                    };
+                    retired_at_exception = self.insns_retired;
                     if self.system && self.exit_to_exception() {
                         if stalled > MAX_STALLED_EXCEPTIONS {
                             return Exit::ExceptionLoop;

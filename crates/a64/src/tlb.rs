@@ -40,10 +40,16 @@ pub(crate) struct Tlb {
     /// translation that came from a block (a mapping larger than its granule),
     /// as (first, last). Invalidating by address inside it flushes everything.
     large: Option<(u64, u64)>,
-    /// Bumped whenever cached translations or decoded code may have become
-    /// stale; compiled blocks only chain to each other while it is unchanged.
+    /// Compiled blocks only chain to each other while this is unchanged. It
+    /// goes up by [`GENERATION_STEP`] whenever cached translations or decoded
+    /// code may have become stale; its low bits name the translation regime
+    /// in use (EL0, EL1, EL1 with PAN), so a link learned under one regime,
+    /// whose fetch permission was checked there, is never taken under another.
     pub(crate) generation: u64,
 }
+
+/// How much [`Tlb::bump`] adds to the generation (the bits below hold the regime).
+pub(crate) const GENERATION_STEP: u64 = 4;
 
 /// Index of the entry that caches `addr`.
 #[inline(always)]
@@ -60,11 +66,23 @@ impl Tlb {
         }
     }
 
+    /// Retires every chain between compiled blocks.
+    #[inline]
+    pub(crate) fn bump(&mut self) {
+        self.generation += GENERATION_STEP;
+    }
+
+    /// Notes the translation regime (0..=2) now in use.
+    #[inline]
+    pub(crate) fn set_regime(&mut self, regime: u64) {
+        self.generation = (self.generation & !(GENERATION_STEP - 1)) | regime;
+    }
+
     /// Invalidates every entry.
     pub fn flush(&mut self) {
         self.entries.fill(EMPTY);
         self.large = None;
-        self.generation += 1;
+        self.bump();
     }
 
     /// Records that the translation of `va` came from a mapping of 2^`size_log2` bytes
@@ -82,7 +100,7 @@ impl Tlb {
     /// page size) at `va`, ignoring the top byte (tagged addresses alias), in
     /// every TLB. Flushes everything when the range meets a cached block.
     pub fn flush_range(&mut self, va: u64, len: u64) {
-        self.generation += 1;
+        self.bump();
         let untagged = va & 0x00ff_ffff_ffff_ffff;
         if let Some((lo, hi)) = self.large {
             let (lo, hi) = (lo & 0x00ff_ffff_ffff_ffff, hi & 0x00ff_ffff_ffff_ffff);

@@ -5,8 +5,8 @@
 
 use std::mem::{offset_of, size_of};
 
-use super::x86::{Alu, Asm, Cc, Label, R};
-use super::{BlockShape, JitCtx, Link, Shim};
+use super::x86::{Alu, Asm, Cc, Label, Shift, R};
+use super::{BlockShape, JitCtx, Link, Shim, TARGETS};
 use crate::cpu::Cpu;
 use crate::decode::Insn;
 use crate::tlb::Tlb;
@@ -23,10 +23,12 @@ const LIMIT: i32 = offset_of!(JitCtx, limit) as i32;
 const SIGNALS: i32 = offset_of!(JitCtx, signals) as i32;
 const LAST_LINKS: i32 = offset_of!(JitCtx, last_links) as i32;
 const STOPPED: i32 = offset_of!(JitCtx, stopped_insns) as i32;
+const TARGET_TABLE: i32 = offset_of!(JitCtx, targets) as i32;
 const LINK_PC: i32 = offset_of!(Link, pc) as i32;
 const LINK_GEN: i32 = offset_of!(Link, generation) as i32;
 const LINK_TARGET: i32 = offset_of!(Link, target) as i32;
 const LINK_SIZE: i32 = size_of::<Link>() as i32;
+const _: () = assert!(LINK_SIZE == 24, "the target lookup scales by 24");
 
 /// Compiles a block to x86-64 code; returns it and the offset of its chain entry.
 pub(super) fn compile_block(block: &BlockShape<'_>, shims: &[Shim]) -> (Vec<u8>, usize) {
@@ -75,15 +77,33 @@ pub(super) fn compile_block(block: &BlockShape<'_>, shims: &[Shim]) -> (Vec<u8>,
     to_dispatcher.push(a.jcc(Cc::Ne));
     a.load(true, R::Rdx, CPU, GENERATION);
     a.load(true, R::Rax, CPU, PC);
+    let mut missed = Vec::new();
     for slot in 0..2 {
         let base = slot * LINK_SIZE;
         a.alu_load(true, Alu::Cmp, R::Rax, R::Rcx, base + LINK_PC);
         let other = a.jcc(Cc::Ne);
         a.alu_load(true, Alu::Cmp, R::Rdx, R::Rcx, base + LINK_GEN);
-        to_dispatcher.push(a.jcc(Cc::Ne));
+        missed.push(a.jcc(Cc::Ne));
         a.jmp_mem(R::Rcx, base + LINK_TARGET);
         a.bind(other);
     }
+    for l in missed {
+        a.bind(l);
+    }
+    // Neither link: the CPU's table of recent block entries, same rules.
+    a.mov(R::Rcx, R::Rax);
+    a.shift_imm(true, Shift::Shr, R::Rcx, 2);
+    a.alu_imm(false, Alu::And, R::Rcx, (TARGETS - 1) as i32);
+    a.mov(R::R8, R::Rcx);
+    a.alu(true, Alu::Add, R::Rcx, R::R8);
+    a.alu(true, Alu::Add, R::Rcx, R::R8);
+    a.shift_imm(true, Shift::Shl, R::Rcx, 3);
+    a.alu_load(true, Alu::Add, R::Rcx, CTX, TARGET_TABLE);
+    a.alu_load(true, Alu::Cmp, R::Rax, R::Rcx, LINK_PC);
+    to_dispatcher.push(a.jcc(Cc::Ne));
+    a.alu_load(true, Alu::Cmp, R::Rdx, R::Rcx, LINK_GEN);
+    to_dispatcher.push(a.jcc(Cc::Ne));
+    a.jmp_mem(R::Rcx, LINK_TARGET);
     for l in to_dispatcher {
         a.bind(l);
     }

@@ -38,6 +38,19 @@ pub(crate) struct JitCtx<'a> {
     /// Set by a block that stopped: its instructions (the return value
     /// says which one stopped).
     pub stopped_insns: *const Insn,
+    /// The CPU's table of recent block entries ([`TARGETS`] links indexed by
+    /// [`target_slot`]), which compiled code consults when neither of a
+    /// block's own links matches (returns and other indirect branches).
+    pub targets: *const Link,
+}
+
+/// Entries of the per-CPU table of recent block entries.
+pub(crate) const TARGETS: usize = 4096;
+
+/// The entry of the recent-targets table for `pc`.
+#[inline(always)]
+pub(crate) fn target_slot(pc: u64) -> usize {
+    (pc >> 2) as usize & (TARGETS - 1)
 }
 
 /// One remembered successor of a block: when the PC is `pc` and the
@@ -58,14 +71,20 @@ pub(crate) struct Links {
     pub slot: [Link; 2],
 }
 
+impl Link {
+    /// A link that matches no PC.
+    pub const NONE: Link = Link {
+        pc: 1, // never a PC
+        generation: 0,
+        target: 0,
+    };
+}
+
 impl Default for Links {
     fn default() -> Self {
-        let none = Link {
-            pc: 1, // never a PC
-            generation: 0,
-            target: 0,
-        };
-        Links { slot: [none; 2] }
+        Links {
+            slot: [Link::NONE; 2],
+        }
     }
 }
 

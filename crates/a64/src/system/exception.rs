@@ -41,7 +41,7 @@ impl Cpu {
         };
         if self.tlb_base != index * TLB_ENTRIES {
             self.tlb_base = index * TLB_ENTRIES;
-            self.break_chains();
+            self.tlb.set_regime(index as u64);
         }
         self.check_fp_trap_change();
     }
