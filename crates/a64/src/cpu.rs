@@ -1,6 +1,6 @@
 //! Architectural state of one AArch64 processing element and its public API.
 
-use std::collections::HashSet;
+use crate::addr_hash::AddrSet;
 use std::sync::Arc;
 
 use crate::exec::BlockCache;
@@ -149,9 +149,13 @@ pub struct Cpu {
     pub(crate) monitor: Monitor,
     pub(crate) tlb: Tlb,
     /// Host pages (address >> 12) that hold cached decoded code.
-    pub(crate) code_pages: HashSet<usize>,
+    pub(crate) code_pages: AddrSet<usize>,
     /// Host pages of cached code written since the last block boundary.
     pub(crate) dirty_code: Vec<usize>,
+    /// Scratch space of the block decoder (kept to avoid an allocation per block).
+    pub(crate) decoded_insns: Vec<crate::decode::Insn>,
+    /// The shims of the block decoded last, for the compiler.
+    pub(crate) decoded_shims: Vec<crate::jit::Shim>,
     pub(crate) cache: BlockCache,
 }
 
@@ -234,7 +238,9 @@ impl Cpu {
             exit: Exit::Budget,
             monitor: Monitor::default(),
             tlb: Tlb::new(),
-            code_pages: HashSet::new(),
+            code_pages: AddrSet::default(),
+            decoded_insns: Vec::new(),
+            decoded_shims: Vec::new(),
             dirty_code: Vec::new(),
             cache: BlockCache::default(),
         }

@@ -17,6 +17,7 @@ use crate::insn::GROUPS;
 use crate::jit::Shim;
 
 /// A decoded instruction as stored in a cached block.
+#[derive(Clone, Copy)]
 pub(crate) struct Insn {
     /// The handler that executes it.
     pub exec: Exec,

@@ -5,8 +5,7 @@
 //! call per instruction into a handler that reads its fields from the raw
 //! encoding. A JIT can later replace [`BlockCache`]'s blocks with host code.
 
-use std::collections::HashMap;
-
+use crate::addr_hash::AddrMap;
 use crate::bus::{Bus, PAGE_MASK};
 use crate::cpu::{Cpu, Exit, Stop};
 use crate::decode::{lookup, undefined, undefined_shim, Exec, Insn};
@@ -44,8 +43,8 @@ pub(crate) struct Block {
 pub(crate) struct BlockCache {
     blocks: Vec<Option<Block>>,
     free: Vec<u32>,
-    by_key: HashMap<(u64, usize), u32>,
-    by_host_page: HashMap<usize, Vec<u64>>,
+    by_key: AddrMap<(u64, usize), u32>,
+    by_host_page: AddrMap<usize, Vec<u64>>,
     /// Direct-mapped PC → block id (allocated by [`BlockCache::ready`]).
     jump: Box<[(u64, u32)]>,
     /// Executable memory for compiled blocks, when the JIT is on.
@@ -64,8 +63,8 @@ impl Default for BlockCache {
         BlockCache {
             blocks: Vec::new(),
             free: Vec::new(),
-            by_key: HashMap::new(),
-            by_host_page: HashMap::new(),
+            by_key: AddrMap::default(),
+            by_host_page: AddrMap::default(),
             jump: Box::new([]),
             code: None,
             targets: Box::new([]),
@@ -255,8 +254,8 @@ impl Cpu {
                 self.fetch_page(bus, pc)
                     .and_then(|host| match cache.find(pc, host >> 12) {
                         Some(id) => Ok(id),
-                        None => self.translate_block(pc, host).map(|(b, shims)| {
-                            let (id, cleared) = cache.insert(pc, b, &shims);
+                        None => self.translate_block(pc, host).map(|b| {
+                            let (id, cleared) = cache.insert(pc, b, &self.decoded_shims);
                             if cleared {
                                 // Links pointed into code that is gone.
                                 self.break_chains();
@@ -354,9 +353,12 @@ impl Cpu {
 
     /// Decodes the block starting at `pc`.
     /// `host` is the host address of the page holding `pc`.
-    fn translate_block(&mut self, pc: u64, host: usize) -> Result<(Block, Vec<Shim>), Stop> {
-        let mut insns = Vec::with_capacity(16);
-        let mut shims: Vec<Shim> = Vec::with_capacity(16);
+    /// The block's shims are left in `self.decoded_shims`.
+    fn translate_block(&mut self, pc: u64, host: usize) -> Result<Block, Stop> {
+        let mut insns = std::mem::take(&mut self.decoded_insns);
+        let mut shims = std::mem::take(&mut self.decoded_shims);
+        insns.clear();
+        shims.clear();
         let mut addr = pc;
         let mut ends_with_jump = false;
         let fp_trapped = self.fp_trapped();
@@ -391,14 +393,16 @@ impl Cpu {
             self.tlb.drop_writes_to_host_page(host_page);
         }
         let block = Block {
-            insns: insns.into_boxed_slice(),
+            insns: Box::from(insns.as_slice()),
             end_pc: addr,
             ends_with_jump,
             host_page,
             jit: None,
             links: Box::default(),
         };
-        Ok((block, shims))
+        self.decoded_insns = insns;
+        self.decoded_shims = shims;
+        Ok(block)
     }
 }
 

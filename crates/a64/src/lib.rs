@@ -9,6 +9,7 @@
 //!   the guest writes to a page that holds cached code.
 //! * Memory reaches the CPU only through the [`Bus`] trait and a software TLB.
 
+mod addr_hash;
 pub mod bus;
 mod cpu;
 mod decode;

@@ -32,7 +32,8 @@ const _: () = assert!(LINK_SIZE == 24, "the target lookup scales by 24");
 
 /// Compiles a block to x86-64 code; returns it and the offset of its chain entry.
 pub(super) fn compile_block(block: &BlockShape<'_>, shims: &[Shim]) -> (Vec<u8>, usize) {
-    let mut a = Asm::default();
+    // About 40 bytes per instruction and 200 for the prologue and chaining.
+    let mut a = Asm::with_capacity(256 + 48 * block.insns.len());
     // Five pushes after the return address keep calls 16-byte aligned.
     for r in [R::Rbx, R::R12, R::R13, R::R14, R::R15] {
         a.push(r);

@@ -82,6 +82,13 @@ pub struct Asm {
 }
 
 impl Asm {
+    /// An assembler with room for `bytes` of code.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Asm {
+            code: Vec::with_capacity(bytes),
+        }
+    }
+
     fn byte(&mut self, b: u8) {
         self.code.push(b);
     }
