@@ -125,7 +125,7 @@ impl Balloon {
 
 impl VirtioDevice for Balloon {
     fn device_id(&self) -> u32 {
-        5
+        crate::spec::id::BALLOON
     }
 
     fn features(&self) -> u64 {

@@ -10,29 +10,13 @@ use board::GuestRam;
 
 use crate::device::{read_config_bytes, VirtioDevice};
 use crate::queue::{Chain, Queue, QueueError};
+use crate::spec::block::{
+    F_BLK_SIZE, F_DISCARD, F_FLUSH, F_RO, F_SEG_MAX, F_WRITE_ZEROES, ID_BYTES, S_IOERR, S_OK,
+    S_UNSUPP, T_DISCARD, T_FLUSH, T_GET_ID, T_IN, T_OUT, T_WRITE_ZEROES,
+};
+use crate::spec::id;
 
 const SECTOR: u64 = 512;
-
-/// Feature bits.
-const F_SEG_MAX: u64 = 1 << 2;
-const F_RO: u64 = 1 << 5;
-const F_BLK_SIZE: u64 = 1 << 6;
-const F_FLUSH: u64 = 1 << 9;
-const F_DISCARD: u64 = 1 << 13;
-const F_WRITE_ZEROES: u64 = 1 << 14;
-
-/// Request types.
-const T_IN: u32 = 0;
-const T_OUT: u32 = 1;
-const T_FLUSH: u32 = 4;
-const T_GET_ID: u32 = 8;
-const T_DISCARD: u32 = 11;
-const T_WRITE_ZEROES: u32 = 13;
-
-/// Status codes.
-const S_OK: u8 = 0;
-const S_IOERR: u8 = 1;
-const S_UNSUPP: u8 = 2;
 
 /// Largest discard/write-zeroes request, in sectors.
 const MAX_ZERO_SECTORS: u32 = 1 << 16;
@@ -44,7 +28,7 @@ pub struct Block {
     file: File,
     sectors: u64,
     read_only: bool,
-    id: [u8; 20],
+    id: [u8; ID_BYTES],
     config: Vec<u8>,
 }
 
@@ -78,7 +62,7 @@ impl Block {
                 path.display()
             )));
         }
-        let mut id = [0u8; 20];
+        let mut id = [0u8; ID_BYTES];
         let name = format!("pv{:016x}", fnv(path.to_string_lossy().as_bytes()));
         id[..name.len().min(20)].copy_from_slice(&name.as_bytes()[..name.len().min(20)]);
         let sectors = len / SECTOR;
@@ -232,7 +216,7 @@ fn fnv(data: &[u8]) -> u64 {
 
 impl VirtioDevice for Block {
     fn device_id(&self) -> u32 {
-        2
+        id::BLOCK
     }
 
     fn features(&self) -> u64 {

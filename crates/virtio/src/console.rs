@@ -131,7 +131,7 @@ impl Console {
 
 impl VirtioDevice for Console {
     fn device_id(&self) -> u32 {
-        3
+        crate::spec::id::CONSOLE
     }
 
     fn features(&self) -> u64 {

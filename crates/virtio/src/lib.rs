@@ -10,6 +10,7 @@ mod mmio;
 pub mod net;
 pub mod queue;
 pub mod rng;
+mod spec;
 pub mod vsock;
 
 pub use device::{read_config_bytes, VirtioDevice};

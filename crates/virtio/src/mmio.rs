@@ -9,23 +9,7 @@ use board::GuestRam;
 
 use crate::device::VirtioDevice;
 use crate::queue::{Queue, QueueError, MAX_QUEUE_SIZE};
-
-/// VIRTIO_F_VERSION_1: a modern (non-legacy) device.
-const F_VERSION_1: u64 = 1 << 32;
-
-/// Device status bits.
-mod status {
-    pub const ACKNOWLEDGE: u32 = 1;
-    pub const DRIVER: u32 = 2;
-    pub const DRIVER_OK: u32 = 4;
-    pub const FEATURES_OK: u32 = 8;
-    pub const NEEDS_RESET: u32 = 0x40;
-    pub const FAILED: u32 = 0x80;
-}
-
-/// InterruptStatus bits.
-const INT_USED: u32 = 1;
-const INT_CONFIG: u32 = 2;
+use crate::spec::{reg, status, F_VERSION_1, INT_CONFIG, INT_USED};
 
 /// The device and its queues: shared with the I/O worker, if there is one.
 struct Core {
@@ -254,22 +238,22 @@ fn set_half(reg: &mut u64, high: bool, value: u64) {
 
 impl MmioDevice for MmioTransport {
     fn read(&mut self, offset: u64, size: u8) -> u64 {
-        if offset >= 0x100 {
+        if offset >= reg::CONFIG {
             let mut buf = [0u8; 8];
             let n = (size as usize).clamp(1, 8);
             lock(&self.core)
                 .device
-                .read_config(offset - 0x100, &mut buf[..n]);
+                .read_config(offset - reg::CONFIG, &mut buf[..n]);
             return u64::from_le_bytes(buf);
         }
         let core = lock(&self.core);
         let q = core.queues.get(self.queue_sel as usize);
         (match offset {
-            0x000 => 0x7472_6976,
-            0x004 => 2,
-            0x008 => core.device.device_id(),
-            0x00c => 0x5256_5650, // "PVVR"
-            0x010 => {
+            reg::MAGIC_VALUE => 0x7472_6976, // "virt"
+            reg::VERSION => 2,
+            reg::DEVICE_ID => core.device.device_id(),
+            reg::VENDOR_ID => 0x5256_5650, // "PVVR"
+            reg::DEVICE_FEATURES => {
                 let offered = core.device.features() | F_VERSION_1;
                 match self.features_sel {
                     0 => offered as u32,
@@ -277,28 +261,28 @@ impl MmioDevice for MmioTransport {
                     _ => 0,
                 }
             }
-            0x034 if q.is_some() => MAX_QUEUE_SIZE as u32,
-            0x038 => q.map_or(0, |q| q.size as u32),
-            0x044 => q.is_some_and(|q| q.ready) as u32,
-            0x060 => self.shared.interrupt.load(Ordering::Acquire),
-            0x070 => self.status(),
-            0x080 => q.map_or(0, |q| q.desc as u32),
-            0x084 => q.map_or(0, |q| (q.desc >> 32) as u32),
-            0x090 => q.map_or(0, |q| q.avail as u32),
-            0x094 => q.map_or(0, |q| (q.avail >> 32) as u32),
-            0x0a0 => q.map_or(0, |q| q.used as u32),
-            0x0a4 => q.map_or(0, |q| (q.used >> 32) as u32),
-            0x0fc => self.config_generation,
+            reg::QUEUE_NUM_MAX if q.is_some() => MAX_QUEUE_SIZE as u32,
+            reg::QUEUE_NUM => q.map_or(0, |q| q.size as u32),
+            reg::QUEUE_READY => q.is_some_and(|q| q.ready) as u32,
+            reg::INTERRUPT_STATUS => self.shared.interrupt.load(Ordering::Acquire),
+            reg::STATUS => self.status(),
+            reg::QUEUE_DESC_LOW => q.map_or(0, |q| q.desc as u32),
+            reg::QUEUE_DESC_HIGH => q.map_or(0, |q| (q.desc >> 32) as u32),
+            reg::QUEUE_AVAIL_LOW => q.map_or(0, |q| q.avail as u32),
+            reg::QUEUE_AVAIL_HIGH => q.map_or(0, |q| (q.avail >> 32) as u32),
+            reg::QUEUE_USED_LOW => q.map_or(0, |q| q.used as u32),
+            reg::QUEUE_USED_HIGH => q.map_or(0, |q| (q.used >> 32) as u32),
+            reg::CONFIG_GENERATION => self.config_generation,
             _ => 0,
         }) as u64
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64) {
-        if offset >= 0x100 {
+        if offset >= reg::CONFIG {
             let n = (size as usize).clamp(1, 8);
             lock(&self.core)
                 .device
-                .write_config(offset - 0x100, &value.to_le_bytes()[..n]);
+                .write_config(offset - reg::CONFIG, &value.to_le_bytes()[..n]);
             return;
         }
         let sel = self.queue_sel as usize;
@@ -306,8 +290,8 @@ impl MmioDevice for MmioTransport {
         // Queue registers may only change while the queue is not ready.
         let configurable = |q: &Queue| !q.ready;
         match offset {
-            0x014 => self.features_sel = v as u32,
-            0x020 => {
+            reg::DEVICE_FEATURES_SEL => self.features_sel = v as u32,
+            reg::DRIVER_FEATURES => {
                 let shift = match self.driver_features_sel {
                     0 => 0,
                     1 => 32,
@@ -316,9 +300,9 @@ impl MmioDevice for MmioTransport {
                 self.driver_features =
                     (self.driver_features & !(0xffff_ffff << shift)) | v << shift;
             }
-            0x024 => self.driver_features_sel = v as u32,
-            0x030 => self.queue_sel = v as u32,
-            0x038 => {
+            reg::DRIVER_FEATURES_SEL => self.driver_features_sel = v as u32,
+            reg::QUEUE_SEL => self.queue_sel = v as u32,
+            reg::QUEUE_NUM => {
                 if let Some(q) = lock(&self.core)
                     .queues
                     .get_mut(sel)
@@ -327,31 +311,36 @@ impl MmioDevice for MmioTransport {
                     q.size = v.min(u16::MAX as u64) as u16;
                 }
             }
-            0x044 => {
+            reg::QUEUE_READY => {
                 if let Some(q) = lock(&self.core).queues.get_mut(sel) {
                     q.ready = v & 1 != 0;
                 }
             }
-            0x050 => self.notify(v as usize),
-            0x064 => {
+            reg::QUEUE_NOTIFY => self.notify(v as usize),
+            reg::INTERRUPT_ACK => {
                 self.shared
                     .interrupt
                     .fetch_and(!(v as u32), Ordering::AcqRel);
             }
-            0x070 => self.set_status(v as u32),
-            0x080 | 0x084 | 0x090 | 0x094 | 0x0a0 | 0x0a4 => {
+            reg::STATUS => self.set_status(v as u32),
+            reg::QUEUE_DESC_LOW
+            | reg::QUEUE_DESC_HIGH
+            | reg::QUEUE_AVAIL_LOW
+            | reg::QUEUE_AVAIL_HIGH
+            | reg::QUEUE_USED_LOW
+            | reg::QUEUE_USED_HIGH => {
                 if let Some(q) = lock(&self.core)
                     .queues
                     .get_mut(sel)
                     .filter(|q| configurable(q))
                 {
                     let high = offset & 4 != 0;
-                    let reg = match offset & !4 {
-                        0x080 => &mut q.desc,
-                        0x090 => &mut q.avail,
+                    let field = match offset & !4 {
+                        reg::QUEUE_DESC_LOW => &mut q.desc,
+                        reg::QUEUE_AVAIL_LOW => &mut q.avail,
                         _ => &mut q.used,
                     };
-                    set_half(reg, high, v);
+                    set_half(field, high, v);
                 }
             }
             _ => {}

@@ -5,16 +5,8 @@
 //! indirect descriptors (not offered). A violation is a [`QueueError`]; the
 //! transport then puts the device in NEEDS_RESET.
 
+use crate::spec::{AVAIL_NO_INTERRUPT, DESC_INDIRECT, DESC_NEXT, DESC_WRITE};
 use board::GuestRam;
-
-/// Descriptor flag: the chain continues in `next`.
-const DESC_NEXT: u16 = 1;
-/// Descriptor flag: the buffer is device-writable.
-const DESC_WRITE: u16 = 2;
-/// Descriptor flag: the buffer holds an indirect table.
-const DESC_INDIRECT: u16 = 4;
-/// Avail ring flag: the driver does not want interrupts.
-const AVAIL_NO_INTERRUPT: u16 = 1;
 
 /// Largest queue this implementation offers.
 pub const MAX_QUEUE_SIZE: u16 = 256;

@@ -30,7 +30,7 @@ fn host_random(buf: &mut [u8]) {
 
 impl VirtioDevice for Rng {
     fn device_id(&self) -> u32 {
-        4
+        crate::spec::id::RNG
     }
 
     fn features(&self) -> u64 {

@@ -15,13 +15,10 @@ use board::GuestRam;
 
 use crate::device::{read_config_bytes, VirtioDevice};
 use crate::queue::{Queue, QueueError};
+use crate::spec::id;
+pub use crate::spec::network::HEADER_LEN;
+use crate::spec::network::{F_MAC, F_STATUS, S_LINK_UP};
 
-/// VIRTIO_NET_F_MAC: the device has a MAC address in its configuration.
-const F_MAC: u64 = 1 << 5;
-/// VIRTIO_NET_F_STATUS: the configuration reports the link state.
-const F_STATUS: u64 = 1 << 16;
-/// `virtio_net_hdr_v1`'s size (the modern header includes num_buffers).
-pub const HEADER_LEN: usize = 12;
 /// Largest Ethernet frame carried (1500-byte MTU plus the 14-byte header
 /// and a VLAN tag).
 pub const MAX_FRAME: usize = 1518;
@@ -173,7 +170,7 @@ impl Net {
 
 impl VirtioDevice for Net {
     fn device_id(&self) -> u32 {
-        1
+        id::NET
     }
 
     fn features(&self) -> u64 {
@@ -185,10 +182,10 @@ impl VirtioDevice for Net {
     }
 
     fn read_config(&self, offset: u64, data: &mut [u8]) {
-        // mac[6], status (1 = link up), max_virtqueue_pairs.
+        // mac[6], status, max_virtqueue_pairs.
         let mut config = [0u8; 10];
         config[..6].copy_from_slice(&self.mac);
-        config[6..8].copy_from_slice(&1u16.to_le_bytes());
+        config[6..8].copy_from_slice(&S_LINK_UP.to_le_bytes());
         config[8..10].copy_from_slice(&1u16.to_le_bytes());
         read_config_bytes(&config, offset, data);
     }

@@ -173,7 +173,7 @@ impl Vsock {
 
 impl VirtioDevice for Vsock {
     fn device_id(&self) -> u32 {
-        19
+        crate::spec::id::VSOCK
     }
 
     fn features(&self) -> u64 {
