@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # CPU benchmark: the same static aarch64 program (guests/c/cpubench.c, gcc -O2) under
 # Pocketvisor's CPU (a64-run), under qemu-aarch64 and natively on the host, in one run.
-# Prints wall times (best of N), the ratios ours/QEMU and ours/native, and our guest MIPS.
+# Prints wall times (best of N, the engines taking turns), the ratios ours/QEMU and ours/native, and our guest MIPS.
 # Usage: bench/cpu.sh [RUNS] [SCALE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs="${1:-3}"
+runs="${1:-5}"
 scale="${2:-1}"
 out=guests/cache/bench
 mkdir -p "$out"
@@ -15,21 +15,26 @@ cargo build --release -q -p a64-run
 ours=target/release/a64-run
 qemu_cpu="cortex-a72" # no pointer authentication to slow QEMU down
 
-best() { # best wall time in seconds of "$@", output to $out/last.out
-    local best=""
-    for _ in $(seq "$runs"); do
-        local t0 t1
-        t0=$(date +%s.%N)
-        "$@" >"$out/last.out" 2>"$out/last.err"
-        t1=$(date +%s.%N)
-        best=$(echo "$t0 $t1 $best" | awk '{ d = $2 - $1; if ($3 == "" || d < $3) print d; else print $3 }')
-    done
-    echo "$best"
+# One timed run of "$@" in seconds; its output goes to $out/last.out and .err.
+timed() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$@" >"$out/last.out" 2>"$out/last.err"
+    t1=$(date +%s.%N)
+    echo "$t0 $t1" | awk '{ print $2 - $1 }'
 }
+min() { echo "$1 $2" | awk '{ if ($2 == "" || $1 < $2) print $1; else print $2 }'; }
 
-t_native=$(best "$out/cpubench-native" "$scale"); cp "$out/last.out" "$out/native.out"
-t_qemu=$(best qemu-aarch64 -cpu "$qemu_cpu" "$out/cpubench-aarch64" "$scale"); cp "$out/last.out" "$out/qemu.out"
-t_ours=$(best "$ours" --stats "$out/cpubench-aarch64" "$scale"); cp "$out/last.out" "$out/ours.out"
+# The engines take turns, so a slow spell of the host falls on all of them alike.
+t_native="" t_qemu="" t_ours=""
+for _ in $(seq "$runs"); do
+    t_native=$(min "$(timed "$out/cpubench-native" "$scale")" "$t_native")
+    cp "$out/last.out" "$out/native.out"
+    t_qemu=$(min "$(timed qemu-aarch64 -cpu "$qemu_cpu" "$out/cpubench-aarch64" "$scale")" "$t_qemu")
+    cp "$out/last.out" "$out/qemu.out"
+    t_ours=$(min "$(timed "$ours" --stats "$out/cpubench-aarch64" "$scale")" "$t_ours")
+    cp "$out/last.out" "$out/ours.out"
+done
 stats=$(cat "$out/last.err")
 
 if ! cmp -s "$out/ours.out" "$out/qemu.out" || ! cmp -s "$out/ours.out" "$out/native.out"; then

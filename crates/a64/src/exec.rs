@@ -20,6 +20,10 @@ const MAX_BLOCK_INSNS: usize = 64;
 const JUMP_CACHE: usize = 4096;
 /// Blocks kept before the whole cache is dropped and rebuilt.
 const MAX_BLOCKS: usize = 1 << 18;
+/// By default a block is interpreted until its this-many-th run, then
+/// compiled: much code (boot, program start-up) runs once, and interpreting
+/// it once costs far less than compiling it.
+const COMPILE_AT_RUN: u32 = 2;
 
 /// A decoded basic block.
 pub(crate) struct Block {
@@ -30,8 +34,13 @@ pub(crate) struct Block {
     ends_with_jump: bool,
     /// Host page (address >> 12) the block was decoded from.
     host_page: usize,
-    /// The block compiled to host code, if the JIT is on.
+    /// The block compiled to host code, once it has run often enough.
     jit: Option<Compiled>,
+    /// Its instructions' shims, kept for the compiler until it runs (empty
+    /// once compiled, or when there is no JIT).
+    shims: Box<[Shim]>,
+    /// Runs so far while interpreted.
+    runs: u32,
     /// Successors compiled code may jump to directly (boxed: the code
     /// embeds their address).
     links: Box<Links>,
@@ -55,6 +64,8 @@ pub(crate) struct BlockCache {
     targets: Box<[Link]>,
     /// Whether `code` was set up (or found unavailable).
     code_tried: bool,
+    /// The run at which a block is compiled (see [`COMPILE_AT_RUN`]).
+    compile_at_run: u32,
 }
 
 impl Default for BlockCache {
@@ -68,6 +79,7 @@ impl Default for BlockCache {
             jump: Box::new([]),
             code: None,
             targets: Box::new([]),
+            compile_at_run: COMPILE_AT_RUN,
             code_tried: false,
         }
     }
@@ -101,11 +113,50 @@ impl BlockCache {
         }
         let tried = self.code_tried;
         let targets = std::mem::take(&mut self.targets);
+        let compile_at_run = self.compile_at_run;
         *self = BlockCache::default();
         self.code = code;
         self.code_tried = tried;
         self.targets = targets;
+        self.compile_at_run = compile_at_run;
         self.ready();
+    }
+
+    /// Counts a run of block `id`; says whether it is now due for compiling.
+    #[inline(always)]
+    fn due_for_compiling(&mut self, id: u32) -> bool {
+        match &mut self.blocks[id as usize] {
+            Some(b) if b.jit.is_none() && !b.shims.is_empty() => {
+                b.runs += 1;
+                b.runs >= self.compile_at_run
+            }
+            _ => false,
+        }
+    }
+
+    /// Compiles block `id`. Returns true if the code buffer was full and the
+    /// whole cache was emptied instead (block `id` is then gone too).
+    fn compile(&mut self, id: u32) -> bool {
+        let (Some(code), Some(block)) = (&mut self.code, &mut self.blocks[id as usize]) else {
+            return false;
+        };
+        let shims = std::mem::take(&mut block.shims);
+        let shape = BlockShape {
+            insns: &block.insns,
+            links: &mut *block.links,
+            ends_with_jump: block.ends_with_jump,
+            end_pc: block.end_pc,
+        };
+        match code.compile(&shape, &shims) {
+            Some(compiled) => {
+                block.jit = Some(compiled);
+                false
+            }
+            None => {
+                self.clear();
+                true
+            }
+        }
     }
 
     /// The block for `pc` decoded from host page `host_page`, if cached.
@@ -133,28 +184,8 @@ impl BlockCache {
             self.clear();
             cleared = true;
         }
-        if let Some(code) = &mut self.code {
-            let shape = BlockShape {
-                insns: &block.insns,
-                links: &mut *block.links,
-                ends_with_jump: block.ends_with_jump,
-                end_pc: block.end_pc,
-            };
-            block.jit = code.compile(&shape, shims);
-            if block.jit.is_none() {
-                // The code buffer is full: start again.
-                self.clear();
-                cleared = true;
-                if let Some(code) = &mut self.code {
-                    let shape = BlockShape {
-                        insns: &block.insns,
-                        links: &mut *block.links,
-                        ends_with_jump: block.ends_with_jump,
-                        end_pc: block.end_pc,
-                    };
-                    block.jit = code.compile(&shape, shims);
-                }
-            }
+        if self.code.is_some() {
+            block.shims = Box::from(shims);
         }
         let host_page = block.host_page;
         self.by_host_page.entry(host_page).or_default().push(pc);
@@ -203,6 +234,13 @@ impl Cpu {
         let exit = self.run_blocks(&mut cache, bus, budget);
         self.cache = cache;
         exit
+    }
+
+    /// Makes every block compiled from its first run instead of after it
+    /// proved to be run again (for tests that must exercise compiled code:
+    /// they run most code once). No effect where there is no compiler.
+    pub fn compile_on_first_run(&mut self) {
+        self.cache.compile_at_run = 1;
     }
 
     fn run_blocks(&mut self, cache: &mut BlockCache, bus: &mut dyn Bus, budget: u64) -> Exit {
@@ -283,6 +321,12 @@ impl Cpu {
                     return self.exit;
                 }
             };
+            if cache.due_for_compiling(id) && cache.compile(id) {
+                // The code buffer was full and everything is gone: start over.
+                self.break_chains();
+                ctx.last_links = std::ptr::null_mut();
+                continue;
+            }
             let block = cache.blocks[id as usize]
                 .as_ref()
                 .expect("cached block id is live");
@@ -316,6 +360,7 @@ impl Cpu {
                 failed = Some((i, insn.pc));
                 ctx.last_links = std::ptr::null_mut();
             } else {
+                ctx.last_links = std::ptr::null_mut();
                 for (i, insn) in block.insns.iter().enumerate() {
                     if let Err(Stop) = (insn.exec)(self, bus, insn) {
                         failed = Some((i, insn.pc));
@@ -398,6 +443,8 @@ impl Cpu {
             ends_with_jump,
             host_page,
             jit: None,
+            shims: Box::default(),
+            runs: 0,
             links: Box::default(),
         };
         self.decoded_insns = insns;

@@ -15,6 +15,7 @@ fn run(raw: u32, set: (u128, u128, u128)) -> Result<(u128, bool), Exit> {
     let mut mem = FlatMemory::new(BASE, 0x1000);
     mem.load_code(BASE, &[raw, 0xd400_0001]);
     let mut cpu = Cpu::new();
+    cpu.compile_on_first_run();
     cpu.pc = BASE;
     cpu.v[0] = set.0;
     cpu.v[1] = set.1;

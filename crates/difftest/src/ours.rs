@@ -44,6 +44,9 @@ impl OurSide {
         let mut cpu = Cpu::new();
         // Linux user space runs with top-byte-ignore for data addresses.
         cpu.tbi0 = true;
+        // Each case runs its instruction once: compile it anyway, so the
+        // comparison covers the compiled code, not just the interpreter.
+        cpu.compile_on_first_run();
         OurSide {
             cpu,
             bus: TestBus {
