@@ -56,7 +56,9 @@ pub(super) fn compile_block(block: &BlockShape<'_>, shims: &[Shim]) -> (Vec<u8>,
             a.test_al();
             stops.push((a.jcc(Cc::Ne), k));
         };
-        if !super::ldst::emit(&mut a, insn.raw, &mut call) {
+        if !super::ldst::emit(&mut a, insn.raw, &mut call)
+            && !super::sysreg::emit(&mut a, insn.raw, &mut call)
+        {
             call(&mut a);
         }
     }

@@ -17,6 +17,8 @@ mod inline;
 #[cfg(target_arch = "x86_64")]
 mod ldst;
 #[cfg(target_arch = "x86_64")]
+mod sysreg;
+#[cfg(target_arch = "x86_64")]
 mod x86;
 
 use crate::bus::Bus;
