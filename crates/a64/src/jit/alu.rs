@@ -1,6 +1,6 @@
 //! Inline x86-64 code for the frequent integer instructions: add/sub
 //! (immediate, shifted and extended register) and logical operations
-//! (immediate and shifted register), bitfield moves and EXTR, moves of wide
+//! (immediate and shifted register), variable shifts, bitfield moves and EXTR, moves of wide
 //! immediates, conditional select and compare, multiply-add, ADR/ADRP and
 //! every branch. Each emitter checks the exact encoding first and returns false
 //! for anything it does not handle (reserved forms included), which then
@@ -208,6 +208,15 @@ pub(super) fn emit(a: &mut Asm, raw: u32, pc: u64) -> bool {
         // Condition false: the (transformed) second operand.
         a.cmov(Cc::Ae, R::R9, R::R8);
         store_x(a, d, R::R9);
+        return true;
+    }
+    // LSLV/LSRV/ASRV/RORV: the host masks the amount as A64 does.
+    if raw & 0x7fe0_f000 == 0x1ac0_2000 {
+        load_x(a, w, R::Rax, n);
+        load_x(a, true, R::Rcx, m);
+        let op = [Shift::Shl, Shift::Shr, Shift::Sar, Shift::Ror][field(raw, 11, 10) as usize];
+        a.shift_cl(w, op, R::Rax);
+        store_x(a, d, R::Rax);
         return true;
     }
     // MADD/MSUB.

@@ -217,6 +217,14 @@ impl Asm {
         self.byte(amount);
     }
 
+    /// `op dst, cl`: a shift by CL, which the host masks to 6 bits (5 for
+    /// 32-bit operations), as A64 takes the amount modulo the register size.
+    pub fn shift_cl(&mut self, w: bool, op: Shift, dst: R) {
+        self.rex(w, 0, dst as u8, false);
+        self.byte(0xd3);
+        self.modrm_rr(op as u8, dst);
+    }
+
     /// `op reg, [base + disp]` (64-bit or 32-bit).
     pub fn alu_load(&mut self, w: bool, op: Alu, reg: R, base: R, disp: i32) {
         self.rex(w, reg as u8, base as u8, false);
@@ -504,6 +512,19 @@ mod tests {
         assert_eq!(
             asm(|a| a.shift_imm(false, Shift::Ror, R::Rcx, 3)),
             [0xc1, 0xc9, 3]
+        );
+        assert_eq!(
+            asm(|a| a.shift_cl(true, Shift::Shl, R::Rax)),
+            [0x48, 0xd3, 0xe0]
+        );
+        assert_eq!(asm(|a| a.shift_cl(false, Shift::Ror, R::Rcx)), [0xd3, 0xc9]);
+        assert_eq!(
+            asm(|a| a.shift_cl(true, Shift::Sar, R::R9)),
+            [0x49, 0xd3, 0xf9]
+        );
+        assert_eq!(
+            asm(|a| a.shift_cl(false, Shift::Shr, R::R8)),
+            [0x41, 0xd3, 0xe8]
         );
         assert_eq!(
             asm(|a| a.bt_imm(true, R::Rax, 40)),
