@@ -2,9 +2,8 @@
 //! of kernel state the runner keeps itself.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use a64::{Cpu, Signals};
+use a64::Cpu;
 
 use crate::loader::{self, Image};
 use crate::signal::{self, SigAltStack};
@@ -28,8 +27,6 @@ pub struct Process {
     pub altstack: SigAltStack,
     /// Guest address of the sigreturn trampoline handlers return to.
     pub sigtramp: u64,
-    /// The CPU's interrupt lines, published to the host signal handler.
-    lines: Arc<Signals>,
 }
 
 /// A fresh CPU in the state Linux gives a new user process.
@@ -48,32 +45,17 @@ impl Process {
         argv: &[Vec<u8>],
         envp: &[Vec<u8>],
     ) -> Result<Process, String> {
-        let cpu = user_cpu();
-        let lines = cpu.signals();
         let mut p = Process {
-            cpu,
+            cpu: user_cpu(),
             space: Space::new()?,
             exe,
             sigactions: [[0; 4]; 65],
-            sigmask: 0,
+            // The guest starts with the mask the runner was started with.
+            sigmask: signal::current_host_mask(),
             saved_sigmask: None,
             altstack: SigAltStack::default(),
             sigtramp: 0,
-            lines,
         };
-        // The guest starts with the mask the runner was started with.
-        let mut mask = 0u64;
-        // SAFETY: queries the kernel's 8-byte sigset into our local.
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigprocmask,
-                libc::SIG_BLOCK,
-                std::ptr::null::<u64>(),
-                &mut mask as *mut u64,
-                8,
-            )
-        };
-        p.sigmask = mask;
         p.start(img, argv, envp)?;
         Ok(p)
     }
@@ -88,11 +70,9 @@ impl Process {
         cpu.insns_retired = self.cpu.insns_retired;
         cpu.pc = started.entry;
         cpu.sp = started.sp;
-        // Publish the new CPU's lines before the old ones go away.
-        let lines = cpu.signals();
-        signal::watch_cpu(&lines);
+        // Publish the new CPU's lines before the old CPU (and its lines) go away.
+        signal::watch_cpu(&cpu.signals());
         self.cpu = cpu;
-        self.lines = lines;
         // Handlers do not survive execve; ignored signals stay ignored; the
         // mask does survive. The alternate stack is gone with the old image.
         for (sig, a) in self.sigactions.iter_mut().enumerate() {

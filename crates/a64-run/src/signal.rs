@@ -72,7 +72,8 @@ extern "C" fn on_host_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *m
     let lines = CPU_LINES.load(Ordering::Acquire);
     if !lines.is_null() {
         // SAFETY: the pointer is published by `watch_cpu` and stays valid while
-        // it is published (the process keeps the Arc alive).
+        // it is published (the process's CPU owns it and is replaced only
+        // after its successor's lines are published).
         unsafe { (*lines).request_stop() };
     }
 }
@@ -82,33 +83,20 @@ pub fn sig_bit(sig: u64) -> Option<u64> {
     (1..=64).contains(&sig).then(|| 1u64 << (sig - 1))
 }
 
-/// Signals the runner never lets the guest block or catch on the host: its
-/// own instructions' faults, which the runner itself turns into signals.
-pub fn runner_owned(sig: u64) -> bool {
-    matches!(
-        sig as i32,
-        libc::SIGSEGV
-            | libc::SIGBUS
-            | libc::SIGILL
-            | libc::SIGTRAP
-            | libc::SIGFPE
-            | libc::SIGKILL
-            | libc::SIGSTOP
-    )
-}
+/// The guest's own instructions' faults: the runner turns them into signals
+/// itself, so the guest may never block or catch them on the host.
+const FAULT_SIGNALS: u64 = 1 << (libc::SIGSEGV - 1)
+    | 1 << (libc::SIGBUS - 1)
+    | 1 << (libc::SIGILL - 1)
+    | 1 << (libc::SIGTRAP - 1)
+    | 1 << (libc::SIGFPE - 1);
 
-/// The mask bits of the signals in [`runner_owned`] that can be masked.
-fn owned_mask() -> u64 {
-    [
-        libc::SIGSEGV,
-        libc::SIGBUS,
-        libc::SIGILL,
-        libc::SIGTRAP,
-        libc::SIGFPE,
-    ]
-    .iter()
-    .map(|&s| 1u64 << (s - 1))
-    .sum()
+/// Signals no mask can block and no action can catch.
+pub const UNBLOCKABLE: u64 = 1 << (libc::SIGKILL - 1) | 1 << (libc::SIGSTOP - 1);
+
+/// Signals whose host disposition the runner keeps for itself.
+fn runner_owned(sig: u64) -> bool {
+    sig_bit(sig).is_some_and(|bit| (FAULT_SIGNALS | UNBLOCKABLE) & bit != 0)
 }
 
 /// Sets the host disposition for guest signal `sig` whose guest handler is
@@ -134,8 +122,8 @@ pub fn set_host_action(sig: u64, handler: u64) {
 }
 
 /// Applies the guest mask `mask` to the host (the fault signals stay unblocked).
-pub fn set_host_mask(mask: u64) {
-    let m = mask & !owned_mask();
+fn set_host_mask(mask: u64) {
+    let m = host_mask(mask);
     // SAFETY: the kernel's sigset is 8 bytes; both pointers are valid or null.
     unsafe {
         libc::syscall(
@@ -150,7 +138,23 @@ pub fn set_host_mask(mask: u64) {
 
 /// The host-side mask for guest mask `mask`, for calls that take one (sigsuspend, ppoll).
 pub fn host_mask(mask: u64) -> u64 {
-    mask & !owned_mask()
+    mask & !FAULT_SIGNALS
+}
+
+/// The mask the runner itself was started with (the guest's first mask).
+pub fn current_host_mask() -> u64 {
+    let mut mask = 0u64;
+    // SAFETY: queries the kernel's 8-byte sigset into our local.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            std::ptr::null::<u64>(),
+            &mut mask as *mut u64,
+            8,
+        )
+    };
+    mask
 }
 
 /// Caught signals the guest has not seen yet.
@@ -235,8 +239,7 @@ impl Process {
 
     /// Sets the guest's signal mask (SIGKILL and SIGSTOP cannot be blocked).
     pub fn set_sigmask(&mut self, mask: u64) {
-        let unblockable = (1u64 << (libc::SIGKILL - 1)) | (1u64 << (libc::SIGSTOP - 1));
-        self.sigmask = mask & !unblockable;
+        self.sigmask = mask & !UNBLOCKABLE;
         set_host_mask(self.sigmask);
     }
 
@@ -290,13 +293,10 @@ impl Process {
     /// returns the host mask to wait under, or -EINTR if a caught signal
     /// that `mask` lets through is already waiting.
     pub fn begin_temporary_mask(&mut self, mask: u64) -> Result<u64, i64> {
+        self.saved_sigmask = Some(std::mem::replace(&mut self.sigmask, mask));
         if pending() & !mask != 0 {
-            self.saved_sigmask = Some(self.sigmask);
-            self.sigmask = mask;
             return Err(-(libc::EINTR as i64));
         }
-        self.saved_sigmask = Some(self.sigmask);
-        self.sigmask = mask;
         Ok(host_mask(mask))
     }
 
@@ -305,7 +305,7 @@ impl Process {
     pub fn deliver_fault(&mut self, sig: i32, code: i32, addr: u64) -> Delivery {
         let s = sig as u64;
         let handler = self.sigactions[s as usize][0];
-        if handler <= 1 || self.sigmask & (1 << (s - 1)) != 0 {
+        if handler <= 1 || sig_bit(s).is_some_and(|bit| self.sigmask & bit != 0) {
             return Delivery::Kill(sig);
         }
         self.deliver(s, fault_info(sig, code, addr), Some(addr))
@@ -325,7 +325,7 @@ impl Process {
         self.cpu.pc = handler;
         let mut blocked = self.sigmask | mask;
         if flags & SA_NODEFER == 0 {
-            blocked |= 1 << (sig - 1);
+            blocked |= sig_bit(sig).unwrap_or(0);
         }
         self.set_sigmask(blocked);
         if flags & SA_RESETHAND != 0 {

@@ -4,32 +4,13 @@
 //! with sigtimedwait, death by signal) must behave exactly as under qemu-aarch64.
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
-use std::process::Command;
+
+mod common;
 
 #[test]
 fn signals_behave_as_under_qemu() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guests/c/signals.c");
-    let exe = std::env::temp_dir().join(format!("a64-run-signals-{}", std::process::id()));
-    let status = Command::new("aarch64-linux-gnu-gcc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .expect(
-            "aarch64-linux-gnu-gcc is needed for this test (apt-get install gcc-aarch64-linux-gnu)",
-        );
-    assert!(status.success(), "building signals.c");
-    let ours = Command::new(env!("CARGO_BIN_EXE_a64-run"))
-        .arg(&exe)
-        .output()
-        .expect("runs a64-run");
-    let qemu = Command::new("qemu-aarch64")
-        .args(["-cpu", "cortex-a76"])
-        .arg(&exe)
-        .output()
-        .expect("runs qemu-aarch64");
-    let _ = std::fs::remove_file(&exe);
+    let exe = common::build_static("signals", &["-O2"]);
+    let (ours, qemu) = common::run_both(&exe);
     let qemu_out = String::from_utf8_lossy(&qemu.stdout);
     assert!(
         qemu_out.contains("dying of SIGTERM") && qemu_out.lines().count() >= 20,

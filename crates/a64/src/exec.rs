@@ -3,7 +3,8 @@
 //!
 //! The hot loop does no allocation and no per-field dispatch: one indirect
 //! call per instruction into a handler that reads its fields from the raw
-//! encoding. A JIT can later replace [`BlockCache`]'s blocks with host code.
+//! encoding. On x86-64 a block that runs again is compiled to host code
+//! (`jit/`), and this loop becomes the dispatcher between compiled blocks.
 
 use crate::addr_hash::AddrMap;
 use crate::bus::{Bus, PAGE_MASK};
@@ -105,21 +106,19 @@ impl BlockCache {
         }
     }
 
-    /// Drops every block (and its compiled code).
+    /// Drops every block (and its compiled code). The tables are dropped
+    /// rather than emptied, so a full cache's memory goes back; the code
+    /// buffer and the recent-targets table stay (the caller retires the
+    /// latter's entries by moving to a new translation generation).
     pub fn clear(&mut self) {
-        let mut code = self.code.take();
-        if let Some(c) = &mut code {
+        if let Some(c) = &mut self.code {
             c.clear();
         }
-        let tried = self.code_tried;
-        let targets = std::mem::take(&mut self.targets);
-        let compile_at_run = self.compile_at_run;
-        *self = BlockCache::default();
-        self.code = code;
-        self.code_tried = tried;
-        self.targets = targets;
-        self.compile_at_run = compile_at_run;
-        self.ready();
+        self.blocks = Vec::new();
+        self.free = Vec::new();
+        self.by_key = AddrMap::default();
+        self.by_host_page = AddrMap::default();
+        self.jump.fill((1, 0));
     }
 
     /// Counts a run of block `id`; says whether it is now due for compiling.
@@ -226,6 +225,36 @@ impl BlockCache {
 /// declared stuck ([`Exit::ExceptionLoop`]).
 const MAX_STALLED_EXCEPTIONS: u32 = 32;
 
+/// Tells a guest stuck taking exceptions from one making progress between
+/// them. Progress is the retired-instruction count, not what the dispatcher
+/// saw: chained blocks (a whole page-fault handler, say) may run between two
+/// of its visits.
+struct StallWatch {
+    stalled: u32,
+    retired_at_last: u64,
+}
+
+impl StallWatch {
+    fn new() -> Self {
+        StallWatch {
+            stalled: 0,
+            retired_at_last: u64::MAX,
+        }
+    }
+
+    /// Notes an exception with `retired` instructions retired so far;
+    /// true once too many came in a row without progress.
+    fn exception(&mut self, retired: u64) -> bool {
+        self.stalled = if retired == self.retired_at_last {
+            self.stalled + 1
+        } else {
+            1
+        };
+        self.retired_at_last = retired;
+        self.stalled > MAX_STALLED_EXCEPTIONS
+    }
+}
+
 impl Cpu {
     /// Runs guest code from `self.pc` until the embedder must act or about
     /// `budget` instructions have retired (checked at block boundaries).
@@ -246,18 +275,15 @@ impl Cpu {
     fn run_blocks(&mut self, cache: &mut BlockCache, bus: &mut dyn Bus, budget: u64) -> Exit {
         cache.ready();
         let limit = self.insns_retired.saturating_add(budget);
-        // Exceptions in a row with no instruction retired in between (chained
-        // blocks may run far between two visits to this loop, so progress is
-        // measured by the retired count, not by what the loop saw).
-        let mut stalled = 0;
-        let mut retired_at_exception = u64::MAX;
+        let mut stalls = StallWatch::new();
         let mut ctx = JitCtx {
             bus: &mut *bus as *mut (dyn Bus + '_),
             limit,
             signals: self.signals.word(),
             last_links: std::ptr::null_mut(),
             stopped_insns: std::ptr::null(),
-            targets: std::ptr::null(),
+            // Allocated once by `ready` and kept across clears.
+            targets: cache.targets.as_ptr(),
         };
         loop {
             if !self.dirty_code.is_empty() || self.code_flush_all {
@@ -306,14 +332,9 @@ impl Cpu {
             let id = match found {
                 Ok(id) => id,
                 Err(Stop) => {
-                    stalled = if self.insns_retired == retired_at_exception {
-                        stalled + 1
-                    } else {
-                        1
-                    };
-                    retired_at_exception = self.insns_retired;
+                    let stuck = stalls.exception(self.insns_retired);
                     if self.system && self.exit_to_exception() {
-                        if stalled > MAX_STALLED_EXCEPTIONS {
+                        if stuck {
                             return Exit::ExceptionLoop;
                         }
                         continue;
@@ -345,7 +366,6 @@ impl Cpu {
                     generation: self.tlb.generation,
                     target: jit.chain_entry,
                 };
-                ctx.targets = cache.targets.as_ptr();
                 // SAFETY: the code was compiled from this block (and the
                 // blocks it chains to), whose instructions and links live as
                 // long as the code may run; the CPU and context are live.
@@ -378,14 +398,9 @@ impl Cpu {
                 Some((i, pc)) => {
                     self.pc = pc;
                     self.insns_retired += i as u64;
-                    stalled = if self.insns_retired == retired_at_exception {
-                        stalled + 1
-                    } else {
-                        1
-                    };
-                    retired_at_exception = self.insns_retired;
+                    let stuck = stalls.exception(self.insns_retired);
                     if self.system && self.exit_to_exception() {
-                        if stalled > MAX_STALLED_EXCEPTIONS {
+                        if stuck {
                             return Exit::ExceptionLoop;
                         }
                         continue;

@@ -3,7 +3,7 @@
 
 use super::{host, SysResult};
 use crate::process::Process;
-use crate::signal::{self, sig_bit, SigAltStack, SS_DISABLE, SS_ONSTACK};
+use crate::signal::{self, sig_bit, SigAltStack, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE};
 
 const EINVAL: i64 = -(libc::EINVAL as i64);
 const EINTR: i64 = -(libc::EINTR as i64);
@@ -51,8 +51,7 @@ impl Process {
             let b = self.get(act, 32)?;
             let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8"));
             // aarch64's kernel sigaction: handler, flags, restorer, mask.
-            let unblockable = (1u64 << (libc::SIGKILL - 1)) | (1u64 << (libc::SIGSTOP - 1));
-            self.sigactions[sig as usize] = [w(0), w(1), w(2), w(3) & !unblockable];
+            self.sigactions[sig as usize] = [w(0), w(1), w(2), w(3) & !UNBLOCKABLE];
             signal::set_host_action(sig, w(0));
         }
         if old != 0 {
@@ -65,7 +64,7 @@ impl Process {
     fn sigprocmask(&mut self, how: i32, set: u64, old: u64) -> SysResult {
         let prev = self.sigmask;
         if set != 0 {
-            let m = u64::from_le_bytes(self.get(set, 8)?.try_into().expect("8"));
+            let m = self.sigset(set, 8)?;
             let new = match how {
                 libc::SIG_BLOCK => prev | m,
                 libc::SIG_UNBLOCK => prev & !m,

@@ -67,6 +67,22 @@ fn store_nzcv(a: &mut Asm, carry: Cc) {
     a.store32(CPU, NZCV, R::Rcx);
 }
 
+/// NZCV after the host add (or, with `sub`, subtract) just executed.
+fn store_add_sub_nzcv(a: &mut Asm, sub: bool) {
+    store_nzcv(a, if sub { Cc::Ae } else { Cc::B });
+}
+
+/// Writes an add/sub result in RAX to Xd, with NZCV for the flag-setting
+/// forms, which write XZR for register 31; the others write SP.
+fn store_add_sub(a: &mut Asm, d: u32, sub: bool, flags: bool) {
+    if flags {
+        store_add_sub_nzcv(a, sub);
+        store_x(a, d, R::Rax);
+    } else {
+        store_xsp(a, d, R::Rax);
+    }
+}
+
 /// NZCV of a logical result in `r`: N and Z from it, C and V clear.
 fn store_nz(a: &mut Asm, w: bool, r: R) {
     a.test(w, r, r);
@@ -110,12 +126,7 @@ pub(super) fn emit(a: &mut Asm, raw: u32, pc: u64) -> bool {
         let imm = field(raw, 21, 10) << (12 * field(raw, 22, 22));
         load_xsp(a, w, R::Rax, n);
         a.alu_imm(w, if sub { Alu::Sub } else { Alu::Add }, R::Rax, imm as i32);
-        if flags {
-            store_nzcv(a, if sub { Cc::Ae } else { Cc::B });
-            store_x(a, d, R::Rax);
-        } else {
-            store_xsp(a, d, R::Rax);
-        }
+        store_add_sub(a, d, sub, flags);
         return true;
     }
     // ADD/ADDS/SUB/SUBS (shifted register).
@@ -130,7 +141,7 @@ pub(super) fn emit(a: &mut Asm, raw: u32, pc: u64) -> bool {
         load_x(a, w, R::Rax, n);
         a.alu(w, if sub { Alu::Sub } else { Alu::Add }, R::Rax, R::Rcx);
         if flags {
-            store_nzcv(a, if sub { Cc::Ae } else { Cc::B });
+            store_add_sub_nzcv(a, sub);
         }
         store_x(a, d, R::Rax);
         return true;
@@ -365,12 +376,7 @@ fn emit_compare(a: &mut Asm, raw: u32) -> bool {
         }
         load_xsp(a, w, R::Rax, n);
         a.alu(w, if sub { Alu::Sub } else { Alu::Add }, R::Rax, R::Rcx);
-        if flags {
-            store_nzcv(a, if sub { Cc::Ae } else { Cc::B });
-            store_x(a, d, R::Rax);
-        } else {
-            store_xsp(a, d, R::Rax);
-        }
+        store_add_sub(a, d, sub, flags);
         return true;
     }
     // CCMN/CCMP (register and immediate): compare if the condition holds,
@@ -389,7 +395,7 @@ fn emit_compare(a: &mut Asm, raw: u32) -> bool {
         load_x(a, w, R::Rcx, m);
     }
     a.alu(w, if sub { Alu::Sub } else { Alu::Add }, R::Rax, R::Rcx);
-    store_nzcv(a, if sub { Cc::Ae } else { Cc::B });
+    store_add_sub_nzcv(a, sub);
     let done = a.jmp();
     a.bind(otherwise);
     a.mov_imm(R::Rcx, (field(raw, 3, 0) << 28) as u64);
