@@ -36,6 +36,15 @@ pub enum BootError {
     },
     /// The generated device tree is larger than the protocol allows.
     DtbTooLarge(u64),
+    /// The kernel file is of a kind that cannot be booted as it is.
+    Unbootable(String),
+    /// The Image is shorter than its own headers say.
+    Truncated {
+        /// Bytes in the file.
+        have: u64,
+        /// Bytes its headers describe.
+        need: u64,
+    },
 }
 
 impl std::fmt::Display for BootError {
@@ -55,6 +64,11 @@ impl std::fmt::Display for BootError {
                 room >> 20
             ),
             BootError::DtbTooLarge(n) => write!(f, "device tree of {n} bytes exceeds 2 MiB"),
+            BootError::Unbootable(why) => write!(f, "{why}"),
+            BootError::Truncated { have, need } => write!(
+                f,
+                "the kernel Image is truncated: the file has {have} bytes, its header describes {need}"
+            ),
         }
     }
 }
@@ -106,6 +120,87 @@ pub fn parse_header(image: &[u8]) -> Result<ImageHeader, BootError> {
         text_offset,
         image_size: image_size.max(image.len() as u64),
     })
+}
+
+/// Where a raw (header-less) kernel binary is placed, from the start of
+/// RAM, as QEMU's `-kernel` does for files that are not Images.
+pub const RAW_TEXT_OFFSET: u64 = 0x80000;
+
+/// Recognises the kernel file: an arm64 Image (header checked, and the
+/// file's length against its PE/COFF section table when it has one), or a
+/// raw binary to be loaded at RAM base + [`RAW_TEXT_OFFSET`] and entered
+/// like an Image. Files that are recognisably something else — empty, ELF,
+/// compressed — get an error naming what they are.
+pub fn identify(kernel: &[u8]) -> Result<ImageHeader, BootError> {
+    let starts = |magic: &[u8]| kernel.starts_with(magic);
+    let unbootable = |what: &str| Err(BootError::Unbootable(what.to_string()));
+    if kernel.is_empty() {
+        return unbootable("the kernel file is empty");
+    }
+    if starts(b"\x7fELF") {
+        return unbootable(
+            "the kernel is an ELF file (a vmlinux): boot the raw arm64 Image (arch/arm64/boot/Image) instead",
+        );
+    }
+    for (magic, name, tool) in [
+        (&b"\x1f\x8b"[..], "gzip", "zcat"),
+        (&b"\x28\xb5\x2f\xfd"[..], "zstd", "zstdcat"),
+        (&b"\xfd7zXZ\x00"[..], "xz", "xzcat"),
+        (&b"BZh"[..], "bzip2", "bzcat"),
+        (&b"\x04\x22\x4d\x18"[..], "lz4", "lz4cat"),
+        (&b"\x89LZO"[..], "lzo", "lzop -dc"),
+    ] {
+        if starts(magic) {
+            return Err(BootError::Unbootable(format!(
+                "the kernel is {name}-compressed: decompress it first ({tool} FILE > Image)"
+            )));
+        }
+    }
+    if starts(b"MZ") && kernel.get(4..8) == Some(b"zimg") {
+        return unbootable(
+            "the kernel is an EFI zboot (compressed) image: boot the uncompressed Image instead",
+        );
+    }
+    if kernel.len() >= HEADER_SIZE && kernel[56..60] == IMAGE_MAGIC.to_le_bytes() {
+        let header = parse_header(kernel)?;
+        let need = pe_file_size(kernel).unwrap_or(header.image_size / 2);
+        if (kernel.len() as u64) < need {
+            return Err(BootError::Truncated {
+                have: kernel.len() as u64,
+                need,
+            });
+        }
+        return Ok(header);
+    }
+    Ok(ImageHeader {
+        text_offset: RAW_TEXT_OFFSET,
+        image_size: kernel.len() as u64,
+    })
+}
+
+/// The file size an EFI-stub Image's PE/COFF header describes: the end of
+/// its last section's raw data. `None` without a (sane) PE header.
+fn pe_file_size(image: &[u8]) -> Option<u64> {
+    let u16_at = |o: usize| Some(u16::from_le_bytes(image.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |o: usize| Some(u32::from_le_bytes(image.get(o..o + 4)?.try_into().ok()?));
+    if image.get(0..2)? != b"MZ" {
+        return None;
+    }
+    let pe = u32_at(0x3c)? as usize;
+    if image.get(pe..pe + 4)? != b"PE\0\0" {
+        return None;
+    }
+    let sections = u16_at(pe + 6)? as usize;
+    let optional = u16_at(pe + 20)? as usize;
+    let table = pe + 24 + optional;
+    let mut end = 0u64;
+    for i in 0..sections.min(96) {
+        let s = table + 40 * i;
+        let raw_size = u32_at(s + 16)? as u64;
+        let raw_ptr = u32_at(s + 20)? as u64;
+        end = end.max(raw_ptr + raw_size);
+    }
+    (end > 0).then_some(end)
 }
 
 /// Where everything went in guest RAM.
@@ -203,6 +298,55 @@ mod tests {
             plan(&h, 0x4000_0000, 128 << 20, Some(100 << 20)),
             Err(BootError::InitrdTooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn identifies_what_it_cannot_boot() {
+        let msg = |k: &[u8]| identify(k).unwrap_err().to_string();
+        assert_eq!(msg(b""), "the kernel file is empty");
+        assert!(msg(b"\x7fELF\x02\x01\x01").contains("ELF"));
+        assert!(msg(b"\x1f\x8b\x08\x00rest").contains("gzip-compressed"));
+        assert!(msg(b"\x28\xb5\x2f\xfdrest").contains("zstd-compressed"));
+        assert!(msg(b"MZ\0\0zimg....").contains("zboot"));
+    }
+
+    #[test]
+    fn raw_binaries_load_at_0x80000() {
+        let raw = vec![0x14u8; 1000];
+        let h = identify(&raw).unwrap();
+        assert_eq!(h.text_offset, RAW_TEXT_OFFSET);
+        assert_eq!(h.image_size, 1000);
+        let l = plan(&h, 0x4000_0000, 128 << 20, None).unwrap();
+        assert_eq!(l.entry, 0x4008_0000);
+    }
+
+    #[test]
+    fn truncated_images() {
+        // Without PE header: the file must hold at least half the image.
+        let img = header(0, 1 << 20, 600 << 10);
+        assert!(identify(&img).is_ok());
+        let e = identify(&img[..100 << 10]).unwrap_err();
+        assert!(matches!(e, BootError::Truncated { have, .. } if have == 100 << 10));
+        // With a PE header: exactly the end of the last section.
+        let mut pe = header(0, 1 << 20, 64 << 10);
+        pe[0..2].copy_from_slice(b"MZ");
+        pe[0x3c..0x40].copy_from_slice(&0x40u32.to_le_bytes());
+        pe[0x40..0x44].copy_from_slice(b"PE\0\0");
+        pe[0x46..0x48].copy_from_slice(&1u16.to_le_bytes()); // one section
+        pe[0x54..0x56].copy_from_slice(&0u16.to_le_bytes()); // no optional header
+        let sec = 0x40 + 24;
+        pe[sec + 16..sec + 20].copy_from_slice(&(60u32 << 10).to_le_bytes());
+        pe[sec + 20..sec + 24].copy_from_slice(&(4u32 << 10).to_le_bytes());
+        assert!(identify(&pe).is_ok());
+        let e = identify(&pe[..(64 << 10) - 1]).unwrap_err();
+        assert_eq!(
+            e,
+            BootError::Truncated {
+                have: (64 << 10) - 1,
+                need: 64 << 10
+            }
+        );
+        assert!(e.to_string().contains("truncated"));
     }
 
     #[test]

@@ -25,8 +25,10 @@ pub enum Power {
     Off,
     /// The guest asked for a reset (PSCI SYSTEM_RESET).
     Reset,
-    /// The VMM stopped the guest because it misbehaved beyond recovery.
+    /// The guest failed beyond recovery (the VMM's report says how).
     Crashed,
+    /// The host stopped the VM (a signal, the user quitting, a closed console).
+    Stopped,
 }
 
 /// An extra MMIO device (virtio transports) with its window and SPI.
@@ -61,6 +63,8 @@ pub struct Board {
     devices: Mutex<Devices>,
     cpus: Vec<CpuLink>,
     power: AtomicU8,
+    /// Why the guest crashed, when it did.
+    crash_report: Mutex<Option<String>>,
     /// Where console input goes instead of the UART, if set.
     console_redirect: std::sync::OnceLock<ConsoleSink>,
 }
@@ -100,6 +104,7 @@ impl Board {
                 })
                 .collect(),
             power: AtomicU8::new(Power::On as u8),
+            crash_report: Mutex::new(None),
             console_redirect: std::sync::OnceLock::new(),
         })
     }
@@ -150,13 +155,21 @@ impl Board {
             0 => Power::On,
             1 => Power::Off,
             2 => Power::Reset,
-            _ => Power::Crashed,
+            3 => Power::Crashed,
+            _ => Power::Stopped,
         }
     }
 
     /// Changes the power state and stops every vCPU.
     pub fn set_power(&self, p: Power) {
-        self.power.store(p as u8, Ordering::Release);
+        // The first reason to leave `On` wins: a guest powering off while
+        // the host stops it ends one way, not both.
+        let _ = self.power.compare_exchange(
+            Power::On as u8,
+            p as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         for c in &self.cpus {
             if let Some(s) = c.signals.lock().expect("signals lock").as_ref() {
                 s.request_stop();
@@ -164,6 +177,23 @@ impl Board {
             *c.wake.lock().expect("wake lock") = true;
             c.wake_cv.notify_all();
         }
+    }
+
+    /// Ends the machine as crashed, saying why (unless it already stopped).
+    pub fn crash(&self, report: String) {
+        if self.power() == Power::On {
+            let mut r = self.crash_report.lock().unwrap_or_else(|e| e.into_inner());
+            r.get_or_insert(report);
+        }
+        self.set_power(Power::Crashed);
+    }
+
+    /// Why the machine crashed, if [`Board::crash`] said.
+    pub fn crash_report(&self) -> Option<String> {
+        self.crash_report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Devices> {

@@ -42,7 +42,11 @@ pub fn harness() -> Result<PathBuf, String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     std::fs::write(dir.join("harness.c"), C).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("trampoline.S"), S).map_err(|e| e.to_string())?;
-    let tmp = dir.join(format!("harness.tmp{}", std::process::id()));
+    // Unique per build: tests in one process may build it in parallel on a
+    // cold cache, and each renames its own result into place.
+    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("harness.tmp{}-{n}", std::process::id()));
     let status = Command::new("aarch64-linux-gnu-gcc")
         .args(["-static", "-O2", "-fno-stack-protector", "-o"])
         .arg(&tmp)

@@ -1,5 +1,7 @@
 //! The interactive serial console: the terminal in raw mode, keystrokes to
-//! the guest's UART, Ctrl-A x to quit. Restored on exit.
+//! the guest's UART, Ctrl-A x to quit. Restored on every way out: detach,
+//! a forced exit and a VMM panic all call [`restore_terminal`]. A terminal
+//! that goes away (end of input or an I/O error on a tty) stops the VM.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,31 +10,45 @@ use std::time::Duration;
 
 use vmm::board_types::{Board, Power};
 
+use crate::stop::StopHandle;
+
 /// Ctrl-A, the escape key.
 const ESCAPE: u8 = 0x01;
 
+/// The terminal's settings before raw mode, for whoever restores them.
+static SAVED: Mutex<Option<libc::termios>> = Mutex::new(None);
+
+/// Puts the terminal back as it was before [`attach`] (idempotent).
+pub fn restore_terminal() {
+    let saved = SAVED.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(t) = saved {
+        // SAFETY: restoring attributes previously read from the same fd.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+    }
+}
+
 /// A running console; [`Console::detach`] restores the terminal.
 pub struct Console {
-    saved: Option<libc::termios>,
     quit: Arc<AtomicBool>,
     target: Arc<Mutex<Arc<Board>>>,
 }
 
 /// Puts the terminal (if stdin is one) in raw mode and starts forwarding input.
-pub fn attach(board: Arc<Board>) -> Console {
-    let saved = raw_mode();
+pub fn attach(board: Arc<Board>, stop: StopHandle) -> Console {
+    let tty = raw_mode();
     let quit = Arc::new(AtomicBool::new(false));
     let target = Arc::new(Mutex::new(board));
     let (q, t) = (quit.clone(), target.clone());
     std::thread::Builder::new()
         .name("console-input".into())
-        .spawn(move || forward_input(&t, &q))
+        .spawn(move || {
+            // Input ended: on a terminal that means it went away.
+            if forward_input(&t, &q) && tty {
+                stop.console_closed();
+            }
+        })
         .expect("spawn console thread");
-    Console {
-        saved,
-        quit,
-        target,
-    }
+    Console { quit, target }
 }
 
 impl Console {
@@ -48,41 +64,42 @@ impl Console {
 
     /// Restores the terminal; returns whether the user quit with Ctrl-A x.
     pub fn detach(self) -> bool {
-        if let Some(t) = self.saved {
-            // SAFETY: restoring attributes previously read from the same fd.
-            unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
-        }
+        restore_terminal();
         self.quit.load(Ordering::Acquire)
     }
 }
 
-fn raw_mode() -> Option<libc::termios> {
+/// Raw mode on stdin if it is a terminal; returns whether it is one.
+fn raw_mode() -> bool {
     // SAFETY: plain termios calls on fd 0 with properly sized structs.
     unsafe {
         if libc::isatty(0) == 0 {
-            return None;
+            return false;
         }
         let mut t: libc::termios = std::mem::zeroed();
         if libc::tcgetattr(0, &mut t) != 0 {
-            return None;
+            return false;
         }
-        let saved = t;
+        *SAVED.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
         libc::cfmakeraw(&mut t);
         // Keep output processing so the host side of the terminal stays sane.
         t.c_oflag |= libc::OPOST | libc::ONLCR;
         libc::tcsetattr(0, libc::TCSANOW, &t);
-        Some(saved)
+        true
     }
 }
 
-fn forward_input(target: &Mutex<Arc<Board>>, quit: &AtomicBool) {
+/// Forwards typed input until it ends (true) or the user quits (false).
+fn forward_input(target: &Mutex<Arc<Board>>, quit: &AtomicBool) -> bool {
     let board = || target.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut stdin = std::io::stdin();
     let mut buf = [0u8; 256];
     let mut escaped = false;
     loop {
         let n = match stdin.read(&mut buf) {
-            Ok(0) | Err(_) => return,
+            Ok(0) => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return true,
             Ok(n) => n,
         };
         let mut out = Vec::with_capacity(n);
@@ -92,8 +109,8 @@ fn forward_input(target: &Mutex<Arc<Board>>, quit: &AtomicBool) {
                 match b {
                     b'x' | b'X' => {
                         quit.store(true, Ordering::Release);
-                        board().set_power(Power::Crashed);
-                        return;
+                        board().set_power(Power::Stopped);
+                        return false;
                     }
                     ESCAPE => out.push(ESCAPE),
                     _ => {}

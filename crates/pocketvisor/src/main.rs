@@ -2,6 +2,8 @@
 
 mod api;
 mod console;
+mod exit;
+mod stop;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +13,7 @@ use vmm::{parse_size, DiskConfig, NetConfig, PortConfig, Vm, VmConfig, VmEnd, Vs
 
 /// Pocketvisor runs several phone operating systems side by side, each in its own VM.
 #[derive(Parser, Debug)]
-#[command(name = "pocketvisor", version, about)]
+#[command(name = "pocketvisor", version, about, after_help = exit::TABLE)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,27 +23,36 @@ struct Cli {
 enum Command {
     /// Boot an arm64 Linux kernel in a VM with its serial console on this terminal.
     /// Ctrl-A x quits; Ctrl-A Ctrl-A sends a Ctrl-A.
+    #[command(after_help = exit::TABLE)]
     Run(RunArgs),
 }
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// The arm64 Linux Image (Debian's /boot/vmlinuz-* is one).
+    /// The arm64 Linux Image (Debian's /boot/vmlinuz-* is one). A file
+    /// without an Image header is loaded as a raw binary at RAM base +
+    /// 0x80000 and entered like an Image (x0 = device tree), as QEMU does.
     #[arg(long)]
     kernel: PathBuf,
     /// An initramfs (cpio, optionally compressed).
     #[arg(long)]
     initrd: Option<PathBuf>,
-    /// The kernel command line.
+    /// The kernel command line (at most 2047 bytes).
     #[arg(long, default_value = "console=ttyAMA0")]
     cmdline: String,
-    /// Guest memory, e.g. 256M or 1G.
+    /// Guest memory, e.g. 256M or 1G (at most the host's RAM unless --overcommit).
     #[arg(long, default_value = "256M", value_parser = parse_size)]
     mem: u64,
-    /// Number of virtual CPUs.
+    /// Allow --mem beyond the host's physical RAM (pages are committed on touch).
+    #[arg(long)]
+    overcommit: bool,
+    /// Number of virtual CPUs. Only 1 works today (SMP guests are coming);
+    /// other values are refused.
     #[arg(long, default_value_t = 1)]
     cpus: usize,
     /// A raw disk image as a virtio-blk disk: PATH or PATH,ro. Repeatable (vda, vdb, ...).
+    /// A writable disk is locked for this VM alone; read-only disks can be
+    /// shared by any number of VMs that all give ,ro.
     #[arg(long = "disk", value_name = "PATH[,ro]")]
     disks: Vec<DiskConfig>,
     /// Add a virtio-rng device fed from the host's getrandom.
@@ -72,15 +83,39 @@ struct RunArgs {
     vsock: Option<VsockConfig>,
     /// A unix socket for controlling the running VM; one command per line:
     /// "balloon SIZE" sets the balloon target, "balloon" reports its state.
+    /// Created mode 0600; an existing file or a live socket is never replaced.
     #[arg(long, value_name = "PATH")]
     api: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print to stdout and succeed; every usage
+            // error is bad input.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::POWERED_OFF
+            });
+        }
+    };
+    // A VMM bug must not leave the user's terminal in raw mode.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        console::restore_terminal();
+        default_hook(info);
+    }));
     match cli.command {
         Command::Run(args) => run(args),
     }
+}
+
+fn bad_input(message: &str) -> ExitCode {
+    eprintln!("pocketvisor: {message}");
+    ExitCode::from(exit::BAD_INPUT)
 }
 
 fn run(args: RunArgs) -> ExitCode {
@@ -97,17 +132,19 @@ fn run(args: RunArgs) -> ExitCode {
         ports: args.ports,
         nets: args.nets,
         vsock: args.vsock,
+        overcommit: args.overcommit,
+    };
+    if let Err(e) = cfg.check() {
+        return bad_input(&e);
+    }
+    let stop = match stop::StopHandle::install() {
+        Ok(s) => s,
+        Err(e) => return bad_input(&format!("cannot install signal handlers: {e}")),
     };
     let api = match &args.api {
         Some(path) => match api::Api::bind(path) {
             Ok(api) => Some(api),
-            Err(e) => {
-                eprintln!(
-                    "pocketvisor: cannot listen on --api '{}': {e}",
-                    path.display()
-                );
-                return ExitCode::from(1);
-            }
+            Err(e) => return bad_input(&format!("--api: {e}")),
         },
         None => None,
     };
@@ -121,32 +158,46 @@ fn run(args: RunArgs) -> ExitCode {
                 if let Some(c) = console.take() {
                     c.detach();
                 }
-                eprintln!("pocketvisor: {e}");
-                return ExitCode::from(1);
+                return bad_input(&e.to_string());
             }
         };
         match &console {
             Some(c) => c.retarget(vm.board()),
-            None => console = Some(console::attach(vm.board())),
+            None => console = Some(console::attach(vm.board(), stop.clone())),
         }
+        stop.watch(vm.board());
         if let Some(api) = &api {
-            api.serve(vm.board(), vm.balloon());
+            api.serve(api::Target {
+                board: vm.board(),
+                balloon: vm.balloon(),
+                mem: vm.mem(),
+            });
         }
         match vm.run() {
-            VmEnd::Reset if !console.as_ref().is_some_and(|c| c.quit_requested()) => continue,
+            VmEnd::Reset
+                if !stop.requested() && !console.as_ref().is_some_and(|c| c.quit_requested()) =>
+            {
+                continue
+            }
+            // Leaving the loop drops the VM: disks finish and flush first.
             end => break end,
         }
     };
     let quit_by_user = console.map(|c| c.detach()).unwrap_or(false);
+    drop(api);
     match end {
         _ if quit_by_user => {
             eprintln!("\r\npocketvisor: quit (Ctrl-A x)");
-            ExitCode::from(130)
+            ExitCode::from(exit::QUIT)
         }
-        VmEnd::PoweredOff | VmEnd::Reset => ExitCode::SUCCESS,
+        VmEnd::Stopped | VmEnd::Reset => {
+            eprintln!("\r\npocketvisor: {}", stop.reason());
+            ExitCode::from(exit::STOPPED)
+        }
+        VmEnd::PoweredOff => ExitCode::from(exit::POWERED_OFF),
         VmEnd::Crashed(report) => {
             eprintln!("\r\npocketvisor: the guest crashed: {report}");
-            ExitCode::from(2)
+            ExitCode::from(exit::CRASHED)
         }
     }
 }

@@ -44,14 +44,26 @@ impl std::fmt::Display for DiskError {
 
 impl std::error::Error for DiskError {}
 
+impl Drop for Block {
+    /// Writes what the guest wrote through to the disk before the file (and
+    /// its lock) goes: a VM that stops never leaves data in the page cache only.
+    fn drop(&mut self) {
+        if !self.read_only {
+            let _ = self.file.sync_data();
+        }
+    }
+}
+
 impl Block {
-    /// Opens `path` as a raw disk image.
+    /// Opens `path` as a raw disk image, locked against other writers.
     pub fn open(path: &Path, read_only: bool) -> Result<Self, DiskError> {
         let file = OpenOptions::new()
             .read(true)
             .write(!read_only)
             .open(path)
             .map_err(|e| DiskError(format!("cannot open disk '{}': {e}", path.display())))?;
+        // One writer or any number of readers, across processes (QEMU included).
+        hostio::lock::lock_image(&file, path, !read_only).map_err(|e| DiskError(e.to_string()))?;
         let len = file
             .metadata()
             .map_err(|e| DiskError(format!("cannot stat disk '{}': {e}", path.display())))?

@@ -47,6 +47,19 @@ pub struct MmioTransport {
     config_generation: u32,
     /// Queue kicks go to this I/O thread instead of being served inline.
     worker: Option<Sender<usize>>,
+    /// The I/O thread, joined when the transport goes (its in-flight
+    /// request completes and the device's files are closed by then).
+    worker_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for MmioTransport {
+    fn drop(&mut self) {
+        // Closing the channel ends the worker's loop.
+        self.worker = None;
+        if let Some(t) = self.worker_thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -122,6 +135,7 @@ impl MmioTransport {
             queue_sel: 0,
             config_generation: 0,
             worker: None,
+            worker_thread: None,
         }
     }
 
@@ -145,8 +159,9 @@ impl MmioTransport {
             }
         });
         // Without a thread, serve inline rather than fail.
-        if spawned.is_ok() {
+        if let Ok(handle) = spawned {
             t.worker = Some(tx);
+            t.worker_thread = Some(handle);
         }
         t
     }

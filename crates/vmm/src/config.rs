@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use board::layout::{MAX_CPUS, RAM_MAX};
+
 /// The configuration of one VM.
 #[derive(Clone, Debug)]
 pub struct VmConfig {
@@ -29,6 +31,8 @@ pub struct VmConfig {
     pub nets: Vec<NetConfig>,
     /// A virtio-vsock device.
     pub vsock: Option<VsockConfig>,
+    /// Allow more guest RAM than the host has (it is committed on touch).
+    pub overcommit: bool,
 }
 
 /// A virtio-vsock device: the guest's context ID and the host's unix socket.
@@ -185,6 +189,108 @@ impl std::str::FromStr for DiskConfig {
 impl VmConfig {
     /// Smallest guest RAM accepted.
     pub const MIN_MEM: u64 = 64 << 20;
+    /// Longest kernel command line: arm64's COMMAND_LINE_SIZE less its NUL.
+    pub const MAX_CMDLINE: usize = 2047;
+
+    /// A configuration with defaults (256 MiB, one vCPU, no devices) for `kernel`.
+    pub fn new(kernel: PathBuf) -> Self {
+        VmConfig {
+            kernel,
+            initrd: None,
+            cmdline: "console=ttyAMA0".into(),
+            mem: 256 << 20,
+            cpus: 1,
+            disks: Vec::new(),
+            rng: false,
+            balloon: false,
+            vconsole: false,
+            ports: Vec::new(),
+            nets: Vec::new(),
+            vsock: None,
+            overcommit: false,
+        }
+    }
+
+    /// Checks what can be checked without touching the host's files: sizes,
+    /// counts, the command line, and that nothing is given twice.
+    pub fn check(&self) -> Result<(), String> {
+        if self.cpus == 0 || self.cpus > MAX_CPUS {
+            return Err(format!(
+                "--cpus must be between 1 and {MAX_CPUS}, not {}",
+                self.cpus
+            ));
+        }
+        if self.cpus > 1 {
+            return Err("more than one vCPU is not supported yet (use --cpus 1)".into());
+        }
+        if self.mem < Self::MIN_MEM || !self.mem.is_multiple_of(4096) || self.mem > RAM_MAX {
+            return Err(format!(
+                "--mem must be a whole number of pages between {} MiB and {} GiB, not {} bytes",
+                Self::MIN_MEM >> 20,
+                RAM_MAX >> 30,
+                self.mem
+            ));
+        }
+        let host = hostio::host_memory();
+        if !self.overcommit && host > 0 && self.mem > host {
+            return Err(format!(
+                "--mem {} MiB is more than the host's {} MiB of RAM (add --overcommit to allow it)",
+                self.mem >> 20,
+                host >> 20
+            ));
+        }
+        if self.cmdline.len() > Self::MAX_CMDLINE {
+            return Err(format!(
+                "--cmdline is {} bytes, more than the {} an arm64 kernel accepts",
+                self.cmdline.len(),
+                Self::MAX_CMDLINE
+            ));
+        }
+        if self.cmdline.contains('\0') {
+            return Err("--cmdline contains a NUL byte".into());
+        }
+        twice(self.disks.iter().map(|d| absolute(&d.path)), |p| {
+            format!("disk '{}' is given twice", p.display())
+        })?;
+        twice(self.ports.iter().map(|p| p.name.clone()), |n| {
+            format!("port name '{n}' is given twice")
+        })?;
+        let sockets = self.ports.iter().map(|p| absolute(&p.socket));
+        twice(
+            sockets.chain(self.vsock.iter().map(|v| absolute(&v.uds))),
+            |p| format!("socket path '{}' is given twice", p.display()),
+        )?;
+        twice(self.nets.iter().filter_map(|n| n.mac), |m| {
+            format!("MAC address {} is given twice", virtio::net::format_mac(&m))
+        })?;
+        twice(
+            self.nets.iter().filter_map(|n| match &n.backend {
+                NetBackendConfig::Tap(name) => Some(name.clone()),
+                NetBackendConfig::Socket(_) => None,
+            }),
+            |t| format!("TAP device '{t}' is given twice"),
+        )?;
+        Ok(())
+    }
+}
+
+/// `path` made absolute against the current directory (no symlinks resolved).
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The first item that occurs twice, as an error made by `say`.
+fn twice<T: Eq + std::hash::Hash + Clone>(
+    items: impl Iterator<Item = T>,
+    say: impl Fn(T) -> String,
+) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for item in items {
+        if !seen.insert(item.clone()) {
+            return Err(say(item));
+        }
+    }
+    Ok(())
 }
 
 /// Parses a memory size: a number of bytes with an optional K, M, G suffix
@@ -245,6 +351,8 @@ mod tests {
             "wifi=x",
             "tap=t0,mac=zz",
             "tap=t0,speed=1",
+            "tap=t0,mac=00:00:00:00:00:00",
+            "tap=t0,mac=33:33:00:00:00:01",
         ] {
             assert!(bad.parse::<NetConfig>().is_err(), "{bad}");
         }
@@ -266,6 +374,34 @@ mod tests {
         ] {
             assert!(bad.parse::<VsockConfig>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn checks() {
+        let ok = VmConfig::new("Image".into());
+        assert_eq!(ok.check(), Ok(()));
+        let with = |f: &dyn Fn(&mut VmConfig)| {
+            let mut c = ok.clone();
+            f(&mut c);
+            c.check().unwrap_err()
+        };
+        assert!(with(&|c| c.cmdline = "x".repeat(2048)).contains("more than the 2047"));
+        assert!(with(&|c| c.mem = 1 << 50).contains("--mem must be"));
+        let host = hostio::host_memory();
+        assert!(with(&|c| c.mem = (host + (1 << 30)) & !0xfff).contains("--overcommit"));
+        let mut over = ok.clone();
+        over.mem = (host + (1 << 30)) & !0xfff;
+        over.overcommit = true;
+        assert_eq!(over.check(), Ok(()));
+        let disk: DiskConfig = "a.img".parse().unwrap();
+        assert!(with(&|c| c.disks = vec![disk.clone(), disk.clone()]).contains("given twice"));
+        let port: PortConfig = "p=/tmp/x".parse().unwrap();
+        let port2: PortConfig = "q=/tmp/x".parse().unwrap();
+        assert!(with(&|c| c.ports = vec![port.clone(), port.clone()]).contains("port name"));
+        assert!(with(&|c| c.ports = vec![port.clone(), port2.clone()]).contains("socket path"));
+        let net: NetConfig = "socket=/tmp/l,mac=02:00:00:00:00:01".parse().unwrap();
+        assert!(with(&|c| c.nets = vec![net.clone(), net.clone()]).contains("MAC address"));
+        assert!(with(&|c| c.cpus = 2).contains("not supported yet"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! [`Vm::run`] runs the vCPU(s) until the guest powers off or fails.
 
 mod config;
+mod panic_watch;
 mod ports;
 mod vcpu;
 mod vm;

@@ -2,11 +2,13 @@
 //! a time; what it writes goes to the guest, what the guest writes goes to it.
 
 use std::io::{Read, Write};
+use std::os::unix::io::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 
 use board::Board;
+use hostio::socket::SocketFile;
 use virtio::console::PortInput;
 
 /// Where the guest's bytes for a port go: the connected client, if any.
@@ -30,30 +32,67 @@ impl Write for SocketOutput {
     }
 }
 
-/// Listens on `path` and connects clients to the port.
+/// A port's listening socket; dropping it stops the listener, disconnects
+/// the client and removes the socket file.
+pub struct PortServer {
+    listener: UnixListener,
+    output: SocketOutput,
+    _file: SocketFile,
+}
+
+impl Drop for PortServer {
+    fn drop(&mut self) {
+        // Wakes the thread blocked in accept (Linux ends it with EINVAL) and
+        // the one reading from the client.
+        // SAFETY: shutdown on our own listening descriptor.
+        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
+        if let Some(c) = self
+            .output
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Listens on `path` (never replacing a file or a live socket) and
+/// connects clients to the port.
 pub fn serve(
     path: &Path,
     output: SocketOutput,
     input: PortInput,
     board: Weak<Board>,
-) -> std::io::Result<()> {
-    let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path)?;
+) -> Result<PortServer, String> {
+    let (listener, file) =
+        hostio::socket::bind_listener(path).map_err(|e| format!("port socket: {e}"))?;
+    let accepting = listener
+        .try_clone()
+        .map_err(|e| format!("port socket '{}': {e}", path.display()))?;
+    let out = output.clone();
     std::thread::Builder::new()
         .name("vport".into())
         .spawn(move || {
-            for client in listener.incoming().flatten() {
+            for client in accepting.incoming() {
+                let Ok(client) = client else { return };
                 let Ok(reader) = client.try_clone() else {
                     continue;
                 };
-                *output.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
+                *out.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
                 pump(reader, &input, &board);
                 if board.upgrade().is_none() {
                     return;
                 }
             }
-        })?;
-    Ok(())
+        })
+        .map_err(|e| format!("port socket '{}': {e}", path.display()))?;
+    Ok(PortServer {
+        listener,
+        output,
+        _file: file,
+    })
 }
 
 /// Copies a client's bytes to the guest until it disconnects.

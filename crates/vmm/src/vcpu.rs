@@ -38,12 +38,12 @@ pub fn run(board: &Board, cpu: &mut Cpu, index: usize) -> VcpuEnd {
             }
             Exit::ExceptionLoop => {
                 let report = crash_report(cpu, "the guest takes exceptions in a loop without executing anything (broken vector table?)");
-                board.set_power(Power::Crashed);
+                board.crash(report.clone());
                 return VcpuEnd::Crashed(report);
             }
             other => {
                 let report = crash_report(cpu, &format!("unexpected CPU exit {other:?}"));
-                board.set_power(Power::Crashed);
+                board.crash(report.clone());
                 return VcpuEnd::Crashed(report);
             }
         }

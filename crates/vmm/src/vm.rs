@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use a64::Cpu;
 use board::fdt::{self, FdtConfig};
@@ -20,21 +20,15 @@ use virtio::vsock::Vsock;
 use virtio::{MmioTransport, Notifier, VirtioDevice};
 
 use crate::config::{NetBackendConfig, NetConfig, VmConfig};
+use crate::panic_watch::{BoardSlot, PanicWatch};
 use crate::ports::{self, SocketOutput};
 use crate::vcpu::{self, VcpuEnd};
 
 /// Why a VM could not be created. Each is one clear message for the user.
 #[derive(Debug)]
 pub enum VmError {
-    /// A file could not be read.
-    File {
-        /// What the file is (kernel, initrd).
-        what: &'static str,
-        /// Its path.
-        path: String,
-        /// The OS error.
-        error: std::io::Error,
-    },
+    /// The kernel or initrd could not be read.
+    Input(hostio::input::InputError),
     /// The boot protocol rejected the kernel, memory size or initrd.
     Boot(BootError),
     /// A bad configuration value.
@@ -46,9 +40,7 @@ pub enum VmError {
 impl std::fmt::Display for VmError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            VmError::File { what, path, error } => {
-                write!(f, "cannot read {what} '{path}': {error}")
-            }
+            VmError::Input(e) => write!(f, "{e}"),
             VmError::Boot(e) => write!(f, "{e}"),
             VmError::Config(m) | VmError::Host(m) => write!(f, "{m}"),
         }
@@ -66,6 +58,8 @@ pub enum VmEnd {
     Reset,
     /// The guest failed beyond recovery; the report says how.
     Crashed(String),
+    /// The host stopped it (a signal, the user, a closed console).
+    Stopped,
 }
 
 /// A VM ready to run.
@@ -73,14 +67,13 @@ pub struct Vm {
     board: Arc<Board>,
     cpus: Vec<Cpu>,
     balloon: Option<BalloonControl>,
+    mem: u64,
+    /// The host ends of named console ports (closed after the devices).
+    _ports: Vec<ports::PortServer>,
 }
 
-fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, VmError> {
-    std::fs::read(path).map_err(|error| VmError::File {
-        what,
-        path: path.display().to_string(),
-        error,
-    })
+fn read(what: &'static str, path: &Path, cap: u64) -> Result<Vec<u8>, VmError> {
+    hostio::input::read_capped(what, path, cap).map_err(VmError::Input)
 }
 
 fn entropy() -> [u8; 64] {
@@ -136,32 +129,12 @@ impl Vm {
         console: Box<dyn Write + Send>,
         hvc_out: Option<Box<dyn Write + Send>>,
     ) -> Result<Self, VmError> {
-        let mut console_out = hvc_out;
-        if cfg.cpus == 0 || cfg.cpus > layout::MAX_CPUS {
-            return Err(VmError::Config(format!(
-                "--cpus must be between 1 and {}, not {}",
-                layout::MAX_CPUS,
-                cfg.cpus
-            )));
-        }
-        if cfg.cpus > 1 {
-            return Err(VmError::Config(
-                "more than one vCPU is not supported yet (use --cpus 1)".into(),
-            ));
-        }
-        if cfg.mem < VmConfig::MIN_MEM || !cfg.mem.is_multiple_of(4096) || cfg.mem > layout::RAM_MAX
-        {
-            return Err(VmError::Config(format!(
-                "--mem must be a whole number of pages between {} MiB and {} GiB, not {} bytes",
-                VmConfig::MIN_MEM >> 20,
-                layout::RAM_MAX >> 30,
-                cfg.mem
-            )));
-        }
-        let kernel = read("kernel", &cfg.kernel)?;
-        let header = linux::parse_header(&kernel).map_err(VmError::Boot)?;
+        cfg.check().map_err(VmError::Config)?;
+        // Nothing larger than guest RAM can be loaded into it.
+        let kernel = read("kernel", &cfg.kernel, cfg.mem)?;
+        let header = linux::identify(&kernel).map_err(VmError::Boot)?;
         let initrd = match &cfg.initrd {
-            Some(p) => Some(read("initrd", p)?),
+            Some(p) => Some(read("initrd", p, cfg.mem)?),
             None => None,
         };
         let plan = linux::plan(
@@ -172,6 +145,11 @@ impl Vm {
         )
         .map_err(VmError::Boot)?;
 
+        // Both consoles end the VM when the guest kernel's panic says it will hang.
+        let slot: BoardSlot = Arc::new(OnceLock::new());
+        let console: Box<dyn Write + Send> = Box::new(PanicWatch::new(console, slot.clone()));
+        let mut console_out =
+            hvc_out.map(|w| Box::new(PanicWatch::new(w, slot.clone())) as Box<dyn Write + Send>);
         let board = Arc::new(
             Board::new(BoardConfig {
                 cpus: cfg.cpus,
@@ -180,6 +158,7 @@ impl Vm {
             })
             .map_err(|e| VmError::Host(e.to_string()))?,
         );
+        let _ = slot.set(Arc::downgrade(&board));
         // (device, whether its I/O runs on a thread of its own)
         let mut devices: Vec<(Box<dyn VirtioDevice>, bool)> = Vec::new();
         for disk in &cfg.disks {
@@ -190,6 +169,7 @@ impl Vm {
             devices.push((Box::new(Rng), false));
         }
         let balloon = cfg.balloon.then(BalloonControl::default);
+        let mut port_servers = Vec::new();
         if let Some(control) = &balloon {
             devices.push((Box::new(Balloon::new(control.clone())), false));
         }
@@ -216,18 +196,15 @@ impl Vm {
             for pc in &cfg.ports {
                 let output = SocketOutput::default();
                 let input = PortInput::default();
-                ports::serve(
-                    &pc.socket,
-                    output.clone(),
-                    input.clone(),
-                    Arc::downgrade(&board),
-                )
-                .map_err(|e| {
-                    VmError::Config(format!(
-                        "cannot listen on port socket '{}': {e}",
-                        pc.socket.display()
-                    ))
-                })?;
+                port_servers.push(
+                    ports::serve(
+                        &pc.socket,
+                        output.clone(),
+                        input.clone(),
+                        Arc::downgrade(&board),
+                    )
+                    .map_err(VmError::Config)?,
+                );
                 ports.push(Port {
                     name: Some(pc.name.clone()),
                     output: Box::new(output),
@@ -291,6 +268,8 @@ impl Vm {
             board,
             cpus,
             balloon,
+            mem: cfg.mem,
+            _ports: port_servers,
         })
     }
 
@@ -305,13 +284,23 @@ impl Vm {
         self.balloon.clone()
     }
 
+    /// Guest RAM in bytes.
+    pub fn mem(&self) -> u64 {
+        self.mem
+    }
+
     /// Runs the boot CPU on the calling thread until the guest stops.
     pub fn run(&mut self) -> VmEnd {
         let end = vcpu::run(&self.board, &mut self.cpus[0], 0);
         match end {
             VcpuEnd::Crashed(report) => VmEnd::Crashed(report),
             VcpuEnd::Power(Power::Reset) => VmEnd::Reset,
-            VcpuEnd::Power(Power::Crashed) => VmEnd::Crashed("stopped".into()),
+            VcpuEnd::Power(Power::Crashed) => VmEnd::Crashed(
+                self.board
+                    .crash_report()
+                    .unwrap_or_else(|| "the guest crashed".into()),
+            ),
+            VcpuEnd::Power(Power::Stopped) => VmEnd::Stopped,
             VcpuEnd::Power(_) => VmEnd::PoweredOff,
         }
     }

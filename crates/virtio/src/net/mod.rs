@@ -233,6 +233,9 @@ pub fn parse_mac(text: &str) -> Result<Mac, String> {
     if mac[0] & 1 != 0 {
         return Err(format!("'{text}' is a multicast address, not a NIC's"));
     }
+    if mac == [0; 6] {
+        return Err(format!("'{text}' is the all-zero address, not a NIC's"));
+    }
     Ok(mac)
 }
 

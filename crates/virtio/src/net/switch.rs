@@ -9,9 +9,12 @@
 //! by the first sender that finds it dead.
 
 use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use hostio::socket::SocketFile;
 
 use super::{format_mac, Inbox, Mac, NetBackend, MAX_FRAME};
 use crate::Notifier;
@@ -20,7 +23,43 @@ use crate::Notifier;
 pub struct SwitchPort {
     dir: PathBuf,
     own: PathBuf,
+    /// Removes our socket when the NIC goes.
+    _own_file: SocketFile,
     sender: UnixDatagram,
+}
+
+/// Makes sure the switch directory exists: an existing directory, or one
+/// new directory (mode 0700) in an existing parent — never a chain of them.
+fn open_switch_dir(dir: &Path) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => {
+            return Err(format!(
+                "network switch '{}' is not a directory",
+                dir.display()
+            ))
+        }
+        Err(_) => {}
+    }
+    let parent = match dir.parent() {
+        Some(p) if p.as_os_str().is_empty() => Path::new("."),
+        Some(p) => p,
+        None => Path::new("/"),
+    };
+    if !parent.is_dir() {
+        return Err(format!(
+            "network switch '{}': its parent directory '{}' does not exist",
+            dir.display(),
+            parent.display()
+        ));
+    }
+    let made = std::fs::DirBuilder::new().mode(0o700).create(dir);
+    match made {
+        Ok(()) => Ok(()),
+        // Another VM made it first.
+        Err(e) if e.kind() == ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(format!("network switch '{}': {e}", dir.display())),
+    }
 }
 
 fn port_path(dir: &Path, mac: &Mac) -> PathBuf {
@@ -33,31 +72,19 @@ impl SwitchPort {
     /// calls `notify` after each and ends when the device is gone.
     pub fn join(dir: &Path, mac: Mac, inbox: Inbox, notify: Notifier) -> Result<Self, String> {
         let what = |e: std::io::Error| format!("network switch '{}': {e}", dir.display());
-        std::fs::create_dir_all(dir).map_err(what)?;
-        if !dir.is_dir() {
-            return Err(format!(
-                "network switch '{}' is not a directory",
-                dir.display()
-            ));
-        }
+        open_switch_dir(dir)?;
         let own = port_path(dir, &mac);
-        if own.exists() {
-            // A live NIC answers; a dead one's socket refuses the connection.
-            let probe = UnixDatagram::unbound().map_err(what)?;
-            match probe.connect(&own) {
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                    let _ = std::fs::remove_file(&own);
-                }
-                _ => {
-                    return Err(format!(
-                        "network switch '{}': MAC {} is already plugged in",
-                        dir.display(),
-                        format_mac(&mac)
-                    ))
-                }
+        let (receiver, own_file) = match hostio::socket::bind_datagram(&own) {
+            Ok(bound) => bound,
+            Err(hostio::socket::SocketError::InUse(_)) => {
+                return Err(format!(
+                    "network switch '{}': MAC {} is already plugged in",
+                    dir.display(),
+                    format_mac(&mac)
+                ))
             }
-        }
-        let receiver = UnixDatagram::bind(&own).map_err(what)?;
+            Err(e) => return Err(format!("network switch '{}': {e}", dir.display())),
+        };
         receiver
             .set_read_timeout(Some(Duration::from_millis(500)))
             .map_err(what)?;
@@ -70,6 +97,7 @@ impl SwitchPort {
         Ok(SwitchPort {
             dir: dir.to_path_buf(),
             own,
+            _own_file: own_file,
             sender,
         })
     }
@@ -80,8 +108,13 @@ impl SwitchPort {
             Ok(_) => true,
             Err(e) if e.kind() == ErrorKind::NotFound => false,
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                // Its VM died without cleaning up.
-                let _ = std::fs::remove_file(path);
+                // Its VM died without cleaning up — if it is a socket at all:
+                // anything else in the directory is the user's.
+                let is_socket =
+                    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+                if is_socket {
+                    let _ = std::fs::remove_file(path);
+                }
                 true
             }
             // Full (WouldBlock) or anything else: the frame is dropped.
@@ -112,12 +145,6 @@ impl NetBackend for SwitchPort {
             }
         }
         self.flood(frame);
-    }
-}
-
-impl Drop for SwitchPort {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.own);
     }
 }
 
@@ -193,5 +220,29 @@ mod tests {
         assert!(!port_path(&dir, &macs[2]).exists());
         drop(ports);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn switch_directories_are_never_made_in_chains() {
+        let base = tempfile::tempdir().unwrap();
+        let deep = base.path().join("a/b/lan");
+        let e = SwitchPort::join(&deep, [2, 0, 0, 0, 0, 1], Inbox::default(), Arc::new(|| {}))
+            .err()
+            .unwrap();
+        assert!(e.contains("parent directory"), "{e}");
+        assert!(!base.path().join("a").exists());
+        // One level is made; a user's *.sock file there survives a flood.
+        let lan = base.path().join("lan");
+        let p = SwitchPort::join(&lan, [2, 0, 0, 0, 0, 1], Inbox::default(), Arc::new(|| {}));
+        let mut p = p.unwrap();
+        std::fs::write(lan.join("notes.sock"), b"mine").unwrap();
+        p.send(&frame([0xff; 6], [2, 0, 0, 0, 0, 1], 3));
+        assert_eq!(std::fs::read(lan.join("notes.sock")).unwrap(), b"mine");
+        let file = base.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let e = SwitchPort::join(&file, [2, 0, 0, 0, 0, 2], Inbox::default(), Arc::new(|| {}))
+            .err()
+            .unwrap();
+        assert!(e.contains("not a directory"), "{e}");
     }
 }

@@ -18,15 +18,14 @@ mod host;
 pub mod muxer;
 pub mod packet;
 
-use std::io::ErrorKind;
-use std::os::unix::fs::FileTypeExt;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use board::GuestRam;
+use hostio::socket::SocketFile;
 
 use crate::device::{read_config_bytes, VirtioDevice};
 use crate::queue::{Queue, QueueError};
@@ -44,34 +43,21 @@ const MAX_TX_PAYLOAD: u32 = 64 << 10;
 /// The vsock device.
 pub struct Vsock {
     cid: u64,
-    uds: PathBuf,
+    _socket_file: SocketFile,
     muxer: Arc<Mutex<Muxer>>,
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// Binds `path`, replacing a socket nobody listens on any more but never
-/// another kind of file.
-fn bind(path: &Path) -> Result<UnixListener, String> {
-    let what = |e: std::io::Error| format!("vsock socket '{}': {e}", path.display());
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(format!(
-                "vsock socket '{}': exists and is not a socket",
-                path.display()
-            ));
-        }
-        match UnixStream::connect(path) {
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                let _ = std::fs::remove_file(path);
-            }
-            _ => return Err(format!("vsock socket '{}': already in use", path.display())),
-        }
-    }
-    let listener = UnixListener::bind(path).map_err(what)?;
-    listener.set_nonblocking(true).map_err(what)?;
-    Ok(listener)
+/// Binds `path` (never replacing a file or a live socket), non-blocking.
+fn bind(path: &Path) -> Result<(UnixListener, SocketFile), String> {
+    let (listener, file) =
+        hostio::socket::bind_listener(path).map_err(|e| format!("vsock socket: {e}"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("vsock socket '{}': {e}", path.display()))?;
+    Ok((listener, file))
 }
 
 impl Vsock {
@@ -84,7 +70,7 @@ impl Vsock {
                 u32::MAX - 1
             ));
         }
-        let listener = bind(uds)?;
+        let (listener, socket_file) = bind(uds)?;
         let muxer = Arc::new(Mutex::new(Muxer::new(cid, uds)));
         let waker = Arc::new(Waker::new().map_err(|e| format!("vsock: {e}"))?);
         let stop = Arc::new(AtomicBool::new(false));
@@ -97,7 +83,7 @@ impl Vsock {
         };
         Ok(Vsock {
             cid,
-            uds: uds.to_path_buf(),
+            _socket_file: socket_file,
             muxer,
             waker,
             stop,
@@ -224,6 +210,6 @@ impl Drop for Vsock {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let _ = std::fs::remove_file(&self.uds);
+        // The socket file goes with `socket_file`, after the thread.
     }
 }

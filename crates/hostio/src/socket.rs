@@ -1,0 +1,316 @@
+//! Unix socket paths owned by the VMM.
+//!
+//! A path that exists is never replaced unless it is a stale socket (one
+//! nobody answers on, left by a VM that died); a regular file, a directory
+//! or a live socket is refused. Sockets are created with mode 0600. The
+//! returned [`SocketFile`] removes the path when dropped — only if the path
+//! still names the socket this process created — and every live one is
+//! remembered so that a forced exit can remove them all
+//! ([`remove_all_now`]).
+
+use std::io::ErrorKind;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Why a socket path could not be taken. Each is one message for the user.
+#[derive(Debug)]
+pub enum SocketError {
+    /// Something that is not a socket is at the path (a user's file).
+    NotASocket(PathBuf),
+    /// A live socket is at the path: another VM (or program) answers on it.
+    InUse(PathBuf),
+    /// The path does not fit in a socket address.
+    TooLong(PathBuf),
+    /// The host refused (missing directory, permissions, ...).
+    Io(PathBuf, std::io::Error),
+}
+
+impl std::fmt::Display for SocketError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SocketError::NotASocket(p) => write!(
+                f,
+                "'{}' exists and is not a socket (refusing to replace it)",
+                p.display()
+            ),
+            SocketError::InUse(p) => {
+                write!(f, "'{}' is already in use by another VM", p.display())
+            }
+            SocketError::TooLong(p) => write!(
+                f,
+                "socket path '{}' is too long (at most {} bytes)",
+                p.display(),
+                MAX_PATH
+            ),
+            SocketError::Io(p, e) => write!(f, "cannot create socket '{}': {e}", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for SocketError {}
+
+/// Longest path a unix socket address holds (sun_path less its NUL).
+pub const MAX_PATH: usize = 107;
+
+/// Identity of a socket file this process created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Owned {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+/// Every socket file this process owns now.
+static OWNED: Mutex<Vec<Owned>> = Mutex::new(Vec::new());
+
+fn owned() -> std::sync::MutexGuard<'static, Vec<Owned>> {
+    OWNED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes `o.path` if it still is the socket we created.
+fn remove_if_ours(o: &Owned) {
+    if let Ok(m) = std::fs::symlink_metadata(&o.path) {
+        if m.file_type().is_socket() && m.dev() == o.dev && m.ino() == o.ino {
+            let _ = std::fs::remove_file(&o.path);
+        }
+    }
+}
+
+/// A socket file created by this process; dropping it removes the file.
+#[derive(Debug)]
+pub struct SocketFile {
+    owned: Owned,
+}
+
+impl SocketFile {
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.owned.path
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        remove_if_ours(&self.owned);
+        owned().retain(|o| *o != self.owned);
+    }
+}
+
+/// Removes every socket file this process still owns. For exit paths that
+/// skip destructors (a forced exit after a second signal).
+pub fn remove_all_now() {
+    for o in owned().iter() {
+        remove_if_ours(o);
+    }
+}
+
+/// Which kind of unix socket.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Stream,
+    Datagram,
+}
+
+/// Listens on a new stream socket at `path` (backlog 64).
+pub fn bind_listener(path: &Path) -> Result<(UnixListener, SocketFile), SocketError> {
+    let (fd, file) = bind(path, Kind::Stream)?;
+    let listener = UnixListener::from(fd);
+    Ok((listener, file))
+}
+
+/// Binds a new datagram socket at `path`.
+pub fn bind_datagram(path: &Path) -> Result<(UnixDatagram, SocketFile), SocketError> {
+    let (fd, file) = bind(path, Kind::Datagram)?;
+    Ok((UnixDatagram::from(fd), file))
+}
+
+/// Whether something answers on the socket at `path`.
+fn answers(path: &Path, kind: Kind) -> bool {
+    let refused = |e: std::io::Error| e.kind() == ErrorKind::ConnectionRefused;
+    match kind {
+        Kind::Stream => !UnixStream::connect(path).is_err_and(refused),
+        Kind::Datagram => match UnixDatagram::unbound() {
+            Ok(probe) => !probe.connect(path).is_err_and(refused),
+            Err(_) => true,
+        },
+    }
+}
+
+fn bind(path: &Path, kind: Kind) -> Result<(OwnedFd, SocketFile), SocketError> {
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() > MAX_PATH {
+        return Err(SocketError::TooLong(path.to_path_buf()));
+    }
+    let io = |e: std::io::Error| SocketError::Io(path.to_path_buf(), e);
+    // SAFETY: sockaddr_un is plain data; the path fits (checked above).
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (dst, &src) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = src as libc::c_char;
+    }
+    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+    let ty = match kind {
+        Kind::Stream => libc::SOCK_STREAM,
+        Kind::Datagram => libc::SOCK_DGRAM,
+    };
+    for attempt in 0..2 {
+        // SAFETY: plain socket creation; the fd is owned right away.
+        let raw = unsafe { libc::socket(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(io(std::io::Error::last_os_error()));
+        }
+        // SAFETY: `raw` is a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // The socket file takes the socket inode's mode: 0600 before bind
+        // means the file never exists with wider permissions.
+        // SAFETY: fchmod on our own descriptor.
+        unsafe { libc::fchmod(raw, 0o600) };
+        // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
+        let r = unsafe { libc::bind(raw, &addr as *const _ as *const libc::sockaddr, len) };
+        if r == 0 {
+            let meta = std::fs::symlink_metadata(path).map_err(io)?;
+            // Whatever the umask and sockfs did, the file is the owner's only.
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            if kind == Kind::Stream {
+                // SAFETY: listen on our bound socket.
+                if unsafe { libc::listen(raw, 64) } != 0 {
+                    let e = std::io::Error::last_os_error();
+                    let _ = std::fs::remove_file(path);
+                    return Err(io(e));
+                }
+            }
+            let o = Owned {
+                path: path.to_path_buf(),
+                dev: meta.dev(),
+                ino: meta.ino(),
+            };
+            owned().push(o.clone());
+            return Ok((fd, SocketFile { owned: o }));
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EADDRINUSE) || attempt > 0 {
+            return Err(io(err));
+        }
+        // Something is at the path: only a socket nobody answers on may go.
+        let meta = std::fs::symlink_metadata(path).map_err(io)?;
+        if !meta.file_type().is_socket() {
+            return Err(SocketError::NotASocket(path.to_path_buf()));
+        }
+        if answers(path, kind) {
+            return Err(SocketError::InUse(path.to_path_buf()));
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    Err(SocketError::InUse(path.to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn creates_0600_and_removes_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("api.sock");
+        // SAFETY: umask is process-wide; 0 is the worst case we must survive.
+        let old = unsafe { libc::umask(0) };
+        let (l, f) = bind_listener(&p).unwrap();
+        unsafe { libc::umask(old) };
+        assert_eq!(mode(&p), 0o600);
+        let mut c = UnixStream::connect(&p).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        c.write_all(b"hi").unwrap();
+        let mut b = [0u8; 2];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"hi");
+        drop(f);
+        assert!(!p.exists());
+    }
+
+    #[test]
+    fn never_replaces_a_file_or_live_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("precious");
+        std::fs::write(&file, b"user data").unwrap();
+        assert!(matches!(
+            bind_listener(&file),
+            Err(SocketError::NotASocket(_))
+        ));
+        assert!(matches!(
+            bind_datagram(&file),
+            Err(SocketError::NotASocket(_))
+        ));
+        assert_eq!(std::fs::read(&file).unwrap(), b"user data");
+        let sub = dir.path().join("a-dir");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(bind_listener(&sub).is_err());
+        assert!(sub.is_dir());
+
+        let live = dir.path().join("live.sock");
+        let (_l, _f) = bind_listener(&live).unwrap();
+        let e = bind_listener(&live).unwrap_err();
+        assert!(matches!(e, SocketError::InUse(_)));
+        assert!(e.to_string().contains("already in use by another VM"));
+        assert!(live.exists());
+
+        let dlive = dir.path().join("live.dgram");
+        let (_d, _df) = bind_datagram(&dlive).unwrap();
+        assert!(matches!(bind_datagram(&dlive), Err(SocketError::InUse(_))));
+    }
+
+    #[test]
+    fn replaces_a_stale_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("stale.sock");
+        // A socket file whose owner is gone (std leaves the file behind).
+        drop(UnixListener::bind(&p).unwrap());
+        assert!(p.exists());
+        let (l, _f) = bind_listener(&p).unwrap();
+        let _c = UnixStream::connect(&p).unwrap();
+        assert!(l.accept().is_ok());
+        let d = dir.path().join("stale.dgram");
+        drop(UnixDatagram::bind(&d).unwrap());
+        assert!(bind_datagram(&d).is_ok());
+    }
+
+    #[test]
+    fn leaves_a_replacement_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("moved.sock");
+        let (_l, f) = bind_listener(&p).unwrap();
+        // Someone removes our socket and puts a file there: keep theirs.
+        std::fs::remove_file(&p).unwrap();
+        std::fs::write(&p, b"theirs").unwrap();
+        drop(f);
+        assert_eq!(std::fs::read(&p).unwrap(), b"theirs");
+    }
+
+    #[test]
+    fn remove_all_now_removes_live_sockets() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("forced.sock");
+        let (_l, f) = bind_listener(&p).unwrap();
+        remove_all_now();
+        assert!(!p.exists());
+        drop(f);
+    }
+
+    #[test]
+    fn long_and_missing_paths() {
+        let long = PathBuf::from(format!("/tmp/{}", "x".repeat(120)));
+        assert!(matches!(bind_listener(&long), Err(SocketError::TooLong(_))));
+        let missing = Path::new("/nonexistent-dir-pv/api.sock");
+        let e = bind_listener(missing).unwrap_err();
+        assert!(e.to_string().contains("cannot create socket"), "{e}");
+    }
+}
