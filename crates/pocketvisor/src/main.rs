@@ -113,8 +113,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// A line for the user on stderr, which may be gone (a closed terminal):
+/// then the line is lost, and the exit code still says what happened.
+pub(crate) fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 fn bad_input(message: &str) -> ExitCode {
-    eprintln!("pocketvisor: {message}");
+    say(&format!("pocketvisor: {message}"));
     ExitCode::from(exit::BAD_INPUT)
 }
 
@@ -187,16 +194,16 @@ fn run(args: RunArgs) -> ExitCode {
     drop(api);
     match end {
         _ if quit_by_user => {
-            eprintln!("\r\npocketvisor: quit (Ctrl-A x)");
+            say("\r\npocketvisor: quit (Ctrl-A x)");
             ExitCode::from(exit::QUIT)
         }
         VmEnd::Stopped | VmEnd::Reset => {
-            eprintln!("\r\npocketvisor: {}", stop.reason());
+            say(&format!("\r\npocketvisor: {}", stop.reason()));
             ExitCode::from(exit::STOPPED)
         }
         VmEnd::PoweredOff => ExitCode::from(exit::POWERED_OFF),
         VmEnd::Crashed(report) => {
-            eprintln!("\r\npocketvisor: the guest crashed: {report}");
+            say(&format!("\r\npocketvisor: the guest crashed: {report}"));
             ExitCode::from(exit::CRASHED)
         }
     }

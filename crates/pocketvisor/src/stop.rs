@@ -115,7 +115,7 @@ fn name(sig: i32) -> &'static str {
 fn force_exit(why: &str) -> ! {
     crate::console::restore_terminal();
     hostio::socket::remove_all_now();
-    eprintln!("\r\npocketvisor: forced exit: {why}");
+    crate::say(&format!("\r\npocketvisor: forced exit: {why}"));
     // SAFETY: _exit ends the process without running destructors, which
     // might wait for the stuck threads this exit is about.
     unsafe { libc::_exit(crate::exit::STOPPED as i32) }

@@ -189,10 +189,18 @@ pub(crate) struct BlockShape<'b> {
     pub end_pc: u64,
 }
 
-/// Executable memory for compiled blocks.
+/// Executable memory for compiled blocks, never writable and executable at
+/// once (W^X): one memfd mapped twice, a read+execute view that code runs
+/// from and a read+write view at another address that the compiler writes
+/// through. x86 keeps instruction fetch coherent with stores to the same
+/// physical page, whatever the virtual alias.
 pub(crate) struct CodeBuffer {
+    /// The executable view.
     #[cfg(target_arch = "x86_64")]
     base: *mut u8,
+    /// The writable view of the same pages.
+    #[cfg(target_arch = "x86_64")]
+    write: *mut u8,
     #[cfg(target_arch = "x86_64")]
     used: usize,
 }
@@ -213,22 +221,10 @@ impl CodeBuffer {
             if std::env::var_os("PV_NO_JIT").is_some() {
                 return None;
             }
-            // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    CODE_BYTES,
-                    libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                    -1,
-                    0,
-                )
-            };
-            if p == libc::MAP_FAILED {
-                return None;
-            }
+            let (base, write) = map_twice(CODE_BYTES)?;
             Some(CodeBuffer {
-                base: p as *mut u8,
+                base,
+                write,
                 used: 0,
             })
         }
@@ -253,10 +249,10 @@ impl CodeBuffer {
             if self.used + code.len() > CODE_BYTES {
                 return None;
             }
-            // SAFETY: the range lies inside our mapping and no compiled code
-            // runs from it (it is past `used`).
+            // SAFETY: the range lies inside our writable view and no compiled
+            // code runs from it (it is past `used`).
             unsafe {
-                std::ptr::copy_nonoverlapping(code.as_ptr(), self.base.add(self.used), code.len());
+                std::ptr::copy_nonoverlapping(code.as_ptr(), self.write.add(self.used), code.len());
             }
             // SAFETY: the bytes just written are a complete function with the BlockFn ABI.
             let start = unsafe { self.base.add(self.used) };
@@ -276,12 +272,50 @@ impl CodeBuffer {
     }
 }
 
+/// Maps `len` bytes of a new memfd twice: (read+execute view, read+write view).
+#[cfg(target_arch = "x86_64")]
+fn map_twice(len: usize) -> Option<(*mut u8, *mut u8)> {
+    // SAFETY: memfd_create with a static C string; the fd is closed below
+    // (the mappings keep the memory alive).
+    let fd = unsafe { libc::memfd_create(c"pocketvisor-jit".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    let map = |prot| {
+        // SAFETY: a fresh shared mapping of our own memfd.
+        unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd, 0) }
+    };
+    // SAFETY: sizing our own memfd; pages are allocated on first write.
+    let sized = unsafe { libc::ftruncate(fd, len as libc::off_t) } == 0;
+    let exec = if sized {
+        map(libc::PROT_READ | libc::PROT_EXEC)
+    } else {
+        libc::MAP_FAILED
+    };
+    let write = if exec != libc::MAP_FAILED {
+        map(libc::PROT_READ | libc::PROT_WRITE)
+    } else {
+        libc::MAP_FAILED
+    };
+    // SAFETY: closing our own descriptor.
+    unsafe { libc::close(fd) };
+    if write == libc::MAP_FAILED {
+        if exec != libc::MAP_FAILED {
+            // SAFETY: unmapping the view made just above.
+            unsafe { libc::munmap(exec, len) };
+        }
+        return None;
+    }
+    Some((exec as *mut u8, write as *mut u8))
+}
+
 impl Drop for CodeBuffer {
     fn drop(&mut self) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: unmaps exactly the mapping made in `new`; no block uses it any more.
+        // SAFETY: unmaps exactly the mappings made in `new`; no block uses them any more.
         unsafe {
             libc::munmap(self.base as *mut libc::c_void, CODE_BYTES);
+            libc::munmap(self.write as *mut libc::c_void, CODE_BYTES);
         }
     }
 }

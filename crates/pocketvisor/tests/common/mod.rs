@@ -1,6 +1,8 @@
 //! Shared helpers: the guest parts and running the pocketvisor binary.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod vmm_process;
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -77,4 +79,20 @@ pub fn wait_with_limit(mut child: Child, limit: Duration) -> (Option<i32>, Strin
     let out = String::from_utf8_lossy(&out_reader.join().expect("reader")).into_owned();
     let err = String::from_utf8_lossy(&err_reader.join().expect("reader")).into_owned();
     (code, out, err)
+}
+
+/// `run` arguments for the Debian kernel and test initramfs, then `extra`.
+pub fn linux_args(cmdline: &str, extra: &[&str]) -> Vec<String> {
+    let dir = linux_guest_dir();
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--kernel".into(),
+        dir.join("Image").display().to_string(),
+        "--initrd".into(),
+        dir.join("initramfs.cpio.gz").display().to_string(),
+        "--cmdline".into(),
+        cmdline.into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
 }
