@@ -91,7 +91,7 @@ fn check_clean(img: &Path) -> PathBuf {
 fn synced_files_intact(img: &Path, output: &str) -> usize {
     let mut checked = 0;
     for line in output.lines() {
-        let mut w = line.trim().split_whitespace();
+        let mut w = line.split_whitespace();
         let (Some("SYNCED"), Some(n), Some(md5)) = (w.next(), w.next(), w.next()) else {
             continue;
         };
