@@ -15,29 +15,24 @@ die() { echo "guests: $*" >&2; exit 1; }
 command -v cpio >/dev/null || die "cpio is needed to build the initramfs (apt-get install cpio)"
 command -v dpkg-deb >/dev/null || die "dpkg-deb is needed (a Debian-like host)"
 
-"$here/fetch-user-guests.sh" >/dev/null
+"$here/fetch-user-guests.sh"
 busybox="$here/cache/user/busybox"
-
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+# shellcheck source=guests/host-setup.sh
+. "$here/host-setup.sh"
 
 if [ ! -f "$out/Image" ]; then
     pkg="${KERNEL_PACKAGE:-}"
     if [ -z "$pkg" ]; then
+        ensure_arm64_apt
         pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-cloud-arm64-unsigned$' 2>/dev/null \
-            | cut -d' ' -f1 | sort -V | tail -1)
-    fi
-    if [ -z "$pkg" ]; then
-        $SUDO apt-get update -q >/dev/null
-        pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-cloud-arm64-unsigned$' \
             | cut -d' ' -f1 | sort -V | tail -1)
     fi
     [ -n "$pkg" ] || die "no linux-image-6.1.0-*-cloud-arm64-unsigned package in apt's lists"
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
-    echo "guests: downloading $pkg:arm64"
-    (cd "$work" && apt-get download -q "$pkg:arm64" >/dev/null 2>&1) \
-        || die "cannot download $pkg:arm64 (is the arm64 architecture enabled? see guests/fetch-user-guests.sh)"
+    echo "guests: downloading $pkg:arm64 (about 30 MB, once)"
+    (cd "$work" && apt-get download "$pkg:arm64") \
+        || die "cannot download $pkg:arm64 (is the arm64 architecture enabled? see guests/host-setup.sh)"
     dpkg-deb -x "$work"/linux-image-*.deb "$work/pkg"
     rm -rf "$out/modules"
     mkdir -p "$out/modules"
@@ -60,6 +55,7 @@ kdir=$(echo "$out"/modules/*/kernel)
 # Rebuild the initramfs when busybox, /init, the scripts or the module list change.
 stamp=$( (cat "$busybox" "$here/linux/init" "$here"/scripts/linux/*.sh "$here"/c/vsock-tool.c; echo "${modules[*]}") | md5sum | cut -d' ' -f1)
 if [ ! -f "$out/initramfs.cpio.gz" ] || [ "$(cat "$out/initramfs.stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "guests: building the initramfs (busybox, scripts, virtio modules)"
     root="$(mktemp -d)"
     mkdir -p "$root/bin" "$root/scripts" "$root/proc" "$root/sys" "$root/dev" "$root/tmp"
     install -m 755 "$busybox" "$root/bin/busybox"

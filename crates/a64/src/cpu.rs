@@ -352,6 +352,17 @@ impl Cpu {
         self.dirty_code.clear();
     }
 
+    /// Call in the child after the embedder `fork`ed the process: the
+    /// compiled-code buffer is a shared mapping (W^X, one memfd mapped
+    /// twice), so parent and child would write code into the same pages.
+    /// The child drops every block and gets a buffer of its own.
+    pub fn after_fork(&mut self) {
+        self.cache.replace_code_buffer();
+        self.flush_code_cache();
+        // Retires the recent-target links into the old buffer.
+        self.tlb.flush();
+    }
+
     /// Tells the CPU that the embedder wrote `len` bytes of guest memory at host
     /// address `host` behind its back (e.g. a `read` system call), so blocks
     /// decoded from those pages are dropped before they run again.

@@ -106,6 +106,13 @@ impl BlockCache {
         }
     }
 
+    /// Gives up the code buffer (shared with a forked parent) for a new one,
+    /// made on the next [`BlockCache::ready`]; the caller then clears the cache.
+    pub fn replace_code_buffer(&mut self) {
+        self.code = None;
+        self.code_tried = false;
+    }
+
     /// Drops every block (and its compiled code). The tables are dropped
     /// rather than emptied, so a full cache's memory goes back; the code
     /// buffer and the recent-targets table stay (the caller retires the

@@ -229,6 +229,8 @@ impl Process {
             return Err(super::last_errno());
         }
         if pid == 0 {
+            // The compiled-code buffer is shared with the parent: take our own.
+            self.cpu.after_fork();
             // A new process has no pending signals.
             crate::signal::forget_pending();
             let me = unsafe { libc::getpid() } as u32;
