@@ -203,6 +203,11 @@ pub(crate) struct CodeBuffer {
     write: *mut u8,
     #[cfg(target_arch = "x86_64")]
     used: usize,
+    /// Bytes of the writable view whose page-table entries were dropped:
+    /// finished pages are only executed, and mapping them twice would count
+    /// them twice in the process's RSS.
+    #[cfg(target_arch = "x86_64")]
+    released: usize,
 }
 
 // SAFETY: the buffer is owned by one CPU's block cache and only touched through it.
@@ -226,6 +231,7 @@ impl CodeBuffer {
                 base,
                 write,
                 used: 0,
+                released: 0,
             })
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -237,6 +243,7 @@ impl CodeBuffer {
         #[cfg(target_arch = "x86_64")]
         {
             self.used = 0;
+            self.released = 0;
         }
     }
 
@@ -259,6 +266,19 @@ impl CodeBuffer {
             // SAFETY: as above.
             let entry = unsafe { std::mem::transmute::<*mut u8, BlockFn>(start) };
             self.used = (self.used + code.len() + 15) & !15;
+            let finished = self.used & !4095;
+            if finished > self.released {
+                // SAFETY: a page-aligned range of our shared writable view;
+                // the data stays in the memfd (and in the executable view).
+                unsafe {
+                    libc::madvise(
+                        self.write.add(self.released) as *mut libc::c_void,
+                        finished - self.released,
+                        libc::MADV_DONTNEED,
+                    );
+                }
+                self.released = finished;
+            }
             Some(Compiled {
                 entry,
                 chain_entry: start as usize + chain_offset,
