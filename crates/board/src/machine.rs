@@ -130,14 +130,91 @@ impl Board {
     }
 
     /// Adds an MMIO device at `base` (a virtio transport, say) whose
-    /// [`MmioDevice::irq_level`] drives SPI `spi`.
-    pub fn add_device(&self, base: u64, size: u64, spi: u32, device: Box<dyn MmioDevice>) {
-        self.lock().slots.push(Slot {
+    /// [`MmioDevice::irq_level`] drives SPI `spi`. The window must lie in
+    /// the device area and overlap neither the board's own devices nor
+    /// another added one.
+    pub fn add_device(
+        &self,
+        base: u64,
+        size: u64,
+        spi: u32,
+        device: Box<dyn MmioDevice>,
+    ) -> Result<(), String> {
+        let end = base
+            .checked_add(size)
+            .filter(|&e| size > 0 && e <= layout::RAM_BASE)
+            .ok_or_else(|| format!("MMIO window {base:#x}+{size:#x} is outside the device area"))?;
+        let mut d = self.lock();
+        let taken = self
+            .fixed_windows()
+            .into_iter()
+            .chain(d.slots.iter().map(|s| (s.base, s.base + s.size)));
+        for (b, e) in taken {
+            if base < e && b < end {
+                return Err(format!(
+                    "MMIO window {base:#x}..{end:#x} overlaps {b:#x}..{e:#x}"
+                ));
+            }
+        }
+        d.slots.push(Slot {
             base,
             size,
             spi,
             device,
         });
+        Ok(())
+    }
+
+    /// The address ranges of the board's own devices.
+    fn fixed_windows(&self) -> [(u64, u64); 4] {
+        let redist_end = layout::GIC_REDIST + layout::GIC_REDIST_STRIDE * self.cpus.len() as u64;
+        [
+            (layout::GIC_DIST, layout::GIC_DIST + layout::GIC_DIST_SIZE),
+            (layout::GIC_REDIST, redist_end),
+            (layout::UART, layout::UART + layout::PRIMECELL_SIZE),
+            (layout::RTC, layout::RTC + layout::PRIMECELL_SIZE),
+        ]
+    }
+
+    /// Reads `size` bytes of device memory at guest physical `addr`, as any
+    /// vCPU backend delivers a guest's MMIO load. `None`: nothing there (a
+    /// bus error for the guest).
+    pub fn mmio_read(&self, addr: u64, size: u8) -> Option<u64> {
+        self.mmio(addr, |dev, off| dev.read(off, size))
+    }
+
+    /// Writes `size` bytes of device memory at guest physical `addr`, as any
+    /// vCPU backend delivers a guest's MMIO store. `None`: nothing there.
+    pub fn mmio_write(&self, addr: u64, size: u8, value: u64) -> Option<()> {
+        self.mmio(addr, |dev, off| {
+            dev.write(off, size, value);
+            0
+        })
+        .map(|_| ())
+    }
+
+    fn mmio(&self, addr: u64, f: impl FnOnce(&mut dyn MmioDevice, u64) -> u64) -> Option<u64> {
+        let mut d = self.lock();
+        let result = if (layout::GIC_DIST..layout::GIC_DIST + layout::GIC_DIST_SIZE).contains(&addr)
+        {
+            Some(f(&mut GicDist(&mut d.gic), addr - layout::GIC_DIST))
+        } else if (layout::GIC_REDIST
+            ..layout::GIC_REDIST + layout::GIC_REDIST_STRIDE * self.cpus.len() as u64)
+            .contains(&addr)
+        {
+            Some(f(&mut GicRedist(&mut d.gic), addr - layout::GIC_REDIST))
+        } else if (layout::UART..layout::UART + layout::PRIMECELL_SIZE).contains(&addr) {
+            Some(f(&mut d.uart, addr - layout::UART))
+        } else if (layout::RTC..layout::RTC + layout::PRIMECELL_SIZE).contains(&addr) {
+            Some(f(&mut d.rtc, addr - layout::RTC))
+        } else {
+            d.slots
+                .iter_mut()
+                .find(|s| (s.base..s.base + s.size).contains(&addr))
+                .map(|s| f(s.device.as_mut(), addr - s.base))
+        };
+        self.refresh(&mut d);
+        result
     }
 
     /// Removes every device added with [`Board::add_device`] and drops it
@@ -314,55 +391,32 @@ fn is_mmio(addr: u64) -> bool {
     addr < layout::RAM_BASE
 }
 
-impl VcpuBus<'_> {
-    fn mmio(&mut self, addr: u64, f: impl FnOnce(&mut dyn MmioDevice, u64) -> u64) -> Option<u64> {
-        let board = self.board;
-        let mut d = board.lock();
-        let result = if (layout::GIC_DIST..layout::GIC_DIST + layout::GIC_DIST_SIZE).contains(&addr)
-        {
-            Some(f(&mut GicDist(&mut d.gic), addr - layout::GIC_DIST))
-        } else if (layout::GIC_REDIST
-            ..layout::GIC_REDIST + layout::GIC_REDIST_STRIDE * board.cpus.len() as u64)
-            .contains(&addr)
-        {
-            Some(f(&mut GicRedist(&mut d.gic), addr - layout::GIC_REDIST))
-        } else if (layout::UART..layout::UART + layout::PRIMECELL_SIZE).contains(&addr) {
-            Some(f(&mut d.uart, addr - layout::UART))
-        } else if (layout::RTC..layout::RTC + layout::PRIMECELL_SIZE).contains(&addr) {
-            Some(f(&mut d.rtc, addr - layout::RTC))
-        } else {
-            d.slots
-                .iter_mut()
-                .find(|s| (s.base..s.base + s.size).contains(&addr))
-                .map(|s| f(s.device.as_mut(), addr - s.base))
-        };
-        board.refresh(&mut d);
-        result
-    }
-}
-
 // SAFETY: RAM pointers come from the board's mapping, which lives as long as
 // the board (and so as long as any CPU using this bus), and is never remapped.
 unsafe impl Bus for VcpuBus<'_> {
     #[inline]
-    fn page(&mut self, addr: u64, _access: Access) -> PageLookup {
+    fn page(&mut self, addr: u64, access: Access) -> PageLookup {
         match self.board.ram.host_ptr(addr) {
-            Some(p) => PageLookup::Ram(p),
+            Some(p) => {
+                // The TLB keeps the write permission: the page counts as
+                // written from now until the dirty log is next taken (which
+                // makes every vCPU drop such entries).
+                if access == Access::Write {
+                    self.board.ram.mark_dirty(addr);
+                }
+                PageLookup::Ram(p)
+            }
             None if is_mmio(addr) => PageLookup::Io,
             None => PageLookup::Fault,
         }
     }
 
     fn io_read(&mut self, addr: u64, size: u8) -> Option<u64> {
-        self.mmio(addr, |dev, off| dev.read(off, size))
+        self.board.mmio_read(addr, size)
     }
 
     fn io_write(&mut self, addr: u64, size: u8, value: u64) -> Option<()> {
-        self.mmio(addr, |dev, off| {
-            dev.write(off, size, value);
-            0
-        })
-        .map(|_| ())
+        self.board.mmio_write(addr, size, value)
     }
 
     fn sysreg_read(&mut self, key: u32) -> Option<u64> {
@@ -410,5 +464,56 @@ impl MmioDevice for GicRedist<'_> {
     }
     fn write(&mut self, offset: u64, size: u8, value: u64) {
         self.0.redistributor_write(offset, size, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A device that remembers the last write and reads it back plus its offset.
+    struct Echo(u64);
+
+    impl MmioDevice for Echo {
+        fn read(&mut self, offset: u64, _size: u8) -> u64 {
+            self.0 + offset
+        }
+        fn write(&mut self, _offset: u64, _size: u8, value: u64) {
+            self.0 = value;
+        }
+    }
+
+    fn board() -> Board {
+        Board::new(BoardConfig {
+            cpus: 1,
+            ram_size: 1 << 20,
+            console: Box::new(std::io::sink()),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn devices_are_reached_through_mmio_and_windows_never_overlap() {
+        let b = board();
+        let base = layout::VIRTIO_BASE;
+        b.add_device(base, 0x200, 16, Box::new(Echo(0))).unwrap();
+        assert_eq!(b.mmio_write(base + 8, 4, 0x100), Some(()));
+        assert_eq!(b.mmio_read(base + 4, 4), Some(0x104));
+        assert_eq!(b.mmio_read(base + 0x200, 4), None, "nothing there");
+        for (at, size) in [
+            (base + 0x100, 0x200),        // another device
+            (layout::UART, 0x1000),       // the UART
+            (layout::GIC_DIST + 0x10, 4), // the GIC
+            (layout::RAM_BASE - 0x100, 0x200),
+            (u64::MAX - 4, 0x10),
+        ] {
+            assert!(
+                b.add_device(at, size, 17, Box::new(Echo(0))).is_err(),
+                "{at:#x}+{size:#x}"
+            );
+        }
+        b.add_device(base + 0x200, 0x200, 17, Box::new(Echo(7)))
+            .unwrap();
+        assert_eq!(b.mmio_read(base + 0x200, 4), Some(7));
     }
 }

@@ -1,7 +1,18 @@
-//! Guest RAM: one anonymous host mapping, committed page by page as the
-//! guest touches it (the host's demand paging does the work).
+//! Guest RAM: one shared mapping of a memfd, committed page by page as the
+//! guest touches it (the host's demand paging does the work). Backing RAM
+//! with a file descriptor lets another process, a snapshot writer or an
+//! image writer map the same memory. A dirty log (one bit per 4 KiB page)
+//! records every page written since it was last taken: devices' writes
+//! through [`GuestRam::write`] and [`GuestRam::discard`] mark pages here,
+//! and vCPUs mark a page when their TLB takes it for writing (see
+//! `vmm`'s dirty log for how taking the log keeps that exact).
 
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Size of the pages the dirty log tracks.
+pub const DIRTY_PAGE: u64 = 4096;
 
 /// Error creating guest RAM.
 #[derive(Debug)]
@@ -20,6 +31,10 @@ pub struct GuestRam {
     base: u64,
     ptr: NonNull<u8>,
     size: u64,
+    /// The memfd behind the mapping.
+    fd: OwnedFd,
+    /// One bit per page written since the log was last taken.
+    dirty: Box<[AtomicU64]>,
 }
 
 // SAFETY: the mapping is plain memory owned by this value; concurrent guest
@@ -29,29 +44,96 @@ unsafe impl Send for GuestRam {}
 unsafe impl Sync for GuestRam {}
 
 impl GuestRam {
-    /// Reserves `size` bytes (a multiple of 4 KiB) of zeroed RAM at `base`.
-    /// Nothing is committed until touched.
+    /// Reserves `size` bytes (a multiple of 4 KiB) of zeroed RAM at `base`,
+    /// backed by a new memfd. Nothing is committed until touched.
     pub fn new(base: u64, size: u64) -> Result<Self, RamError> {
         assert!(
             size > 0 && size.is_multiple_of(4096),
             "RAM size must be whole pages"
         );
-        // SAFETY: an anonymous private mapping with no address hint.
+        let err = || RamError(std::io::Error::last_os_error());
+        // SAFETY: memfd_create with a static C string; the fd is owned right away.
+        let raw = unsafe { libc::memfd_create(c"pocketvisor-ram".as_ptr(), libc::MFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(err());
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: sizing our own memfd; no pages are allocated by it.
+        if unsafe { libc::ftruncate(raw, size as libc::off_t) } != 0 {
+            return Err(err());
+        }
+        // SAFETY: a shared mapping of our own memfd, no address hint.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 size as usize,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
+                libc::MAP_SHARED | libc::MAP_NORESERVE,
+                raw,
                 0,
             )
         };
         if p == libc::MAP_FAILED {
-            return Err(RamError(std::io::Error::last_os_error()));
+            return Err(err());
         }
+        // Huge pages where the host allows them for shared memory (a hint).
+        // SAFETY: advice on our own mapping.
+        unsafe { libc::madvise(p, size as usize, libc::MADV_HUGEPAGE) };
         let ptr = NonNull::new(p as *mut u8).expect("mmap never returns null on success");
-        Ok(GuestRam { base, ptr, size })
+        let pages = size / DIRTY_PAGE;
+        let dirty = (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
+        Ok(GuestRam {
+            base,
+            ptr,
+            size,
+            fd,
+            dirty,
+        })
+    }
+
+    /// The memfd holding the guest's memory (offset 0 = [`GuestRam::base`]).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Marks the page holding guest physical address `gpa` as written.
+    #[inline]
+    pub fn mark_dirty(&self, gpa: u64) {
+        let Some(off) = gpa.checked_sub(self.base).filter(|&o| o < self.size) else {
+            return;
+        };
+        let page = off / DIRTY_PAGE;
+        let (word, bit) = ((page / 64) as usize, 1u64 << (page % 64));
+        // Test first: pages already marked cost no atomic write.
+        if self.dirty[word].load(Ordering::Relaxed) & bit == 0 {
+            self.dirty[word].fetch_or(bit, Ordering::Relaxed);
+        }
+    }
+
+    /// Marks every page of `[gpa, gpa + len)` as written.
+    fn mark_range(&self, gpa: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        let first = gpa & !(DIRTY_PAGE - 1);
+        let mut page = first;
+        while page < gpa + len {
+            self.mark_dirty(page);
+            page += DIRTY_PAGE;
+        }
+    }
+
+    /// Takes the dirty log: the pages written since the last take (bit `i`
+    /// of word `w` is page `64 w + i` from [`GuestRam::base`]), leaving it
+    /// empty. On its own this is exact only for writes made through this
+    /// value; vCPUs must also drop the write permissions their TLBs cached
+    /// (the VMM's dirty log does both).
+    pub fn take_dirty(&self) -> Vec<u64> {
+        self.dirty
+            .iter()
+            .map(|w| w.swap(0, Ordering::AcqRel))
+            .collect()
     }
 
     /// Guest physical address of the first byte.
@@ -82,6 +164,7 @@ impl GuestRam {
         };
         // SAFETY: the range lies inside the mapping (checked by `range`).
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), slice, data.len()) };
+        self.mark_range(gpa, data.len() as u64);
         true
     }
 
@@ -104,13 +187,28 @@ impl GuestRam {
         Some(unsafe { self.ptr.as_ptr().add(off as usize) })
     }
 
-    /// Host RSS-friendly release of a range back to the host (balloon, reset).
+    /// Gives a range back to the host (balloon, free page reporting): its
+    /// memory is freed and it reads as zeros afterwards (so it counts as
+    /// written). Whole pages only; `false` if out of range or misaligned.
     pub fn discard(&self, gpa: u64, len: u64) -> bool {
-        let Some(p) = self.range(gpa, len) else {
+        if self.range(gpa, len).is_none()
+            || !gpa.is_multiple_of(DIRTY_PAGE)
+            || !len.is_multiple_of(DIRTY_PAGE)
+        {
             return false;
+        }
+        let off = (gpa - self.base) as libc::off_t;
+        // SAFETY: punching a hole in our own memfd, inside its size.
+        let r = unsafe {
+            libc::fallocate(
+                self.fd.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                off,
+                len as libc::off_t,
+            )
         };
-        // SAFETY: the range lies inside our private anonymous mapping.
-        unsafe { libc::madvise(p as *mut libc::c_void, len as usize, libc::MADV_DONTNEED) == 0 }
+        self.mark_range(gpa, len);
+        r == 0
     }
 }
 
@@ -137,5 +235,54 @@ mod tests {
         assert!(ram.read(0x400f_fffc, &mut b));
         assert_eq!(b, [1, 2, 3, 4]);
         assert!(!ram.read(u64::MAX - 1, &mut b));
+    }
+
+    fn dirty_pages(log: &[u64]) -> Vec<u64> {
+        (0..log.len() as u64 * 64)
+            .filter(|&p| log[(p / 64) as usize] & (1 << (p % 64)) != 0)
+            .collect()
+    }
+
+    #[test]
+    fn writes_and_discards_are_logged_and_taking_clears() {
+        let ram = GuestRam::new(0x4000_0000, 1 << 20).unwrap();
+        assert_eq!(dirty_pages(&ram.take_dirty()), Vec::<u64>::new());
+        assert!(ram.write(0x4000_1ffe, &[1, 2, 3, 4])); // pages 1 and 2
+        ram.mark_dirty(0x4008_0010); // page 128 (a vCPU's write)
+        ram.mark_dirty(0x5000_0000); // outside: ignored
+        let mut b = [0u8; 4];
+        assert!(ram.read(0x4000_3000, &mut b)); // reads are not writes
+        assert_eq!(dirty_pages(&ram.take_dirty()), vec![1, 2, 128]);
+        assert_eq!(dirty_pages(&ram.take_dirty()), Vec::<u64>::new());
+        assert!(ram.discard(0x4000_4000, 0x2000));
+        assert!(!ram.discard(0x4000_4001, 0x1000));
+        assert_eq!(dirty_pages(&ram.take_dirty()), vec![4, 5]);
+    }
+
+    #[test]
+    fn discard_frees_and_zeroes_through_the_memfd() {
+        let ram = GuestRam::new(0x4000_0000, 1 << 20).unwrap();
+        assert!(ram.write(0x4000_2000, &[0xaa; 4096]));
+        // Another mapping of the same memfd sees the guest's bytes.
+        // SAFETY: a read-only shared mapping of the RAM's memfd.
+        let other = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                1 << 20,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                ram.fd().as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(other, libc::MAP_FAILED);
+        // SAFETY: inside the mapping just made.
+        assert_eq!(unsafe { *(other as *const u8).add(0x2000) }, 0xaa);
+        assert!(ram.discard(0x4000_2000, 0x1000));
+        let mut b = [0xffu8; 8];
+        assert!(ram.read(0x4000_2000, &mut b));
+        assert_eq!(b, [0; 8]);
+        // SAFETY: unmapping the mapping made above.
+        unsafe { libc::munmap(other, 1 << 20) };
     }
 }

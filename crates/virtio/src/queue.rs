@@ -193,6 +193,13 @@ impl Queue {
         if pending > self.size {
             return Err(QueueError::BadAvailIndex);
         }
+        // The driver fills the ring entry and descriptors, then (after a
+        // write barrier) publishes them by bumping idx (virtio 1.2 §2.7.13:
+        // "the driver MUST perform a suitable memory barrier before the idx
+        // update"). The device's side of that pairing: read idx, then an
+        // acquire barrier before the entry and descriptors, or a weakly
+        // ordered host (an ARM host, parallel vCPUs) may see stale ones.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
         let slot = self.next_avail % self.size;
         let head = read_u16(ram, self.avail + 4 + 2 * slot as u64)?;
         self.next_avail = self.next_avail.wrapping_add(1);
@@ -265,6 +272,7 @@ impl Queue {
             return Err(QueueError::OutOfMemory(at));
         }
         self.next_used = self.next_used.wrapping_add(1);
+        // The used element before the index that publishes it (§2.7.8).
         std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
         if !ram.write(self.used + 2, &self.next_used.to_le_bytes()) {
             return Err(QueueError::OutOfMemory(self.used));
@@ -274,6 +282,11 @@ impl Queue {
 
     /// Whether the driver wants an interrupt for used buffers.
     pub fn wants_interrupt(&self, ram: &GuestRam) -> bool {
+        // A full barrier between publishing the used index and reading the
+        // driver's suppression flag (§2.7.10): the driver clears the flag,
+        // then re-checks the used index; without the fence each side could
+        // read the other's old value and the interrupt would be lost.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
         read_u16(ram, self.avail).map_or(true, |f| f & AVAIL_NO_INTERRUPT == 0)
     }
 }

@@ -3,6 +3,7 @@
 //! [`Vm::run`] runs the vCPU(s) until the guest powers off or fails.
 
 mod config;
+mod dirty;
 mod panic_watch;
 mod ports;
 mod vcpu;
@@ -11,11 +12,12 @@ mod vm;
 pub use config::{
     parse_size, DiskConfig, NetBackendConfig, NetConfig, PortConfig, VmConfig, VsockConfig,
 };
+pub use dirty::DirtyLog;
 pub use vm::{Vm, VmEnd, VmError};
 
 /// Board types the front end needs (console input, power state).
 pub mod board_types {
-    pub use board::{Board, Power};
+    pub use board::{Board, GuestRam, Power};
 }
 
 pub use virtio::balloon::BalloonControl;

@@ -6,6 +6,8 @@ use a64::{Cpu, Exit};
 use board::psci::{self, PsciAction};
 use board::{Board, Power};
 
+use crate::dirty::FlushSync;
+
 /// Guest instructions between checks of timers and power state.
 const SLICE: u64 = 200_000;
 /// Longest sleep in WFI before re-checking the machine state.
@@ -20,11 +22,14 @@ pub enum VcpuEnd {
     Crashed(String),
 }
 
-/// Runs CPU `index` until the machine stops.
-pub fn run(board: &Board, cpu: &mut Cpu, index: usize) -> VcpuEnd {
+/// Runs CPU `index` until the machine stops; `sync` is its side of the
+/// dirty log's TLB-flush handshake.
+pub fn run(board: &Board, cpu: &mut Cpu, index: usize, sync: &FlushSync) -> VcpuEnd {
     let mut bus = board.bus(index);
     loop {
+        sync.enter_guest(cpu);
         let exit = cpu.run(&mut bus, SLICE);
+        sync.leave_guest(cpu);
         board.sync_timers(index);
         match exit {
             Exit::Budget | Exit::Stopped => {}

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use a64::Cpu;
 use board::fdt::{self, FdtConfig};
 use board::linux::{self, BootError};
-use board::{layout, Board, BoardConfig, Power};
+use board::{layout, Board, BoardConfig, GuestRam, Power};
 
 use virtio::balloon::{Balloon, BalloonControl};
 use virtio::blk::Block;
@@ -20,6 +20,7 @@ use virtio::vsock::Vsock;
 use virtio::{MmioTransport, Notifier, VirtioDevice};
 
 use crate::config::{NetBackendConfig, NetConfig, VmConfig};
+use crate::dirty::{DirtyLog, FlushSync, VcpuHandle};
 use crate::panic_watch::{BoardSlot, PanicWatch};
 use crate::ports::{self, SocketOutput};
 use crate::vcpu::{self, VcpuEnd};
@@ -66,6 +67,8 @@ pub enum VmEnd {
 pub struct Vm {
     board: Arc<Board>,
     cpus: Vec<Cpu>,
+    /// Each vCPU's side of the dirty log's handshake.
+    flush_syncs: Vec<Arc<FlushSync>>,
     balloon: Option<BalloonControl>,
     mem: u64,
     /// The host ends of named console ports (closed after the devices).
@@ -236,7 +239,9 @@ impl Vm {
             } else {
                 MmioTransport::new(device, board.ram.clone())
             };
-            board.add_device(base, layout::VIRTIO_STRIDE, spi, Box::new(transport));
+            board
+                .add_device(base, layout::VIRTIO_STRIDE, spi, Box::new(transport))
+                .map_err(VmError::Host)?;
             virtio.push((base, spi));
         }
         linux::load(&board.ram, &plan, &kernel, initrd.as_deref());
@@ -264,9 +269,11 @@ impl Vm {
             }
             cpus.push(cpu);
         }
+        let flush_syncs = (0..cpus.len()).map(|_| Arc::default()).collect();
         Ok(Vm {
             board,
             cpus,
+            flush_syncs,
             balloon,
             mem: cfg.mem,
             _ports: port_servers,
@@ -289,9 +296,29 @@ impl Vm {
         self.mem
     }
 
+    /// The guest's RAM (its memfd, reads and writes as a device would).
+    pub fn ram(&self) -> Arc<GuestRam> {
+        self.board.ram.clone()
+    }
+
+    /// A handle that takes the dirty log from any thread, also while the
+    /// VM runs.
+    pub fn dirty_log(&self) -> DirtyLog {
+        let vcpus = self
+            .cpus
+            .iter()
+            .zip(&self.flush_syncs)
+            .map(|(cpu, sync)| VcpuHandle {
+                sync: sync.clone(),
+                signals: cpu.signals(),
+            })
+            .collect();
+        DirtyLog::new(self.board.ram.clone(), vcpus)
+    }
+
     /// Runs the boot CPU on the calling thread until the guest stops.
     pub fn run(&mut self) -> VmEnd {
-        let end = vcpu::run(&self.board, &mut self.cpus[0], 0);
+        let end = vcpu::run(&self.board, &mut self.cpus[0], 0, &self.flush_syncs[0]);
         match end {
             VcpuEnd::Crashed(report) => VmEnd::Crashed(report),
             VcpuEnd::Power(Power::Reset) => VmEnd::Reset,
