@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::host_checks::{api, debugfs_cat, md5_hex, replayed_copy};
 use common::linux_args;
 use common::vmm_process::{termios, VmmProcess};
 
@@ -47,32 +48,10 @@ fn sockets_in(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// One request on the control socket.
-fn api(sock: &Path, command: &str) -> String {
-    let mut s = UnixStream::connect(sock).expect("connect to --api");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    writeln!(s, "{command}").unwrap();
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).unwrap();
-    line.trim().to_string()
-}
-
-/// The file system on a copy of `img` after journal replay: e2fsck -fy
-/// must fix nothing that matters (< 4) and a second e2fsck -fn must find
-/// it clean (0). Returns the copy.
+/// The file system on a journal-replayed copy of `img` must be clean for
+/// a second e2fsck -fn (exit 0). Returns the copy.
 fn check_clean(img: &Path) -> PathBuf {
-    let copy = img.with_extension("check.img");
-    std::fs::copy(img, &copy).unwrap();
-    let fix = Command::new("e2fsck")
-        .arg("-fy")
-        .arg(&copy)
-        .output()
-        .unwrap();
-    assert!(
-        fix.status.code().unwrap_or(8) < 4,
-        "e2fsck -fy: {}",
-        String::from_utf8_lossy(&fix.stdout)
-    );
+    let copy = replayed_copy(img);
     let check = Command::new("e2fsck")
         .arg("-fn")
         .arg(&copy)
@@ -95,22 +74,7 @@ fn synced_files_intact(img: &Path, output: &str) -> usize {
         let (Some("SYNCED"), Some(n), Some(md5)) = (w.next(), w.next(), w.next()) else {
             continue;
         };
-        let out = Command::new("debugfs")
-            .arg("-R")
-            .arg(format!("cat /f{n}"))
-            .arg(img)
-            .output()
-            .unwrap();
-        let sum = Command::new("md5sum")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                c.stdin.take().unwrap().write_all(&out.stdout)?;
-                c.wait_with_output()
-            })
-            .unwrap();
-        let sum = String::from_utf8_lossy(&sum.stdout);
+        let sum = md5_hex(&debugfs_cat(img, &format!("/f{n}")));
         assert!(
             sum.starts_with(md5),
             "f{n}: guest synced {md5}, host has {sum}"

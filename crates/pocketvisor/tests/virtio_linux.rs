@@ -7,9 +7,10 @@ mod common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::host_checks::{api, debugfs_cat, md5_hex, replayed_copy};
 use common::{spawn_linux, wait_with_limit};
 
 const CMDLINE: &str = "console=ttyAMA0 cryptomgr.notests pv.run=virtio-blk";
@@ -47,43 +48,9 @@ fn make_disk(dir: &Path) -> PathBuf {
     img
 }
 
-/// Replays the journal on a copy (as a mount would) and reads `file` with debugfs.
+/// Reads `file` from a journal-replayed copy of `img`.
 fn host_read(img: &Path, file: &str) -> Vec<u8> {
-    let copy = img.with_extension("check.img");
-    std::fs::copy(img, &copy).unwrap();
-    let fsck = Command::new("e2fsck")
-        .arg("-fy")
-        .arg(&copy)
-        .output()
-        .unwrap();
-    assert!(
-        fsck.status.code().unwrap_or(8) < 4,
-        "e2fsck found damage: {}",
-        String::from_utf8_lossy(&fsck.stdout)
-    );
-    let out = Command::new("debugfs")
-        .arg("-R")
-        .arg(format!("cat {file}"))
-        .arg(&copy)
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
-    out.stdout
-}
-
-fn md5_hex(data: &[u8]) -> String {
-    let mut child = Command::new("md5sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), data).unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    debugfs_cat(&replayed_copy(img), file)
 }
 
 #[test]
@@ -157,15 +124,6 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse().unwrap_or(0)))
         })
         .unwrap_or(0)
-}
-
-fn api(sock: &Path, command: &str) -> String {
-    use std::io::{BufRead, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(sock).expect("connect to --api socket");
-    writeln!(s, "{command}").unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(s).read_line(&mut line).unwrap();
-    line.trim().to_string()
 }
 
 fn field(status: &str, name: &str) -> u64 {

@@ -4,10 +4,11 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use a64::Cpu;
 use board::fdt::{self, FdtConfig};
 use board::linux::{self, BootError};
 use board::{layout, Board, BoardConfig, GuestRam, Power};
+use hypervisor::soft::SoftVcpu;
+use hypervisor::Vcpu;
 
 use virtio::balloon::{Balloon, BalloonControl};
 use virtio::blk::Block;
@@ -20,7 +21,7 @@ use virtio::vsock::Vsock;
 use virtio::{MmioTransport, Notifier, VirtioDevice};
 
 use crate::config::{NetBackendConfig, NetConfig, VmConfig};
-use crate::dirty::{DirtyLog, FlushSync, VcpuHandle};
+use crate::dirty::DirtyLog;
 use crate::panic_watch::{BoardSlot, PanicWatch};
 use crate::ports::{self, SocketOutput};
 use crate::vcpu::{self, VcpuEnd};
@@ -66,9 +67,8 @@ pub enum VmEnd {
 /// A VM ready to run.
 pub struct Vm {
     board: Arc<Board>,
-    cpus: Vec<Cpu>,
-    /// Each vCPU's side of the dirty log's handshake.
-    flush_syncs: Vec<Arc<FlushSync>>,
+    /// The vCPUs, behind the hypervisor seam.
+    vcpus: Vec<Box<dyn Vcpu>>,
     balloon: Option<BalloonControl>,
     mem: u64,
     /// The host ends of named console ports (closed after the devices).
@@ -259,21 +259,20 @@ impl Vm {
         }
         board.ram.write(plan.dtb, &dtb);
 
-        let mut cpus = Vec::new();
+        let mut vcpus: Vec<Box<dyn Vcpu>> = Vec::new();
         for i in 0..cfg.cpus {
-            let mut cpu = Cpu::new_system(board.mpidr(i));
-            board.connect_cpu(i, cpu.signals());
+            let mut vcpu = SoftVcpu::new(board.clone(), i);
             if i == 0 {
-                cpu.pc = plan.entry;
-                cpu.set_xreg(0, plan.dtb);
+                let mut regs = vcpu.regs();
+                regs.pc = plan.entry;
+                regs.x[0] = plan.dtb;
+                vcpu.set_regs(&regs);
             }
-            cpus.push(cpu);
+            vcpus.push(Box::new(vcpu));
         }
-        let flush_syncs = (0..cpus.len()).map(|_| Arc::default()).collect();
         Ok(Vm {
             board,
-            cpus,
-            flush_syncs,
+            vcpus,
             balloon,
             mem: cfg.mem,
             _ports: port_servers,
@@ -304,21 +303,13 @@ impl Vm {
     /// A handle that takes the dirty log from any thread, also while the
     /// VM runs.
     pub fn dirty_log(&self) -> DirtyLog {
-        let vcpus = self
-            .cpus
-            .iter()
-            .zip(&self.flush_syncs)
-            .map(|(cpu, sync)| VcpuHandle {
-                sync: sync.clone(),
-                signals: cpu.signals(),
-            })
-            .collect();
+        let vcpus = self.vcpus.iter().map(|v| v.handle()).collect();
         DirtyLog::new(self.board.ram.clone(), vcpus)
     }
 
     /// Runs the boot CPU on the calling thread until the guest stops.
     pub fn run(&mut self) -> VmEnd {
-        let end = vcpu::run(&self.board, &mut self.cpus[0], 0, &self.flush_syncs[0]);
+        let end = vcpu::run(&self.board, self.vcpus[0].as_mut(), 0);
         match end {
             VcpuEnd::Crashed(report) => VmEnd::Crashed(report),
             VcpuEnd::Power(Power::Reset) => VmEnd::Reset,
@@ -334,8 +325,7 @@ impl Vm {
 
     /// Statistics of CPU `index`: (instructions retired, exceptions taken).
     pub fn cpu_stats(&self, index: usize) -> (u64, u64) {
-        let c = &self.cpus[index];
-        (c.insns_retired, c.exceptions_taken)
+        self.vcpus[index].counters()
     }
 }
 

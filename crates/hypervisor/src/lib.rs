@@ -1,0 +1,81 @@
+//! `hypervisor`: the seam between the VMM and whatever runs guest code.
+//!
+//! The VMM's vCPU loop sees only [`Vcpu`]: run until an exit the VMM must
+//! handle ([`VcpuExit`]), read and write the architectural registers, and
+//! a [`VcpuHandle`] other threads use to kick it out of guest code or make
+//! it drop cached translations. Guest memory accesses that hit devices are
+//! served inside `run` through the board's public MMIO dispatch
+//! (`Board::mmio_read`/`mmio_write`): the software CPU calls it from its bus
+//! in the middle of an instruction, a KVM backend calls it on
+//! `KVM_EXIT_MMIO` before re-entering the guest.
+//!
+//! [`soft::SoftVcpu`] is the implementation on our own AArch64 CPU
+//! (`a64::Cpu`), used wherever the host has no ARM virtualization. A KVM
+//! backend (docs/ARCHITECTURE.md, "How a KVM backend will plug in") is the
+//! second implementation of the same trait.
+
+pub mod soft;
+
+/// Why [`Vcpu::run`] returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VcpuExit {
+    /// A slice of guest time ended, or a kick asked the vCPU out: the VMM
+    /// looks at the machine's state and runs it again.
+    Yield,
+    /// The guest waits for an interrupt (WFI); the PC is past the WFI.
+    Wfi,
+    /// A firmware call (HVC or SMC: PSCI, SMCCC); arguments in x0..x3,
+    /// results go to x0. The PC is past the call.
+    FirmwareCall,
+    /// The guest cannot continue; the report says why, with its registers.
+    Fatal(String),
+}
+
+/// The registers the VMM reads and writes: general registers, SP, PC and
+/// PSTATE (what firmware calls, boot and crash reports need).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoreRegs {
+    /// X0..X30.
+    pub x: [u64; 31],
+    /// The stack pointer of the current exception level.
+    pub sp: u64,
+    /// The program counter.
+    pub pc: u64,
+    /// PSTATE in SPSR layout (NZCV, DAIF, EL and SP selection).
+    pub pstate: u64,
+}
+
+/// What other threads may ask of a vCPU while it runs.
+pub trait VcpuHandle: Send + Sync {
+    /// Makes [`Vcpu::run`] return soon (at the next instruction boundary it
+    /// checks) with [`VcpuExit::Yield`].
+    fn kick(&self);
+
+    /// Returns once the vCPU holds no translation (or write permission)
+    /// cached before this call: it is not running guest code, or it has
+    /// dropped them. The dirty log needs this; backends whose dirty
+    /// tracking needs no such step return at once. `Err` if the vCPU did
+    /// not answer in time.
+    fn drop_cached_translations(&self) -> Result<(), String>;
+}
+
+/// One virtual CPU, as the VMM drives it.
+pub trait Vcpu: Send {
+    /// Runs guest code until an exit the VMM must handle.
+    fn run(&mut self) -> VcpuExit;
+
+    /// The core registers.
+    fn regs(&self) -> CoreRegs;
+
+    /// Sets the core registers.
+    fn set_regs(&mut self, regs: &CoreRegs);
+
+    /// A handle for other threads.
+    fn handle(&self) -> std::sync::Arc<dyn VcpuHandle>;
+
+    /// A description of the vCPU's state for a crash report, after `why`.
+    fn report(&self, why: &str) -> String;
+
+    /// (instructions retired, exceptions taken), where the backend counts them.
+    fn counters(&self) -> (u64, u64);
+}

@@ -1,0 +1,181 @@
+//! [`SoftVcpu`]: a vCPU on our own AArch64 CPU, with the board's device
+//! models as its interrupt controller and timers.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use a64::{Cpu, Exit, Signals};
+use board::Board;
+
+use crate::{CoreRegs, Vcpu, VcpuExit, VcpuHandle};
+
+/// Guest instructions between checks of timers and power state.
+const SLICE: u64 = 200_000;
+/// How long [`VcpuHandle::drop_cached_translations`] waits (a vCPU reaches
+/// a block boundary far sooner; this only bounds a VMM bug).
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// The software CPU behind the [`Vcpu`] seam.
+pub struct SoftVcpu {
+    cpu: Cpu,
+    board: Arc<Board>,
+    index: usize,
+    handle: Arc<SoftHandle>,
+}
+
+impl SoftVcpu {
+    /// vCPU `index` of `board`, connected to the board's interrupt lines,
+    /// at reset (EL1, MMU off, interrupts masked).
+    pub fn new(board: Arc<Board>, index: usize) -> Self {
+        let cpu = Cpu::new_system(board.mpidr(index));
+        board.connect_cpu(index, cpu.signals());
+        let handle = Arc::new(SoftHandle {
+            signals: cpu.signals(),
+            in_guest: AtomicBool::new(false),
+            requested: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+        });
+        SoftVcpu {
+            cpu,
+            board,
+            index,
+            handle,
+        }
+    }
+
+    /// Drops the CPU's cached translations if a handle asked for it.
+    fn serve_flush(&mut self) {
+        let h = &self.handle;
+        let requested = h.requested.load(Ordering::SeqCst);
+        if h.done.load(Ordering::Acquire) < requested {
+            self.cpu.flush_tlb();
+            h.done.store(requested, Ordering::Release);
+        }
+    }
+
+    fn fatal(&self, why: &str) -> VcpuExit {
+        VcpuExit::Fatal(self.report(why))
+    }
+}
+
+impl Vcpu for SoftVcpu {
+    fn run(&mut self) -> VcpuExit {
+        // The flush handshake: announce guest code, then serve requests.
+        self.handle.in_guest.store(true, Ordering::SeqCst);
+        self.serve_flush();
+        let exit = {
+            let mut bus = self.board.bus(self.index);
+            self.cpu.run(&mut bus, SLICE)
+        };
+        self.serve_flush();
+        self.handle.in_guest.store(false, Ordering::SeqCst);
+        self.board.sync_timers(self.index);
+        match exit {
+            Exit::Budget | Exit::Stopped => VcpuExit::Yield,
+            Exit::Wfi => {
+                self.cpu.pc = self.cpu.pc.wrapping_add(4);
+                VcpuExit::Wfi
+            }
+            Exit::Hvc(_) | Exit::Smc(_) => {
+                self.cpu.pc = self.cpu.pc.wrapping_add(4);
+                VcpuExit::FirmwareCall
+            }
+            Exit::ExceptionLoop => self.fatal(
+                "the guest takes exceptions in a loop without executing anything (broken vector table?)",
+            ),
+            other => self.fatal(&format!("unexpected CPU exit {other:?}")),
+        }
+    }
+
+    fn regs(&self) -> CoreRegs {
+        let c = &self.cpu;
+        let mut x = [0u64; 31];
+        for (i, r) in x.iter_mut().enumerate() {
+            *r = c.xreg(i);
+        }
+        CoreRegs {
+            x,
+            sp: c.sp,
+            pc: c.pc,
+            pstate: c.nzcv as u64
+                | c.sys.daif as u64
+                | (c.sys.pan as u64) << 22
+                | (c.sys.el as u64) << 2
+                | c.sys.spsel as u64,
+        }
+    }
+
+    /// Sets X0..X30, SP, PC, NZCV and DAIF. The exception level and stack
+    /// selection stay as they are: changing them moves banked registers,
+    /// which is whole-state restore's job, not the vCPU loop's.
+    fn set_regs(&mut self, regs: &CoreRegs) {
+        for (i, &r) in regs.x.iter().enumerate() {
+            self.cpu.set_xreg(i, r);
+        }
+        self.cpu.sp = regs.sp;
+        self.cpu.pc = regs.pc;
+        self.cpu.nzcv = regs.pstate as u32 & 0xf000_0000;
+        self.cpu.sys.daif = regs.pstate as u32 & 0x3c0;
+    }
+
+    fn handle(&self) -> Arc<dyn VcpuHandle> {
+        self.handle.clone()
+    }
+
+    fn report(&self, why: &str) -> String {
+        let (c, s) = (&self.cpu, &self.cpu.sys);
+        format!(
+            "{why}\n  pc={:#018x} sp={:#018x} EL{} daif={:#x}\n  ESR_EL1={:#x} FAR_EL1={:#x} ELR_EL1={:#x} VBAR_EL1={:#x} SCTLR_EL1={:#x}\n  instructions retired: {}, exceptions taken: {}",
+            c.pc,
+            c.sp,
+            s.el,
+            s.daif,
+            s.esr_el1,
+            s.far_el1,
+            s.elr_el1,
+            s.vbar_el1,
+            s.sctlr_el1,
+            c.insns_retired,
+            c.exceptions_taken
+        )
+    }
+
+    fn counters(&self) -> (u64, u64) {
+        (self.cpu.insns_retired, self.cpu.exceptions_taken)
+    }
+}
+
+/// The other threads' side of a [`SoftVcpu`].
+///
+/// The translation handshake: the vCPU sets `in_guest` and then serves
+/// pending requests before running guest code; a requester bumps
+/// `requested` and then waits only while the vCPU is `in_guest`, kicking it
+/// out of guest code. Both sides are sequentially consistent, so one of
+/// them sees the other: either the vCPU flushes before it runs, or the
+/// requester waits for the flush.
+struct SoftHandle {
+    signals: Arc<Signals>,
+    in_guest: AtomicBool,
+    requested: AtomicU64,
+    done: AtomicU64,
+}
+
+impl VcpuHandle for SoftHandle {
+    fn kick(&self) {
+        self.signals.request_stop();
+    }
+
+    fn drop_cached_translations(&self) -> Result<(), String> {
+        let target = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let start = Instant::now();
+        while self.in_guest.load(Ordering::SeqCst) && self.done.load(Ordering::Acquire) < target {
+            self.signals.request_stop();
+            if start.elapsed() > FLUSH_WAIT {
+                return Err("a vCPU did not drop its translations in time".into());
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        Ok(())
+    }
+}
