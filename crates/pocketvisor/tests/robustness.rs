@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::host_checks::{api, debugfs_cat, md5_hex, replayed_copy};
+use common::host_checks::{api, debugfs_cat, make_ext4, md5_hex, replayed_copy};
 use common::linux_args;
 use common::vmm_process::{termios, VmmProcess};
 
@@ -28,13 +28,7 @@ fn args(v: &[String]) -> Vec<&str> {
 /// An ext4 image of 32 MiB made with mke2fs.
 fn make_disk(dir: &Path) -> PathBuf {
     let img = dir.join("disk.img");
-    let ok = Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext4"])
-        .arg(&img)
-        .arg("32M")
-        .status()
-        .expect("mke2fs (e2fsprogs) must be installed");
-    assert!(ok.success());
+    make_ext4(&img, None);
     img
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::host_checks::{api, debugfs_cat, md5_hex, replayed_copy};
+use common::host_checks::{api, debugfs_cat, make_ext4, md5_hex, replayed_copy};
 use common::{spawn_linux, wait_with_limit};
 
 const CMDLINE: &str = "console=ttyAMA0 cryptomgr.notests pv.run=virtio-blk";
@@ -37,14 +37,7 @@ fn make_disk(dir: &Path) -> PathBuf {
         .unwrap();
     std::fs::write(root.join("blob.md5"), sum.stdout).unwrap();
     let img = dir.join("disk.img");
-    let ok = Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext4", "-d"])
-        .arg(&root)
-        .arg(&img)
-        .arg("32M")
-        .status()
-        .expect("mke2fs (e2fsprogs) must be installed");
-    assert!(ok.success());
+    make_ext4(&img, Some(&root));
     img
 }
 

@@ -62,3 +62,18 @@ pub fn api(sock: &Path, command: &str) -> String {
     BufReader::new(s).read_line(&mut line).unwrap();
     line.trim().to_string()
 }
+
+/// Makes `img`, a 32 MiB ext4 image, filled from directory `from` if given.
+pub fn make_ext4(img: &Path, from: Option<&Path>) {
+    let mut cmd = Command::new("mke2fs");
+    cmd.args(["-q", "-F", "-t", "ext4"]);
+    if let Some(dir) = from {
+        cmd.arg("-d").arg(dir);
+    }
+    let ok = cmd
+        .arg(img)
+        .arg("32M")
+        .status()
+        .expect("mke2fs (e2fsprogs) must be installed");
+    assert!(ok.success());
+}
