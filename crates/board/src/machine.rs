@@ -314,7 +314,12 @@ impl Board {
     }
 
     fn sync_timers_locked(&self, d: &mut Devices, cpu: usize) {
-        let (phys, virt) = d.timers[cpu].outputs(a64::counter());
+        self.sync_timers_at(d, cpu, a64::counter());
+    }
+
+    /// Drives CPU `cpu`'s timer lines as they are at counter value `now`.
+    fn sync_timers_at(&self, d: &mut Devices, cpu: usize, now: u64) {
+        let (phys, virt) = d.timers[cpu].outputs(now);
         d.gic.set_level(ppi::PHYS_TIMER, cpu, phys);
         d.gic.set_level(ppi::VIRT_TIMER, cpu, virt);
     }
@@ -373,6 +378,13 @@ impl Board {
         self.sync_timers(cpu);
     }
 
+    /// The counter value at which CPU `cpu`'s next timer interrupt is due,
+    /// if one is armed and has not fired yet. The vCPU sizes its time
+    /// slices by it, so a busy guest takes the interrupt on time.
+    pub fn next_timer_deadline(&self, cpu: usize) -> Option<u64> {
+        self.lock().timers[cpu].next_deadline(a64::counter())
+    }
+
     /// One vCPU's view of the board.
     pub fn bus(&self, cpu: usize) -> VcpuBus<'_> {
         VcpuBus { board: self, cpu }
@@ -421,8 +433,14 @@ unsafe impl Bus for VcpuBus<'_> {
 
     fn sysreg_read(&mut self, key: u32) -> Option<u64> {
         let mut d = self.board.lock();
-        let v = match d.timers[self.cpu].read(key, a64::counter()) {
-            Some(v) => Some(v),
+        let now = a64::counter();
+        let v = match d.timers[self.cpu].read(key, now) {
+            Some(v) => {
+                // What the guest reads (ISTATUS) and its interrupt line agree:
+                // a timer seen to have fired is pending at the GIC already.
+                self.board.sync_timers_at(&mut d, self.cpu, now);
+                Some(v)
+            }
             None => d.gic.icc_read(self.cpu, key),
         };
         self.board.refresh(&mut d);
@@ -435,6 +453,16 @@ unsafe impl Bus for VcpuBus<'_> {
         let r = match d.timers[cpu].write(key, value, a64::counter()) {
             Some(()) => {
                 self.board.sync_timers_locked(&mut d, cpu);
+                // The vCPU sized its time slice by the old deadline: have
+                // it look again at the next block boundary.
+                if let Some(s) = self.board.cpus[cpu]
+                    .signals
+                    .lock()
+                    .expect("signals lock")
+                    .as_ref()
+                {
+                    s.request_stop();
+                }
                 Some(())
             }
             None => d.gic.icc_write(cpu, key, value),

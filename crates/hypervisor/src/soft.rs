@@ -10,8 +10,12 @@ use board::Board;
 
 use crate::{CoreRegs, Vcpu, VcpuExit, VcpuHandle};
 
-/// Guest instructions between checks of timers and power state.
+/// Most guest instructions between checks of timers and power state.
 const SLICE: u64 = 200_000;
+/// Fewest instructions a slice sized by a timer deadline runs.
+const MIN_SLICE: u64 = 1_000;
+/// First guess of guest instructions per counter tick (~300 MIPS at 62.5 MHz).
+const INITIAL_RATE: f64 = 5.0;
 /// How long [`VcpuHandle::drop_cached_translations`] waits (a vCPU reaches
 /// a block boundary far sooner; this only bounds a VMM bug).
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
@@ -22,6 +26,8 @@ pub struct SoftVcpu {
     board: Arc<Board>,
     index: usize,
     handle: Arc<SoftHandle>,
+    /// Guest instructions per counter tick while running, a moving average.
+    rate: f64,
 }
 
 impl SoftVcpu {
@@ -41,6 +47,32 @@ impl SoftVcpu {
             board,
             index,
             handle,
+            rate: INITIAL_RATE,
+        }
+    }
+
+    /// How many instructions to run before looking at the timers again: a
+    /// full slice, or — when a timer is due sooner — half the instructions
+    /// the guest is expected to retire until its deadline (so the slice
+    /// ends before it, and the next one is sized again), never fewer than
+    /// [`MIN_SLICE`]. A busy guest so takes its timer interrupt within a
+    /// bounded number of instructions of the deadline, with no thread of
+    /// its own and no cost while idle.
+    fn slice(&self, now: u64) -> u64 {
+        match self.board.next_timer_deadline(self.index) {
+            Some(deadline) => {
+                let expected = deadline.saturating_sub(now) as f64 * self.rate * 0.5;
+                (expected as u64).clamp(MIN_SLICE, SLICE)
+            }
+            None => SLICE,
+        }
+    }
+
+    /// Folds one slice's pace into the moving average.
+    fn learn_rate(&mut self, insns: u64, ticks: u64) {
+        if insns >= MIN_SLICE && ticks > 0 {
+            let measured = insns as f64 / ticks as f64;
+            self.rate = 0.75 * self.rate + 0.25 * measured;
         }
     }
 
@@ -64,10 +96,14 @@ impl Vcpu for SoftVcpu {
         // The flush handshake: announce guest code, then serve requests.
         self.handle.in_guest.store(true, Ordering::SeqCst);
         self.serve_flush();
+        let start = a64::counter();
+        let retired = self.cpu.insns_retired;
+        let budget = self.slice(start);
         let exit = {
             let mut bus = self.board.bus(self.index);
-            self.cpu.run(&mut bus, SLICE)
+            self.cpu.run(&mut bus, budget)
         };
+        self.learn_rate(self.cpu.insns_retired - retired, a64::counter() - start);
         self.serve_flush();
         self.handle.in_guest.store(false, Ordering::SeqCst);
         self.board.sync_timers(self.index);
