@@ -8,8 +8,9 @@
 //! remembered so that a forced exit can remove them all
 //! ([`remove_all_now`]).
 
+use std::fs::Permissions;
 use std::io::ErrorKind;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
@@ -140,72 +141,150 @@ fn answers(path: &Path, kind: Kind) -> bool {
     }
 }
 
-fn bind(path: &Path, kind: Kind) -> Result<(OwnedFd, SocketFile), SocketError> {
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.len() > MAX_PATH {
-        return Err(SocketError::TooLong(path.to_path_buf()));
+/// A new unix socket of `kind`, mode 0600 before it has a name: the socket
+/// file takes the socket inode's mode, so it never exists with wider ones.
+fn new_socket(kind: Kind) -> std::io::Result<OwnedFd> {
+    let ty = match kind {
+        Kind::Stream => libc::SOCK_STREAM,
+        Kind::Datagram => libc::SOCK_DGRAM,
+    };
+    // SAFETY: plain socket creation; the fd is owned right away.
+    let raw = unsafe { libc::socket(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
     }
-    let io = |e: std::io::Error| SocketError::Io(path.to_path_buf(), e);
-    // SAFETY: sockaddr_un is plain data; the path fits (checked above).
+    // SAFETY: `raw` is a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: fchmod on our own descriptor.
+    unsafe { libc::fchmod(raw, 0o600) };
+    Ok(fd)
+}
+
+/// Binds `fd` to `path` (which fits in a socket address).
+fn bind_at(fd: &OwnedFd, path: &Path) -> std::io::Result<()> {
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: sockaddr_un is plain data.
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
     for (dst, &src) in addr.sun_path.iter_mut().zip(bytes) {
         *dst = src as libc::c_char;
     }
     let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
-    let ty = match kind {
-        Kind::Stream => libc::SOCK_STREAM,
-        Kind::Datagram => libc::SOCK_DGRAM,
+    // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &addr as *const _ as *const libc::sockaddr,
+            len,
+        )
     };
-    for attempt in 0..2 {
-        // SAFETY: plain socket creation; the fd is owned right away.
-        let raw = unsafe { libc::socket(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(io(std::io::Error::last_os_error()));
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Something is at `path`: removes it if it is a stale socket (nobody
+/// answers), else says why the path cannot be taken.
+fn clear_stale(path: &Path, kind: Kind) -> Result<(), SocketError> {
+    let io = |e| SocketError::Io(path.to_path_buf(), e);
+    let before = std::fs::symlink_metadata(path).map_err(io)?;
+    if !before.file_type().is_socket() {
+        return Err(SocketError::NotASocket(path.to_path_buf()));
+    }
+    if answers(path, kind) {
+        return Err(SocketError::InUse(path.to_path_buf()));
+    }
+    // Remove it only if it is still the socket that did not answer.
+    if let Ok(now) = std::fs::symlink_metadata(path) {
+        if now.dev() == before.dev() && now.ino() == before.ino() {
+            let _ = std::fs::remove_file(path);
         }
-        // SAFETY: `raw` is a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // The socket file takes the socket inode's mode: 0600 before bind
-        // means the file never exists with wider permissions.
-        // SAFETY: fchmod on our own descriptor.
-        unsafe { libc::fchmod(raw, 0o600) };
-        // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
-        let r = unsafe { libc::bind(raw, &addr as *const _ as *const libc::sockaddr, len) };
-        if r == 0 {
-            let meta = std::fs::symlink_metadata(path).map_err(io)?;
-            // Whatever the umask and sockfs did, the file is the owner's only.
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-            if kind == Kind::Stream {
-                // SAFETY: listen on our bound socket.
-                if unsafe { libc::listen(raw, 64) } != 0 {
-                    let e = std::io::Error::last_os_error();
-                    let _ = std::fs::remove_file(path);
-                    return Err(io(e));
+    }
+    Ok(())
+}
+
+/// Records the socket now at `path` as ours.
+fn own(path: &Path) -> Result<SocketFile, SocketError> {
+    let meta =
+        std::fs::symlink_metadata(path).map_err(|e| SocketError::Io(path.to_path_buf(), e))?;
+    let o = Owned {
+        path: path.to_path_buf(),
+        dev: meta.dev(),
+        ino: meta.ino(),
+    };
+    owned().push(o.clone());
+    Ok(SocketFile { owned: o })
+}
+
+fn bind(path: &Path, kind: Kind) -> Result<(OwnedFd, SocketFile), SocketError> {
+    if path.as_os_str().len() > MAX_PATH {
+        return Err(SocketError::TooLong(path.to_path_buf()));
+    }
+    let io = |e: std::io::Error| SocketError::Io(path.to_path_buf(), e);
+    let fd = new_socket(kind).map_err(io)?;
+    match kind {
+        // A datagram socket is reachable the moment it is bound.
+        Kind::Datagram => {
+            for attempt in 0..2 {
+                match bind_at(&fd, path) {
+                    Ok(()) => {
+                        let file = own(path)?;
+                        // Whatever the umask did: the owner's only.
+                        std::fs::set_permissions(path, Permissions::from_mode(0o600))
+                            .map_err(io)?;
+                        return Ok((fd, file));
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) && attempt == 0 => {
+                        clear_stale(path, kind)?
+                    }
+                    Err(e) => return Err(io(e)),
                 }
             }
-            let o = Owned {
-                path: path.to_path_buf(),
-                dev: meta.dev(),
-                ino: meta.ino(),
-            };
-            owned().push(o.clone());
-            return Ok((fd, SocketFile { owned: o }));
+            Err(SocketError::InUse(path.to_path_buf()))
         }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EADDRINUSE) || attempt > 0 {
-            return Err(io(err));
+        // A stream socket refuses connections between bind and listen, and
+        // a prober would take it for stale: it is set up under a private
+        // name in the same directory and then linked into place, which
+        // never replaces anything.
+        Kind::Stream => {
+            static TEMPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = TEMPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            let tmp = dir
+                .unwrap_or(Path::new("."))
+                .join(format!(".pv-{}-{n}.sock", std::process::id()));
+            if tmp.as_os_str().len() > MAX_PATH {
+                return Err(SocketError::TooLong(path.to_path_buf()));
+            }
+            bind_at(&fd, &tmp).map_err(io)?;
+            let placed = (|| {
+                // Whatever the umask did: the owner's only, before it has
+                // its real name.
+                std::fs::set_permissions(&tmp, Permissions::from_mode(0o600)).map_err(io)?;
+                // SAFETY: listen on our bound socket.
+                if unsafe { libc::listen(fd.as_raw_fd(), 64) } != 0 {
+                    return Err(io(std::io::Error::last_os_error()));
+                }
+                for attempt in 0..2 {
+                    match std::fs::hard_link(&tmp, path) {
+                        Ok(()) => return own(path),
+                        Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt == 0 => {
+                            clear_stale(path, kind)?
+                        }
+                        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                            return Err(SocketError::InUse(path.to_path_buf()))
+                        }
+                        Err(e) => return Err(io(e)),
+                    }
+                }
+                Err(SocketError::InUse(path.to_path_buf()))
+            })();
+            let _ = std::fs::remove_file(&tmp);
+            placed.map(|file| (fd, file))
         }
-        // Something is at the path: only a socket nobody answers on may go.
-        let meta = std::fs::symlink_metadata(path).map_err(io)?;
-        if !meta.file_type().is_socket() {
-            return Err(SocketError::NotASocket(path.to_path_buf()));
-        }
-        if answers(path, kind) {
-            return Err(SocketError::InUse(path.to_path_buf()));
-        }
-        let _ = std::fs::remove_file(path);
     }
-    Err(SocketError::InUse(path.to_path_buf()))
 }
 
 #[cfg(test)]
@@ -266,6 +345,20 @@ mod tests {
         let dlive = dir.path().join("live.dgram");
         let (_d, _df) = bind_datagram(&dlive).unwrap();
         assert!(matches!(bind_datagram(&dlive), Err(SocketError::InUse(_))));
+    }
+
+    #[test]
+    fn leaves_no_temporary_names_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.sock");
+        let (_l, _f) = bind_listener(&p).unwrap();
+        assert!(bind_listener(&p).is_err());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.sock")]);
     }
 
     #[test]

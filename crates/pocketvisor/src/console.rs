@@ -89,7 +89,8 @@ fn raw_mode() -> bool {
     }
 }
 
-/// Forwards typed input until it ends (true) or the user quits (false).
+/// Forwards typed input until the terminal goes away (true), or the user
+/// quits or input cannot be read (false).
 fn forward_input(target: &Mutex<Arc<Board>>, quit: &AtomicBool) -> bool {
     let board = || target.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut stdin = std::io::stdin();
@@ -99,7 +100,21 @@ fn forward_input(target: &Mutex<Arc<Board>>, quit: &AtomicBool) -> bool {
         let n = match stdin.read(&mut buf) {
             Ok(0) => return true,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return true,
+            // Another program may have left the terminal non-blocking.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut fd = libc::pollfd {
+                    fd: 0,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut fd, 1, 100) };
+                continue;
+            }
+            // EIO: the terminal hung up.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => return true,
+            // Anything else: stop forwarding input, leave the VM running.
+            Err(_) => return false,
             Ok(n) => n,
         };
         let mut out = Vec::with_capacity(n);

@@ -34,14 +34,26 @@ impl StopHandle {
             board: Arc::new(Mutex::new(None)),
             cause: Arc::new(AtomicI32::new(0)),
         };
-        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+        // A signal the user's shell told us to ignore (`nohup` ignores
+        // SIGHUP, a background job may ignore SIGINT) stays ignored.
+        let wanted: Vec<i32> = [SIGTERM, SIGINT, SIGHUP]
+            .into_iter()
+            .filter(|&s| s == SIGTERM || !ignored(s))
+            .collect();
+        let mut signals = Signals::new(&wanted)?;
         let h = handle.clone();
         std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || {
                 for sig in signals.forever() {
                     if h.cause.load(Ordering::Acquire) != 0 {
-                        force_exit(&format!("second signal ({})", name(sig)));
+                        // A closing terminal sends SIGHUP on top of the end
+                        // of input that already stops us: not a reason to
+                        // hurry. A second SIGINT or SIGTERM is.
+                        if sig != SIGHUP {
+                            force_exit(&format!("second signal ({})", name(sig)));
+                        }
+                        continue;
                     }
                     h.request(sig);
                 }
@@ -102,6 +114,15 @@ impl StopHandle {
     }
 }
 
+/// Whether `sig` is ignored (SIG_IGN) in this process now.
+fn ignored(sig: i32) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 fn name(sig: i32) -> &'static str {
     match sig {
         SIGTERM => "SIGTERM",
@@ -115,7 +136,11 @@ fn name(sig: i32) -> &'static str {
 fn force_exit(why: &str) -> ! {
     crate::console::restore_terminal();
     hostio::socket::remove_all_now();
-    crate::say(&format!("\r\npocketvisor: forced exit: {why}"));
+    // The message may not get out (stderr can be a full pipe, which may be
+    // what stuck the VM): write it from a thread and leave regardless.
+    let line = format!("\r\npocketvisor: forced exit: {why}");
+    let _ = std::thread::Builder::new().spawn(move || crate::say(&line));
+    std::thread::sleep(std::time::Duration::from_millis(100));
     // SAFETY: _exit ends the process without running destructors, which
     // might wait for the stuck threads this exit is about.
     unsafe { libc::_exit(crate::exit::STOPPED as i32) }

@@ -16,10 +16,27 @@ use virtio::console::PortInput;
 pub struct SocketOutput(Arc<Mutex<Option<UnixStream>>>);
 
 impl Write for SocketOutput {
+    /// Never blocks: the guest's bytes are written on the vCPU thread, so a
+    /// client that stops reading must not stall the VM. What its socket
+    /// buffer cannot take now is dropped, as on a line nobody listens to.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut client = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = client.as_mut() {
-            if s.write_all(buf).is_err() {
+        if let Some(s) = client.as_ref() {
+            // SAFETY: send on the client's own descriptor, from our buffer.
+            let n = unsafe {
+                libc::send(
+                    s.as_raw_fd(),
+                    buf.as_ptr() as *const libc::c_void,
+                    buf.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            let gone = n < 0
+                && !matches!(
+                    std::io::Error::last_os_error().raw_os_error(),
+                    Some(libc::EAGAIN) | Some(libc::EINTR)
+                );
+            if gone {
                 *client = None;
             }
         }

@@ -12,3 +12,6 @@ exec 3<>"$dev"
 echo "guest-to-host" >&3
 read -r line <&3
 [ "$line" = "host-to-guest" ] && echo "CHECK vport-read ok" || { echo "CHECK vport-read FAIL '$line'"; exit 1; }
+# The host stops reading: 4 MiB more must not stall the VM (the VMM drops
+# what the client's socket cannot take).
+head -c 4194304 /dev/zero >&3 && echo "CHECK vport-flood ok"

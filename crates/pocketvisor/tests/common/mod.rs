@@ -16,7 +16,9 @@ pub fn linux_guest_dir() -> PathBuf {
     static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     READY.get_or_init(|| {
+        // No terminal input: the script must not stop to ask anything.
         let status = Command::new(root.join("guests/fetch-linux-guests.sh"))
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .status()
             .expect("run guests/fetch-linux-guests.sh");

@@ -16,6 +16,8 @@ pub struct VmmProcess {
     output: Arc<Mutex<String>>,
     /// The pseudo-terminal's slave (the VMM's terminal), when run on one.
     pub pty: Option<OwnedFd>,
+    /// That terminal's settings before the VMM started.
+    pub pty_before: Option<libc::termios>,
     /// Tells the pty reader to close the master (a hang-up).
     hang_up: Arc<AtomicBool>,
 }
@@ -113,6 +115,7 @@ impl VmmProcess {
             child,
             output,
             pty: None,
+            pty_before: None,
             hang_up: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -120,6 +123,7 @@ impl VmmProcess {
     /// Starts `pocketvisor ARGS` with a pseudo-terminal as its console.
     pub fn start_on_pty(args: &[&str]) -> Self {
         let (master, slave) = open_pty();
+        let before = termios(&slave);
         let stdio = || Stdio::from(slave.try_clone().unwrap());
         let child = Command::new(env!("CARGO_BIN_EXE_pocketvisor"))
             .args(args)
@@ -135,6 +139,7 @@ impl VmmProcess {
             child,
             output,
             pty: Some(slave),
+            pty_before: Some(before),
             hang_up,
         }
     }
