@@ -14,6 +14,7 @@ pub mod layout;
 pub mod linux;
 mod machine;
 pub mod mmio;
+pub mod pause;
 pub mod pl011;
 pub mod pl031;
 pub mod psci;

@@ -11,6 +11,7 @@ use a64::{Access, Bus, PageLookup, Signals};
 use crate::gic::{mpidr_of, Gic};
 use crate::layout::{self, ppi, spi};
 use crate::mmio::MmioDevice;
+use crate::pause::PauseGate;
 use crate::pl011::Pl011;
 use crate::pl031::{self, Pl031};
 use crate::ram::{GuestRam, RamError};
@@ -65,6 +66,10 @@ pub struct Board {
     power: AtomicU8,
     /// Why the guest crashed, when it did.
     crash_report: Mutex<Option<String>>,
+    /// The pause flag vCPU loops park on.
+    pub pause: PauseGate,
+    /// A `poll_devices` that came while paused, to run on resume.
+    poll_deferred: std::sync::atomic::AtomicBool,
     /// Where console input goes instead of the UART, if set.
     console_redirect: std::sync::OnceLock<ConsoleSink>,
 }
@@ -105,6 +110,8 @@ impl Board {
                 .collect(),
             power: AtomicU8::new(Power::On as u8),
             crash_report: Mutex::new(None),
+            pause: PauseGate::default(),
+            poll_deferred: std::sync::atomic::AtomicBool::new(false),
             console_redirect: std::sync::OnceLock::new(),
         })
     }
@@ -298,6 +305,11 @@ impl Board {
     /// Lets every extra device act on outside events, then updates interrupts.
     /// Call from any thread after changing state a device watches.
     pub fn poll_devices(&self) {
+        if self.pause.paused() {
+            // Host events wait in their devices' host-side queues.
+            self.poll_deferred.store(true, Ordering::Release);
+            return;
+        }
         let mut d = self.lock();
         for slot in &mut d.slots {
             slot.device.poll();
@@ -356,7 +368,7 @@ impl Board {
             let mut d = self.lock();
             self.sync_timers_locked(&mut d, cpu);
             self.refresh(&mut d);
-            if d.gic.irq_pending(cpu) || self.power() != Power::On {
+            if d.gic.irq_pending(cpu) || self.power() != Power::On || self.pause.paused() {
                 return;
             }
             let now = a64::counter();
@@ -376,6 +388,35 @@ impl Board {
         *woken = false;
         drop(woken);
         self.sync_timers(cpu);
+    }
+
+    /// Pauses the machine: every running vCPU parks at its next exit (the
+    /// vCPU loop calls [`PauseGate::park_while_paused`]), host events stop
+    /// reaching guest memory, and devices finish the I/O they have in
+    /// flight. Returns once all of that holds, or once the machine stopped.
+    /// `running` says how many vCPU loops are running.
+    pub fn pause(&self, running: impl Fn() -> usize) {
+        self.pause.set(true);
+        let stopped = || self.power() != Power::On;
+        for c in &self.cpus {
+            if let Some(s) = c.signals.lock().expect("signals lock").as_ref() {
+                s.request_stop();
+            }
+            *c.wake.lock().expect("wake lock") = true;
+            c.wake_cv.notify_all();
+        }
+        self.pause.wait_parked(running, stopped);
+        while !stopped() && self.lock().slots.iter().any(|s| s.device.busy()) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// Resumes a paused machine, delivering the host events that waited.
+    pub fn resume(&self) {
+        self.pause.set(false);
+        if self.poll_deferred.swap(false, Ordering::AcqRel) {
+            self.poll_devices();
+        }
     }
 
     /// The counter value at which CPU `cpu`'s next timer interrupt is due,

@@ -15,4 +15,9 @@ pub trait MmioDevice: Send {
     /// Lets the device act on events from outside the guest (a new balloon
     /// target, host input); called by [`crate::Board::poll_devices`].
     fn poll(&mut self) {}
+    /// Whether the device has guest I/O in flight on a thread of its own
+    /// (a pause waits until it has none).
+    fn busy(&self) -> bool {
+        false
+    }
 }

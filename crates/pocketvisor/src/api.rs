@@ -4,6 +4,8 @@
 //! * `balloon SIZE` — set the balloon target (e.g. `balloon 128M`) → `ok`
 //! * `balloon` — `target=… actual=… inflated=… reported=…` in bytes
 //! * `stats` — the guest's memory statistics as `tag=value` pairs
+//! * `pause` / `resume` — stop the vCPUs and device I/O at a consistent
+//!   point, and go on (`ok`); `state` → `running` or `paused`
 //!
 //! Bounded against abuse: one thread serves every client with `poll(2)`;
 //! at most [`MAX_CLIENTS`] at once (more are told so and closed); a line
@@ -46,6 +48,8 @@ pub struct Target {
     pub balloon: Option<BalloonControl>,
     /// Its RAM in bytes.
     pub mem: u64,
+    /// Pauses and resumes it.
+    pub control: vmm::VmControl,
 }
 
 type Shared = Arc<Mutex<Option<Target>>>;
@@ -245,6 +249,20 @@ fn command(line: &str, target: &Shared) -> String {
                 b.actual_bytes()
             )
         }
+        (Some("pause"), None, None) => {
+            t.control.pause();
+            "ok".into()
+        }
+        (Some("resume"), None, None) => {
+            t.control.resume();
+            "ok".into()
+        }
+        (Some("state"), None, None) => if t.control.is_paused() {
+            "paused"
+        } else {
+            "running"
+        }
+        .into(),
         (Some("stats"), None, None) => match t.balloon {
             Some(b) => b
                 .stats()
@@ -256,7 +274,9 @@ fn command(line: &str, target: &Shared) -> String {
         },
         _ => {
             let shown: String = line.chars().take(64).collect();
-            format!("error: unknown command '{shown}' (balloon [SIZE], stats)")
+            format!(
+                "error: unknown command '{shown}' (balloon [SIZE], stats, pause, resume, state)"
+            )
         }
     }
 }

@@ -82,7 +82,8 @@ struct RunArgs {
     #[arg(long, value_name = "cid=N,uds=PATH")]
     vsock: Option<VsockConfig>,
     /// A unix socket for controlling the running VM; one command per line:
-    /// "balloon SIZE" sets the balloon target, "balloon" reports its state.
+    /// "balloon SIZE" sets the balloon target, "balloon" reports its state,
+    /// "pause" and "resume" stop and continue the VM, "state" tells which.
     /// Created mode 0600; an existing file or a live socket is never replaced.
     #[arg(long, value_name = "PATH")]
     api: Option<PathBuf>,
@@ -178,6 +179,7 @@ fn run(args: RunArgs) -> ExitCode {
                 board: vm.board(),
                 balloon: vm.balloon(),
                 mem: vm.mem(),
+                control: vm.control(),
             });
         }
         match vm.run() {

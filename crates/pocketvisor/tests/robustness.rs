@@ -284,6 +284,10 @@ fn the_control_socket_stays_bounded_under_abuse() {
         "more than RAM"
     );
     assert_eq!(api(&sock, "balloon 32M"), "ok");
+    assert_eq!(api(&sock, "pause"), "ok");
+    assert_eq!(api(&sock, "state"), "paused");
+    assert_eq!(api(&sock, "resume"), "ok");
+    assert_eq!(api(&sock, "state"), "running");
     assert!(api(&sock, "balloon").starts_with("target=33554432"));
     let rss = vm.status_field("VmRSS");
     assert!(rss < rss0 + 16 * 1024, "RSS {rss0} KiB -> {rss} KiB");

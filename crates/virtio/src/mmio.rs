@@ -28,6 +28,8 @@ struct Shared {
     live: AtomicBool,
     /// Why the device needs a reset.
     last_error: Mutex<Option<QueueError>>,
+    /// Kicks sent to the I/O thread and not yet served.
+    in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// Called after the worker returned buffers, to refresh interrupt lines
@@ -156,6 +158,7 @@ impl MmioTransport {
                 if serve(&core, &shared, &ram, index) {
                     notify();
                 }
+                shared.in_flight.fetch_sub(1, Ordering::AcqRel);
             }
         });
         // Without a thread, serve inline rather than fail.
@@ -198,7 +201,10 @@ impl MmioTransport {
         }
         match &self.worker {
             Some(tx) => {
-                let _ = tx.send(index);
+                self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+                if tx.send(index).is_err() {
+                    self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+                }
             }
             None => {
                 serve(&self.core, &self.shared, &self.ram, index);
@@ -252,6 +258,10 @@ fn set_half(reg: &mut u64, high: bool, value: u64) {
 }
 
 impl MmioDevice for MmioTransport {
+    fn busy(&self) -> bool {
+        self.shared.in_flight.load(Ordering::Acquire) != 0
+    }
+
     fn read(&mut self, offset: u64, size: u8) -> u64 {
         if offset >= reg::CONFIG {
             let mut buf = [0u8; 8];

@@ -13,7 +13,7 @@ pub use config::{
     parse_size, DiskConfig, NetBackendConfig, NetConfig, PortConfig, VmConfig, VsockConfig,
 };
 pub use dirty::DirtyLog;
-pub use vm::{Vm, VmEnd, VmError};
+pub use vm::{Vm, VmControl, VmEnd, VmError};
 
 /// Board types the front end needs (console input, power state).
 pub mod board_types {

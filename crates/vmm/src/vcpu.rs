@@ -19,9 +19,11 @@ pub enum VcpuEnd {
     Crashed(String),
 }
 
-/// Runs vCPU `index` until the machine stops.
+/// Runs vCPU `index` until the machine stops, parking whenever the board
+/// is paused.
 pub fn run(board: &Board, vcpu: &mut dyn Vcpu, index: usize) -> VcpuEnd {
     loop {
+        board.pause.park_while_paused(|| board.power() == Power::On);
         match vcpu.run() {
             VcpuExit::Yield => {}
             VcpuExit::Wfi => board.wait_for_interrupt(index, MAX_WFI_SLEEP),

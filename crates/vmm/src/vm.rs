@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use board::fdt::{self, FdtConfig};
@@ -64,11 +65,43 @@ pub enum VmEnd {
     Stopped,
 }
 
+/// Pauses and resumes a VM from any thread (cheap to clone).
+#[derive(Clone)]
+pub struct VmControl {
+    board: Arc<Board>,
+    running: Arc<AtomicUsize>,
+}
+
+impl VmControl {
+    /// Pauses the VM: returns once every running vCPU is parked at an
+    /// instruction boundary and devices have finished the guest I/O they had
+    /// in flight; from then until [`VmControl::resume`] neither guest code
+    /// nor a device changes guest memory. Host events (network frames,
+    /// console input, vsock data) wait in their devices' host-side queues.
+    /// Returns at once if the VM has stopped.
+    pub fn pause(&self) {
+        let running = self.running.clone();
+        self.board.pause(move || running.load(Ordering::Acquire));
+    }
+
+    /// Resumes a paused VM.
+    pub fn resume(&self) {
+        self.board.resume();
+    }
+
+    /// Whether the VM is paused.
+    pub fn is_paused(&self) -> bool {
+        self.board.pause.paused()
+    }
+}
+
 /// A VM ready to run.
 pub struct Vm {
     board: Arc<Board>,
     /// The vCPUs, behind the hypervisor seam.
     vcpus: Vec<Box<dyn Vcpu>>,
+    /// How many vCPU loops are running now.
+    running: Arc<AtomicUsize>,
     balloon: Option<BalloonControl>,
     mem: u64,
     /// The host ends of named console ports (closed after the devices).
@@ -273,6 +306,7 @@ impl Vm {
         Ok(Vm {
             board,
             vcpus,
+            running: Arc::default(),
             balloon,
             mem: cfg.mem,
             _ports: port_servers,
@@ -300,6 +334,14 @@ impl Vm {
         self.board.ram.clone()
     }
 
+    /// A handle that pauses and resumes the VM from any thread.
+    pub fn control(&self) -> VmControl {
+        VmControl {
+            board: self.board.clone(),
+            running: self.running.clone(),
+        }
+    }
+
     /// A handle that takes the dirty log from any thread, also while the
     /// VM runs.
     pub fn dirty_log(&self) -> DirtyLog {
@@ -309,7 +351,9 @@ impl Vm {
 
     /// Runs the boot CPU on the calling thread until the guest stops.
     pub fn run(&mut self) -> VmEnd {
+        self.running.fetch_add(1, Ordering::AcqRel);
         let end = vcpu::run(&self.board, self.vcpus[0].as_mut(), 0);
+        self.running.fetch_sub(1, Ordering::AcqRel);
         match end {
             VcpuEnd::Crashed(report) => VmEnd::Crashed(report),
             VcpuEnd::Power(Power::Reset) => VmEnd::Reset,
