@@ -172,7 +172,8 @@ impl Board {
         Ok(())
     }
 
-    /// The address ranges of the board's own devices.
+    /// The address ranges of the board's own devices: the GIC distributor,
+    /// its redistributors, the UART and the RTC, in that order.
     fn fixed_windows(&self) -> [(u64, u64); 4] {
         let redist_end = layout::GIC_REDIST + layout::GIC_REDIST_STRIDE * self.cpus.len() as u64;
         [
@@ -201,24 +202,24 @@ impl Board {
     }
 
     fn mmio(&self, addr: u64, f: impl FnOnce(&mut dyn MmioDevice, u64) -> u64) -> Option<u64> {
+        let windows = self.fixed_windows();
         let mut d = self.lock();
-        let result = if (layout::GIC_DIST..layout::GIC_DIST + layout::GIC_DIST_SIZE).contains(&addr)
-        {
-            Some(f(&mut GicDist(&mut d.gic), addr - layout::GIC_DIST))
-        } else if (layout::GIC_REDIST
-            ..layout::GIC_REDIST + layout::GIC_REDIST_STRIDE * self.cpus.len() as u64)
-            .contains(&addr)
-        {
-            Some(f(&mut GicRedist(&mut d.gic), addr - layout::GIC_REDIST))
-        } else if (layout::UART..layout::UART + layout::PRIMECELL_SIZE).contains(&addr) {
-            Some(f(&mut d.uart, addr - layout::UART))
-        } else if (layout::RTC..layout::RTC + layout::PRIMECELL_SIZE).contains(&addr) {
-            Some(f(&mut d.rtc, addr - layout::RTC))
-        } else {
-            d.slots
+        let fixed = windows.iter().position(|&(b, e)| (b..e).contains(&addr));
+        let result = match fixed {
+            Some(i) => {
+                let offset = addr - windows[i].0;
+                Some(match i {
+                    0 => f(&mut GicDist(&mut d.gic), offset),
+                    1 => f(&mut GicRedist(&mut d.gic), offset),
+                    2 => f(&mut d.uart, offset),
+                    _ => f(&mut d.rtc, offset),
+                })
+            }
+            None => d
+                .slots
                 .iter_mut()
                 .find(|s| (s.base..s.base + s.size).contains(&addr))
-                .map(|s| f(s.device.as_mut(), addr - s.base))
+                .map(|s| f(s.device.as_mut(), addr - s.base)),
         };
         self.refresh(&mut d);
         result
@@ -254,10 +255,25 @@ impl Board {
             Ordering::AcqRel,
             Ordering::Acquire,
         );
-        for c in &self.cpus {
-            if let Some(s) = c.signals.lock().expect("signals lock").as_ref() {
-                s.request_stop();
-            }
+        self.stop_all_cpus();
+    }
+
+    /// Asks CPU `cpu` to leave guest code at its next block boundary.
+    fn kick_cpu(&self, cpu: usize) {
+        if let Some(s) = self.cpus[cpu]
+            .signals
+            .lock()
+            .expect("signals lock")
+            .as_ref()
+        {
+            s.request_stop();
+        }
+    }
+
+    /// Kicks every CPU out of guest code and out of a WFI sleep.
+    fn stop_all_cpus(&self) {
+        for (i, c) in self.cpus.iter().enumerate() {
+            self.kick_cpu(i);
             *c.wake.lock().expect("wake lock") = true;
             c.wake_cv.notify_all();
         }
@@ -317,12 +333,17 @@ impl Board {
         self.refresh(&mut d);
     }
 
-    /// Updates the timer interrupt lines of CPU `cpu` from host time.
-    pub fn sync_timers(&self, cpu: usize) {
+    /// Updates the timer interrupt lines of CPU `cpu` from host time;
+    /// returns the counter value at which its next timer interrupt is due,
+    /// if one is armed and has not fired yet (the vCPU sizes its time
+    /// slices by it, so a busy guest takes the interrupt on time).
+    pub fn sync_timers(&self, cpu: usize) -> Option<u64> {
         let mut d = self.lock();
-        self.sync_timers_locked(&mut d, cpu);
+        let now = a64::counter();
+        self.sync_timers_at(&mut d, cpu, now);
         d.rtc.poll();
         self.refresh(&mut d);
+        d.timers[cpu].next_deadline(now)
     }
 
     fn sync_timers_locked(&self, d: &mut Devices, cpu: usize) {
@@ -398,13 +419,7 @@ impl Board {
     pub fn pause(&self, running: impl Fn() -> usize) {
         self.pause.set(true);
         let stopped = || self.power() != Power::On;
-        for c in &self.cpus {
-            if let Some(s) = c.signals.lock().expect("signals lock").as_ref() {
-                s.request_stop();
-            }
-            *c.wake.lock().expect("wake lock") = true;
-            c.wake_cv.notify_all();
-        }
+        self.stop_all_cpus();
         self.pause.wait_parked(running, stopped);
         while !stopped() && self.lock().slots.iter().any(|s| s.device.busy()) {
             std::thread::sleep(Duration::from_micros(200));
@@ -417,13 +432,6 @@ impl Board {
         if self.poll_deferred.swap(false, Ordering::AcqRel) {
             self.poll_devices();
         }
-    }
-
-    /// The counter value at which CPU `cpu`'s next timer interrupt is due,
-    /// if one is armed and has not fired yet. The vCPU sizes its time
-    /// slices by it, so a busy guest takes the interrupt on time.
-    pub fn next_timer_deadline(&self, cpu: usize) -> Option<u64> {
-        self.lock().timers[cpu].next_deadline(a64::counter())
     }
 
     /// One vCPU's view of the board.
@@ -496,14 +504,7 @@ unsafe impl Bus for VcpuBus<'_> {
                 self.board.sync_timers_locked(&mut d, cpu);
                 // The vCPU sized its time slice by the old deadline: have
                 // it look again at the next block boundary.
-                if let Some(s) = self.board.cpus[cpu]
-                    .signals
-                    .lock()
-                    .expect("signals lock")
-                    .as_ref()
-                {
-                    s.request_stop();
-                }
+                self.board.kick_cpu(cpu);
                 Some(())
             }
             None => d.gic.icc_write(cpu, key, value),

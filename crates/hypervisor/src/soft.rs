@@ -28,6 +28,8 @@ pub struct SoftVcpu {
     handle: Arc<SoftHandle>,
     /// Guest instructions per counter tick while running, a moving average.
     rate: f64,
+    /// The next timer deadline, as the board said after the last slice.
+    deadline: Option<u64>,
 }
 
 impl SoftVcpu {
@@ -48,6 +50,7 @@ impl SoftVcpu {
             index,
             handle,
             rate: INITIAL_RATE,
+            deadline: None,
         }
     }
 
@@ -59,7 +62,7 @@ impl SoftVcpu {
     /// bounded number of instructions of the deadline, with no thread of
     /// its own and no cost while idle.
     fn slice(&self, now: u64) -> u64 {
-        match self.board.next_timer_deadline(self.index) {
+        match self.deadline {
             Some(deadline) => {
                 let expected = deadline.saturating_sub(now) as f64 * self.rate * 0.5;
                 (expected as u64).clamp(MIN_SLICE, SLICE)
@@ -106,7 +109,9 @@ impl Vcpu for SoftVcpu {
         self.learn_rate(self.cpu.insns_retired - retired, a64::counter() - start);
         self.serve_flush();
         self.handle.in_guest.store(false, Ordering::SeqCst);
-        self.board.sync_timers(self.index);
+        // A timer write during the slice ended it (the board kicks the CPU),
+        // so this deadline is current for the next one.
+        self.deadline = self.board.sync_timers(self.index);
         match exit {
             Exit::Budget | Exit::Stopped => VcpuExit::Yield,
             Exit::Wfi => {
@@ -206,7 +211,7 @@ impl VcpuHandle for SoftHandle {
         let target = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
         let start = Instant::now();
         while self.in_guest.load(Ordering::SeqCst) && self.done.load(Ordering::Acquire) < target {
-            self.signals.request_stop();
+            self.kick();
             if start.elapsed() > FLUSH_WAIT {
                 return Err("a vCPU did not drop its translations in time".into());
             }

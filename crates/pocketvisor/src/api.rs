@@ -46,8 +46,6 @@ pub struct Target {
     pub board: Arc<Board>,
     /// Its balloon, if it has one.
     pub balloon: Option<BalloonControl>,
-    /// Its RAM in bytes.
-    pub mem: u64,
     /// Pauses and resumes it.
     pub control: vmm::VmControl,
 }
@@ -156,8 +154,11 @@ fn accept_all(listener: &UnixListener, clients: &mut Vec<Client>, now: Instant) 
     loop {
         match listener.accept() {
             Ok((mut stream, _)) => {
-                if clients.len() >= MAX_CLIENTS || stream.set_nonblocking(true).is_err() {
-                    let _ = stream.set_nonblocking(true);
+                // Never wait on a client, not even to turn it away.
+                if stream.set_nonblocking(true).is_err() {
+                    continue;
+                }
+                if clients.len() >= MAX_CLIENTS {
                     let _ = writeln!(
                         stream,
                         "error: too many API clients (at most {MAX_CLIENTS})"
@@ -227,12 +228,13 @@ fn command(line: &str, target: &Shared) -> String {
                 return no_balloon();
             };
             if let Some(size) = size {
-                let most = t.mem.saturating_sub(BALLOON_RESERVE);
+                let mem = t.board.ram.size();
+                let most = mem.saturating_sub(BALLOON_RESERVE);
                 return match parse_size(size) {
                     Ok(bytes) if bytes > most => format!(
                         "error: balloon target {size} is more than the guest can give: at most {} MiB of its {} MiB",
                         most >> 20,
-                        t.mem >> 20
+                        mem >> 20
                     ),
                     Ok(bytes) => {
                         b.set_target(bytes);

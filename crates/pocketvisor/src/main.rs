@@ -178,7 +178,6 @@ fn run(args: RunArgs) -> ExitCode {
             api.serve(api::Target {
                 board: vm.board(),
                 balloon: vm.balloon(),
-                mem: vm.mem(),
                 control: vm.control(),
             });
         }

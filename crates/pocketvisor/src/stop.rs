@@ -2,8 +2,9 @@
 //! closed console ask the vCPUs to stop; `main` then lets the VM drop
 //! (block devices finish their I/O and `fdatasync`), restores the terminal,
 //! removes its sockets and exits with [`crate::exit::STOPPED`]. A second
-//! signal, or an orderly stop that takes longer than [`GRACE`], forces the
-//! exit: the terminal is restored and the sockets removed all the same.
+//! SIGINT or SIGTERM, or an orderly stop that takes longer than [`GRACE`],
+//! forces the exit: the terminal is restored and the sockets removed all the
+//! same.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,6 @@
 //! virtio-balloon (device ID 5): the host asks for memory back by setting a
 //! target; pages the guest gives up (inflate) or reports free (free page
-//! reporting) are returned to the host with MADV_DONTNEED; the guest's
+//! reporting) are returned to the host (`GuestRam::discard`); the guest's
 //! memory statistics are kept.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

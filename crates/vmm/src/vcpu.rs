@@ -42,19 +42,13 @@ pub fn run(board: &Board, vcpu: &mut dyn Vcpu, index: usize) -> VcpuEnd {
 fn firmware_call(board: &Board, vcpu: &mut dyn Vcpu) {
     let mut regs = vcpu.regs();
     let args = [regs.x[0], regs.x[1], regs.x[2], regs.x[3]];
-    let action = psci::call(args, |m| board.cpu_of_mpidr(m), |c| c == 0);
-    match action {
-        PsciAction::Return(v) => {
-            regs.x[0] = v as u64;
-            vcpu.set_regs(&regs);
-        }
-        PsciAction::SystemOff => board.set_power(Power::Off),
-        PsciAction::SystemReset => board.set_power(Power::Reset),
+    let result = match psci::call(args, |m| board.cpu_of_mpidr(m), |c| c == 0) {
+        PsciAction::Return(v) => v,
         // Secondary CPUs come with SMP support; until then there are none to start.
-        PsciAction::CpuOn { .. } => {
-            regs.x[0] = psci::status::INVALID_PARAMETERS as u64;
-            vcpu.set_regs(&regs);
-        }
-        PsciAction::CpuOff => board.set_power(Power::Off),
-    }
+        PsciAction::CpuOn { .. } => psci::status::INVALID_PARAMETERS,
+        PsciAction::SystemOff | PsciAction::CpuOff => return board.set_power(Power::Off),
+        PsciAction::SystemReset => return board.set_power(Power::Reset),
+    };
+    regs.x[0] = result as u64;
+    vcpu.set_regs(&regs);
 }

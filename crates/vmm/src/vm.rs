@@ -103,7 +103,6 @@ pub struct Vm {
     /// How many vCPU loops are running now.
     running: Arc<AtomicUsize>,
     balloon: Option<BalloonControl>,
-    mem: u64,
     /// The host ends of named console ports (closed after the devices).
     _ports: Vec<ports::PortServer>,
 }
@@ -308,7 +307,6 @@ impl Vm {
             vcpus,
             running: Arc::default(),
             balloon,
-            mem: cfg.mem,
             _ports: port_servers,
         })
     }
@@ -326,7 +324,7 @@ impl Vm {
 
     /// Guest RAM in bytes.
     pub fn mem(&self) -> u64 {
-        self.mem
+        self.board.ram.size()
     }
 
     /// The guest's RAM (its memfd, reads and writes as a device would).
