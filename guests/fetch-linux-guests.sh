@@ -10,6 +10,10 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$here/cache/linux"
 mkdir -p "$out"
+# Tests run in parallel and each calls this script: one builds, the others
+# wait for it and then find everything up to date.
+exec 9>"$out/.lock"
+flock 9
 
 die() { echo "guests: $*" >&2; exit 1; }
 command -v cpio >/dev/null || die "cpio is needed to build the initramfs (apt-get install cpio)"

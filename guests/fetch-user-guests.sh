@@ -9,6 +9,10 @@ if [ -x "$out/busybox" ]; then
     exit 0
 fi
 mkdir -p "$out"
+# Tests run in parallel and each calls this script: one builds, the others
+# wait for it and then find everything up to date.
+exec 9>"$out/.lock"
+flock 9
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 # shellcheck source=guests/host-setup.sh

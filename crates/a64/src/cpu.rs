@@ -88,8 +88,8 @@ impl Default for Features {
 }
 
 /// State of the exclusive monitor used by LDXR/STXR.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Monitor {
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Monitor {
     /// Address marked by the last load-exclusive, if any.
     pub addr: Option<u64>,
     /// Size in bytes of the marked access (pairs: both registers).
@@ -147,6 +147,9 @@ pub struct Cpu {
     /// Details for the exit being raised (set by handlers before `Err(Stop)`).
     pub(crate) exit: Exit,
     pub(crate) monitor: Monitor,
+    /// Subtracted from the host counter to give this CPU's CNTVCT/CNTPCT
+    /// (the VM's clock offset: a restored guest's counter continues).
+    pub(crate) counter_offset: u64,
     pub(crate) tlb: Tlb,
     /// Host pages (address >> 12) that hold cached decoded code.
     pub(crate) code_pages: AddrSet<usize>,
@@ -237,6 +240,7 @@ impl Cpu {
             insns_retired: 0,
             exit: Exit::Budget,
             monitor: Monitor::default(),
+            counter_offset: 0,
             tlb: Tlb::new(),
             code_pages: AddrSet::default(),
             decoded_insns: Vec::new(),
@@ -376,6 +380,17 @@ impl Cpu {
                 self.break_chains();
             }
         }
+    }
+
+    /// Sets the offset subtracted from the host's [`crate::counter`] to give
+    /// the counter this CPU's guest reads (CNTVCT_EL0/CNTPCT_EL0).
+    pub fn set_counter_offset(&mut self, offset: u64) {
+        self.counter_offset = offset;
+    }
+
+    /// The counter value this CPU's guest reads now.
+    pub fn counter(&self) -> u64 {
+        crate::counter().wrapping_sub(self.counter_offset)
     }
 
     /// Clears the exclusive monitor (as a context switch or exception would).

@@ -21,12 +21,14 @@ pub mod fp;
 mod jit;
 mod insn;
 mod mem;
+mod state;
 mod system;
 mod tlb;
 
 pub use bus::{Access, Bus, PageLookup, PAGE_MASK, PAGE_SIZE};
-pub use cpu::{Cpu, Exit, Features};
+pub use cpu::{Cpu, Exit, Features, Monitor};
 pub use decode::{coverage_report, decode, EncodingInfo};
 pub use flat::FlatMemory;
+pub use state::CpuState;
 pub use system::regs::{counter, COUNTER_HZ, FPCR_MASK, FPSR_MASK};
 pub use system::{Signals, SysRegs};

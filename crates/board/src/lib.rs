@@ -19,7 +19,10 @@ pub mod pl011;
 pub mod pl031;
 pub mod psci;
 pub mod ram;
+mod ram_image;
+mod state;
 pub mod timer;
 
 pub use machine::{Board, BoardConfig, ConsoleSink, Devices, Power, VcpuBus};
 pub use ram::GuestRam;
+pub use state::BoardState;

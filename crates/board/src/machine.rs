@@ -44,9 +44,9 @@ struct Slot {
 pub struct Devices {
     /// The interrupt controller.
     pub gic: Gic,
-    uart: Pl011,
-    rtc: Pl031,
-    timers: Vec<Timers>,
+    pub(crate) uart: Pl011,
+    pub(crate) rtc: Pl031,
+    pub(crate) timers: Vec<Timers>,
     slots: Vec<Slot>,
 }
 
@@ -72,6 +72,8 @@ pub struct Board {
     poll_deferred: std::sync::atomic::AtomicBool,
     /// Where console input goes instead of the UART, if set.
     console_redirect: std::sync::OnceLock<ConsoleSink>,
+    /// Host counter minus guest counter: the VM's clock offset.
+    counter_offset: std::sync::atomic::AtomicU64,
 }
 
 /// Takes console input for another device (e.g. virtio-console's hvc0);
@@ -113,7 +115,26 @@ impl Board {
             pause: PauseGate::default(),
             poll_deferred: std::sync::atomic::AtomicBool::new(false),
             console_redirect: std::sync::OnceLock::new(),
+            counter_offset: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// The guest counter (what CNTVCT_EL0 reads): host monotonic time at
+    /// [`a64::COUNTER_HZ`] less the VM's clock offset.
+    pub fn counter(&self) -> u64 {
+        a64::counter().wrapping_sub(self.counter_offset())
+    }
+
+    /// The VM's clock offset: what the host counter is ahead of the guest's.
+    /// vCPU backends subtract it from the counter they give the guest.
+    pub fn counter_offset(&self) -> u64 {
+        self.counter_offset.load(Ordering::Acquire)
+    }
+
+    /// Sets the clock offset so the guest counter reads `value` now.
+    pub(crate) fn set_counter(&self, value: u64) {
+        self.counter_offset
+            .store(a64::counter().wrapping_sub(value), Ordering::Release);
     }
 
     /// Number of CPUs.
@@ -296,7 +317,7 @@ impl Board {
             .clone()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Devices> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Devices> {
         // A panic while holding the lock would be a VMM bug; keep going with the data.
         self.devices.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -339,15 +360,15 @@ impl Board {
     /// slices by it, so a busy guest takes the interrupt on time).
     pub fn sync_timers(&self, cpu: usize) -> Option<u64> {
         let mut d = self.lock();
-        let now = a64::counter();
+        let now = self.counter();
         self.sync_timers_at(&mut d, cpu, now);
         d.rtc.poll();
         self.refresh(&mut d);
         d.timers[cpu].next_deadline(now)
     }
 
-    fn sync_timers_locked(&self, d: &mut Devices, cpu: usize) {
-        self.sync_timers_at(d, cpu, a64::counter());
+    pub(crate) fn sync_timers_locked(&self, d: &mut Devices, cpu: usize) {
+        self.sync_timers_at(d, cpu, self.counter());
     }
 
     /// Drives CPU `cpu`'s timer lines as they are at counter value `now`.
@@ -359,7 +380,7 @@ impl Board {
 
     /// Recomputes device interrupt lines and every CPU's IRQ line, waking
     /// sleeping CPUs that now have an interrupt.
-    fn refresh(&self, d: &mut Devices) {
+    pub(crate) fn refresh(&self, d: &mut Devices) {
         let uart = d.uart.irq_level();
         let rtc = d.rtc.irq_level();
         d.gic.set_level(32 + spi::UART, 0, uart);
@@ -392,7 +413,7 @@ impl Board {
             if d.gic.irq_pending(cpu) || self.power() != Power::On || self.pause.paused() {
                 return;
             }
-            let now = a64::counter();
+            let now = self.counter();
             d.timers[cpu].next_deadline(now).map(|t| {
                 let ticks = t.saturating_sub(now);
                 Duration::from_nanos(
@@ -482,7 +503,7 @@ unsafe impl Bus for VcpuBus<'_> {
 
     fn sysreg_read(&mut self, key: u32) -> Option<u64> {
         let mut d = self.board.lock();
-        let now = a64::counter();
+        let now = self.board.counter();
         let v = match d.timers[self.cpu].read(key, now) {
             Some(v) => {
                 // What the guest reads (ISTATUS) and its interrupt line agree:
@@ -499,7 +520,7 @@ unsafe impl Bus for VcpuBus<'_> {
     fn sysreg_write(&mut self, key: u32, value: u64) -> Option<()> {
         let mut d = self.board.lock();
         let cpu = self.cpu;
-        let r = match d.timers[cpu].write(key, value, a64::counter()) {
+        let r = match d.timers[cpu].write(key, value, self.board.counter()) {
             Some(()) => {
                 self.board.sync_timers_locked(&mut d, cpu);
                 // The vCPU sized its time slice by the old deadline: have

@@ -21,3 +21,28 @@ pub trait MmioDevice: Send {
         false
     }
 }
+
+/// A device shared with its owner (who saves its state, say): each access
+/// takes the device's own lock.
+impl<T: MmioDevice> MmioDevice for std::sync::Arc<std::sync::Mutex<T>> {
+    fn read(&mut self, offset: u64, size: u8) -> u64 {
+        lock(self).read(offset, size)
+    }
+    fn write(&mut self, offset: u64, size: u8, value: u64) {
+        lock(self).write(offset, size, value)
+    }
+    fn irq_level(&self) -> bool {
+        lock(self).irq_level()
+    }
+    fn poll(&mut self) {
+        lock(self).poll()
+    }
+    fn busy(&self) -> bool {
+        lock(self).busy()
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding it would be a VMM bug; keep going with the data.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

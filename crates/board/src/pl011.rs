@@ -39,6 +39,31 @@ const INT_RT: u32 = 1 << 6;
 /// PrimeCell identification: PeriphID 0x00041011, CellID 0xB105F00D.
 const ID: [u8; 8] = [0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
 
+/// The UART's guest-visible state.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pl011State {
+    /// Bytes in the receive FIFO, oldest first.
+    pub rx: Vec<u8>,
+    /// Latched interrupt bits other than the receive ones.
+    pub latched: u32,
+    /// UARTIMSC.
+    pub imsc: u32,
+    /// UARTLCR_H.
+    pub lcr_h: u64,
+    /// UARTCR.
+    pub cr: u64,
+    /// UARTIFLS.
+    pub ifls: u64,
+    /// UARTIBRD.
+    pub ibrd: u64,
+    /// UARTFBRD.
+    pub fbrd: u64,
+    /// UARTILPR.
+    pub ilpr: u64,
+    /// UARTDMACR.
+    pub dmacr: u64,
+}
+
 /// The UART.
 pub struct Pl011 {
     output: Box<dyn Write + Send>,
@@ -71,6 +96,39 @@ impl Pl011 {
             ilpr: 0,
             dmacr: 0,
         }
+    }
+
+    /// The guest-visible state.
+    pub fn state(&self) -> Pl011State {
+        Pl011State {
+            rx: self.rx.iter().copied().collect(),
+            latched: self.latched,
+            imsc: self.imsc,
+            lcr_h: self.lcr_h,
+            cr: self.cr,
+            ifls: self.ifls,
+            ibrd: self.ibrd,
+            fbrd: self.fbrd,
+            ilpr: self.ilpr,
+            dmacr: self.dmacr,
+        }
+    }
+
+    /// Loads a saved state (the output stays where it goes). A receive
+    /// FIFO longer than the UART's is cut to its depth.
+    pub fn set_state(&mut self, s: &Pl011State) {
+        self.latched = s.latched;
+        self.imsc = s.imsc;
+        self.lcr_h = s.lcr_h;
+        self.cr = s.cr;
+        self.ifls = s.ifls;
+        self.ibrd = s.ibrd;
+        self.fbrd = s.fbrd;
+        self.ilpr = s.ilpr;
+        self.dmacr = s.dmacr;
+        self.rx.clear();
+        let n = s.rx.len().min(self.depth());
+        self.rx.extend(&s.rx[..n]);
     }
 
     fn depth(&self) -> usize {

@@ -27,6 +27,21 @@ pub fn host_clock() -> Clock {
     })
 }
 
+/// The RTC's guest-visible state.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pl031State {
+    /// Guest time minus host time, in seconds (wrapping).
+    pub offset: u32,
+    /// The match register.
+    pub mr: u32,
+    /// Counter value at the last poll.
+    pub last: u32,
+    /// Interrupt mask.
+    pub imsc: bool,
+    /// Raw interrupt status.
+    pub ris: bool,
+}
+
 /// The RTC.
 pub struct Pl031 {
     clock: Clock,
@@ -51,6 +66,26 @@ impl Pl031 {
             imsc: false,
             ris: false,
         }
+    }
+
+    /// The guest-visible state.
+    pub fn state(&self) -> Pl031State {
+        Pl031State {
+            offset: self.offset,
+            mr: self.mr,
+            last: self.last,
+            imsc: self.imsc,
+            ris: self.ris,
+        }
+    }
+
+    /// Loads a saved state (the clock stays the host's).
+    pub fn set_state(&mut self, s: &Pl031State) {
+        self.offset = s.offset;
+        self.mr = s.mr;
+        self.last = s.last;
+        self.imsc = s.imsc;
+        self.ris = s.ris;
     }
 
     fn now(&self) -> u32 {

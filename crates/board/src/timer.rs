@@ -1,6 +1,7 @@
 //! The generic timer's EL1 physical and virtual timers of one CPU
-//! (CNTP_* and CNTV_*). The counter is [`a64::counter`], host monotonic
-//! time, so guest time is real time; CNTVOFF is zero.
+//! (CNTP_* and CNTV_*). The counter is the VM's guest counter (host
+//! monotonic time less the VM's clock offset, `Board::counter`); CNTVOFF is
+//! zero. The timers are plain data and are their own saved state.
 
 /// Builds a system register key from (op0, op1, CRn, CRm, op2).
 const fn key(op0: u32, op1: u32, crn: u32, crm: u32, op2: u32) -> u32 {
@@ -19,7 +20,7 @@ const IMASK: u64 = 2;
 const ISTATUS: u64 = 4;
 
 /// One timer: control and compare value.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Channel {
     ctl: u64,
     cval: u64,
@@ -36,7 +37,7 @@ impl Channel {
 }
 
 /// The physical (index 0) and virtual (index 1) EL1 timers of one CPU.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Timers {
     channels: [Channel; 2],
 }
@@ -72,6 +73,13 @@ impl Timers {
             _ => ch.cval = value,
         }
         Some(())
+    }
+
+    /// Drops control bits no timer implements (a restored state is not trusted).
+    pub fn sanitise(&mut self) {
+        for ch in &mut self.channels {
+            ch.ctl &= ENABLE | IMASK;
+        }
     }
 
     /// Output levels (physical, virtual) at counter value `now`.

@@ -16,6 +16,13 @@
 
 pub mod soft;
 
+/// A vCPU's whole architectural state: general and FP/SIMD registers,
+/// PSTATE, the EL1 system registers and the exclusive monitor. Plain data
+/// (serde) in the architecture's terms, so any backend can produce and
+/// load it — the software CPU field by field, KVM through its register
+/// interface.
+pub type VcpuState = a64::CpuState;
+
 /// Why [`Vcpu::run`] returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VcpuExit {
@@ -69,6 +76,15 @@ pub trait Vcpu: Send {
 
     /// Sets the core registers.
     fn set_regs(&mut self, regs: &CoreRegs);
+
+    /// The whole architectural state (call while the vCPU is not running).
+    fn state(&self) -> VcpuState;
+
+    /// Loads a whole architectural state, as saved by [`Vcpu::state`] —
+    /// restoring a snapshot or receiving a migrated VM. Call while the vCPU
+    /// is not running, after the board's state (its clock above all) was
+    /// restored. A state that belongs to another vCPU is refused.
+    fn set_state(&mut self, state: &VcpuState) -> Result<(), String>;
 
     /// A handle for other threads.
     fn handle(&self) -> std::sync::Arc<dyn VcpuHandle>;

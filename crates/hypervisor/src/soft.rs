@@ -36,7 +36,8 @@ impl SoftVcpu {
     /// vCPU `index` of `board`, connected to the board's interrupt lines,
     /// at reset (EL1, MMU off, interrupts masked).
     pub fn new(board: Arc<Board>, index: usize) -> Self {
-        let cpu = Cpu::new_system(board.mpidr(index));
+        let mut cpu = Cpu::new_system(board.mpidr(index));
+        cpu.set_counter_offset(board.counter_offset());
         board.connect_cpu(index, cpu.signals());
         let handle = Arc::new(SoftHandle {
             signals: cpu.signals(),
@@ -99,14 +100,15 @@ impl Vcpu for SoftVcpu {
         // The flush handshake: announce guest code, then serve requests.
         self.handle.in_guest.store(true, Ordering::SeqCst);
         self.serve_flush();
-        let start = a64::counter();
+        let start = self.board.counter();
         let retired = self.cpu.insns_retired;
         let budget = self.slice(start);
         let exit = {
             let mut bus = self.board.bus(self.index);
             self.cpu.run(&mut bus, budget)
         };
-        self.learn_rate(self.cpu.insns_retired - retired, a64::counter() - start);
+        let ticks = self.board.counter().wrapping_sub(start);
+        self.learn_rate(self.cpu.insns_retired - retired, ticks);
         self.serve_flush();
         self.handle.in_guest.store(false, Ordering::SeqCst);
         // A timer write during the slice ended it (the board kicks the CPU),
@@ -158,6 +160,24 @@ impl Vcpu for SoftVcpu {
         self.cpu.pc = regs.pc;
         self.cpu.nzcv = regs.pstate as u32 & 0xf000_0000;
         self.cpu.sys.daif = regs.pstate as u32 & 0x3c0;
+    }
+
+    fn state(&self) -> crate::VcpuState {
+        self.cpu.state()
+    }
+
+    fn set_state(&mut self, state: &crate::VcpuState) -> Result<(), String> {
+        let mpidr = self.board.mpidr(self.index) | 1 << 31;
+        if !state.system || state.sys.mpidr_el1 != mpidr {
+            return Err(format!(
+                "the saved vCPU (MPIDR {:#x}) is not vCPU {} (MPIDR {mpidr:#x})",
+                state.sys.mpidr_el1, self.index
+            ));
+        }
+        self.cpu.set_state(state);
+        self.cpu.set_counter_offset(self.board.counter_offset());
+        self.deadline = None;
+        Ok(())
     }
 
     fn handle(&self) -> Arc<dyn VcpuHandle> {

@@ -10,6 +10,7 @@ use board::GuestRam;
 
 use crate::device::{read_config_bytes, VirtioDevice};
 use crate::queue::{Queue, QueueError};
+use crate::state::DeviceState;
 
 const F_STATS_VQ: u64 = 1 << 1;
 const F_DEFLATE_ON_OOM: u64 = 1 << 2;
@@ -221,6 +222,36 @@ impl VirtioDevice for Balloon {
             used = true;
         }
         Ok(used)
+    }
+
+    fn save_state(&self) -> DeviceState {
+        let s = &self.control.inner;
+        DeviceState::Balloon {
+            features: self.features,
+            target_pages: s.target_pages.load(Ordering::Acquire),
+            actual_pages: s.actual_pages.load(Ordering::Acquire),
+            stats_head: self.stats_head,
+        }
+    }
+
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), String> {
+        match *state {
+            DeviceState::Balloon {
+                features,
+                target_pages,
+                actual_pages,
+                stats_head,
+            } => {
+                let s = &self.control.inner;
+                self.features = features & self.features();
+                self.stats_head = stats_head;
+                s.target_pages.store(target_pages, Ordering::Release);
+                s.actual_pages.store(actual_pages, Ordering::Release);
+                self.seen_generation = s.generation.load(Ordering::Acquire);
+                Ok(())
+            }
+            ref other => Err(crate::state::mismatch("balloon", other)),
+        }
     }
 
     fn reset(&mut self) {

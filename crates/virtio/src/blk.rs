@@ -15,6 +15,7 @@ use crate::spec::block::{
     S_UNSUPP, T_DISCARD, T_FLUSH, T_GET_ID, T_IN, T_OUT, T_WRITE_ZEROES,
 };
 use crate::spec::id;
+use crate::state::DeviceState;
 
 const SECTOR: u64 = 512;
 
@@ -245,6 +246,31 @@ impl VirtioDevice for Block {
 
     fn read_config(&self, offset: u64, data: &mut [u8]) {
         read_config_bytes(&self.config, offset, data);
+    }
+
+    fn save_state(&self) -> DeviceState {
+        DeviceState::Block {
+            sectors: self.sectors,
+            read_only: self.read_only,
+        }
+    }
+
+    /// The disk image must have the shape the guest knows.
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), String> {
+        match *state {
+            DeviceState::Block { sectors, read_only }
+                if sectors == self.sectors && read_only == self.read_only =>
+            {
+                Ok(())
+            }
+            DeviceState::Block { sectors, read_only } => Err(format!(
+                "the saved disk had {sectors} sectors{}, this one has {}{}",
+                if read_only { " (read-only)" } else { "" },
+                self.sectors,
+                if self.read_only { " (read-only)" } else { "" }
+            )),
+            ref other => Err(crate::state::mismatch("block", other)),
+        }
     }
 
     fn process(

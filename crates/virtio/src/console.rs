@@ -10,6 +10,7 @@ use board::GuestRam;
 
 use crate::device::{read_config_bytes, VirtioDevice};
 use crate::queue::{Queue, QueueError};
+use crate::state::DeviceState;
 
 const F_MULTIPORT: u64 = 1 << 1;
 
@@ -202,6 +203,31 @@ impl VirtioDevice for Console {
             _ => return Err(QueueError::Malformed("no such console queue")),
         }
         Ok(used)
+    }
+
+    fn save_state(&self) -> DeviceState {
+        DeviceState::Console {
+            ports: self.ports.len(),
+            control_out: self.control_out.iter().cloned().collect(),
+        }
+    }
+
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), String> {
+        match state {
+            DeviceState::Console { ports, control_out } if *ports == self.ports.len() => {
+                // Bounded like the device's own queue: a few messages per port.
+                if control_out.len() > 8 * self.ports.len() + 8 {
+                    return Err("too many saved console control messages".into());
+                }
+                self.control_out = control_out.iter().cloned().collect();
+                Ok(())
+            }
+            DeviceState::Console { ports, .. } => Err(format!(
+                "the saved console had {ports} ports, this one has {}",
+                self.ports.len()
+            )),
+            other => Err(crate::state::mismatch("console", other)),
+        }
     }
 
     fn reset(&mut self) {

@@ -3,6 +3,7 @@
 use board::GuestRam;
 
 use crate::queue::{Queue, QueueError};
+use crate::state::DeviceState;
 
 /// A virtio device behind a transport. The transport owns feature
 /// negotiation, queue configuration and interrupts; the device owns its
@@ -39,6 +40,16 @@ pub trait VirtioDevice: Send {
     /// queues it has input or replies for.
     fn pending_queues(&mut self) -> u64 {
         0
+    }
+    /// The device's own guest-visible state (call while no queue is being
+    /// served). Devices with none keep the default.
+    fn save_state(&self) -> DeviceState {
+        DeviceState::None
+    }
+    /// Loads a state saved by [`VirtioDevice::save_state`] from the same
+    /// kind of device; refuses one that does not fit, changing nothing.
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), String> {
+        state.expect_none("this")
     }
 }
 

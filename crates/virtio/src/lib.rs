@@ -11,7 +11,9 @@ pub mod net;
 pub mod queue;
 pub mod rng;
 mod spec;
+pub mod state;
 pub mod vsock;
 
 pub use device::{read_config_bytes, VirtioDevice};
 pub use mmio::{MmioTransport, Notifier};
+pub use state::{DeviceState, TransportState};

@@ -10,6 +10,7 @@ use board::GuestRam;
 use crate::device::VirtioDevice;
 use crate::queue::{Queue, QueueError, MAX_QUEUE_SIZE};
 use crate::spec::{reg, status, F_VERSION_1, INT_CONFIG, INT_USED};
+use crate::state::TransportState;
 
 /// The device and its queues: shared with the I/O worker, if there is one.
 struct Core {
@@ -167,6 +168,64 @@ impl MmioTransport {
             t.worker_thread = Some(handle);
         }
         t
+    }
+
+    /// The transport's and its device's state. Call while the VM is paused
+    /// (no vCPU touching the registers, no I/O in flight); `Err` if the
+    /// device still has I/O in flight.
+    pub fn save_state(&self) -> Result<TransportState, String> {
+        if self.busy() {
+            return Err("a virtio device still has I/O in flight".into());
+        }
+        let core = lock(&self.core);
+        Ok(TransportState {
+            device_id: core.device.device_id(),
+            status: self.status,
+            features_sel: self.features_sel,
+            driver_features_sel: self.driver_features_sel,
+            driver_features: self.driver_features,
+            queue_sel: self.queue_sel,
+            config_generation: self.config_generation,
+            interrupt: self.shared.interrupt.load(Ordering::Acquire),
+            needs_reset: self.shared.needs_reset.load(Ordering::Acquire),
+            queues: core.queues.clone(),
+            device: core.device.save_state(),
+        })
+    }
+
+    /// Loads a saved state into a transport around the same kind of device
+    /// (same device ID and number of queues), before the guest runs. A state
+    /// that does not fit is refused, changing nothing. Queue addresses are
+    /// not trusted: they are checked before each use, as the driver's are.
+    pub fn restore_state(&mut self, s: &TransportState) -> Result<(), String> {
+        let mut core = lock(&self.core);
+        let id = core.device.device_id();
+        if s.device_id != id || s.queues.len() != core.queues.len() {
+            return Err(format!(
+                "saved virtio device {} with {} queues does not fit device {id} with {}",
+                s.device_id,
+                s.queues.len(),
+                core.queues.len()
+            ));
+        }
+        core.device.restore_state(&s.device)?;
+        core.queues = s.queues.clone();
+        drop(core);
+        self.status = s.status & 0xff;
+        self.features_sel = s.features_sel;
+        self.driver_features_sel = s.driver_features_sel;
+        self.driver_features = s.driver_features;
+        self.queue_sel = s.queue_sel;
+        self.config_generation = s.config_generation;
+        self.shared
+            .interrupt
+            .store(s.interrupt & (INT_USED | INT_CONFIG), Ordering::Release);
+        self.shared
+            .needs_reset
+            .store(s.needs_reset, Ordering::Release);
+        let live = self.status & status::FEATURES_OK != 0 && !s.needs_reset;
+        self.shared.live.store(live, Ordering::Release);
+        Ok(())
     }
 
     /// The last guest error that put the device in NEEDS_RESET.

@@ -129,8 +129,10 @@ impl Chain {
     }
 }
 
-/// Driver-set queue configuration and device-side progress.
-#[derive(Clone, Debug, Default)]
+/// Driver-set queue configuration and device-side progress: plain data,
+/// saved as it is (a restored queue is validated before use, like any the
+/// driver configures).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Queue {
     /// Queue size chosen by the driver.
     pub size: u16,

@@ -3,17 +3,21 @@
 //! [`Vm::run`] runs the vCPU(s) until the guest powers off or fails.
 
 mod config;
+mod control;
 mod dirty;
 mod panic_watch;
 mod ports;
+mod state;
 mod vcpu;
 mod vm;
 
 pub use config::{
     parse_size, DiskConfig, NetBackendConfig, NetConfig, PortConfig, VmConfig, VsockConfig,
 };
+pub use control::VmControl;
 pub use dirty::DirtyLog;
-pub use vm::{Vm, VmControl, VmEnd, VmError};
+pub use state::{StateError, VmState, FORMAT_VERSION};
+pub use vm::{Vm, VmEnd, VmError};
 
 /// Board types the front end needs (console input, power state).
 pub mod board_types {

@@ -7,6 +7,9 @@ use board::psci::{self, PsciAction};
 use board::{Board, Power};
 use hypervisor::{Vcpu, VcpuExit};
 
+use crate::control::SharedVcpu;
+use crate::vm::lock_vcpu;
+
 /// Longest sleep in WFI before re-checking the machine state.
 const MAX_WFI_SLEEP: Duration = Duration::from_millis(100);
 
@@ -20,14 +23,20 @@ pub enum VcpuEnd {
 }
 
 /// Runs vCPU `index` until the machine stops, parking whenever the board
-/// is paused.
-pub fn run(board: &Board, vcpu: &mut dyn Vcpu, index: usize) -> VcpuEnd {
+/// is paused. The vCPU is locked while it runs guest code and unlocked
+/// while it parks or sleeps, so a paused VM's state can be saved.
+pub fn run(board: &Board, shared: &SharedVcpu, index: usize) -> VcpuEnd {
     loop {
         board.pause.park_while_paused(|| board.power() == Power::On);
-        match vcpu.run() {
+        let mut vcpu = lock_vcpu(shared);
+        let exit = vcpu.run();
+        match exit {
             VcpuExit::Yield => {}
-            VcpuExit::Wfi => board.wait_for_interrupt(index, MAX_WFI_SLEEP),
-            VcpuExit::FirmwareCall => firmware_call(board, vcpu),
+            VcpuExit::Wfi => {
+                drop(vcpu);
+                board.wait_for_interrupt(index, MAX_WFI_SLEEP)
+            }
+            VcpuExit::FirmwareCall => firmware_call(board, vcpu.as_mut()),
             VcpuExit::Fatal(report) => {
                 board.crash(report.clone());
                 return VcpuEnd::Crashed(report);

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use board::fdt::{self, FdtConfig};
 use board::linux::{self, BootError};
@@ -22,9 +22,11 @@ use virtio::vsock::Vsock;
 use virtio::{MmioTransport, Notifier, VirtioDevice};
 
 use crate::config::{NetBackendConfig, NetConfig, VmConfig};
+use crate::control::{SharedVcpu, VmControl};
 use crate::dirty::DirtyLog;
 use crate::panic_watch::{BoardSlot, PanicWatch};
 use crate::ports::{self, SocketOutput};
+use crate::state::VmState;
 use crate::vcpu::{self, VcpuEnd};
 
 /// Why a VM could not be created. Each is one clear message for the user.
@@ -65,41 +67,14 @@ pub enum VmEnd {
     Stopped,
 }
 
-/// Pauses and resumes a VM from any thread (cheap to clone).
-#[derive(Clone)]
-pub struct VmControl {
-    board: Arc<Board>,
-    running: Arc<AtomicUsize>,
-}
-
-impl VmControl {
-    /// Pauses the VM: returns once every running vCPU is parked at an
-    /// instruction boundary and devices have finished the guest I/O they had
-    /// in flight; from then until [`VmControl::resume`] neither guest code
-    /// nor a device changes guest memory. Host events (network frames,
-    /// console input, vsock data) wait in their devices' host-side queues.
-    /// Returns at once if the VM has stopped.
-    pub fn pause(&self) {
-        let running = self.running.clone();
-        self.board.pause(move || running.load(Ordering::Acquire));
-    }
-
-    /// Resumes a paused VM.
-    pub fn resume(&self) {
-        self.board.resume();
-    }
-
-    /// Whether the VM is paused.
-    pub fn is_paused(&self) -> bool {
-        self.board.pause.paused()
-    }
-}
-
 /// A VM ready to run.
 pub struct Vm {
     board: Arc<Board>,
-    /// The vCPUs, behind the hypervisor seam.
-    vcpus: Vec<Box<dyn Vcpu>>,
+    /// The vCPUs, behind the hypervisor seam (each locked by the thread
+    /// running it between exits, and by a state save while paused).
+    vcpus: Vec<SharedVcpu>,
+    /// The virtio transports, in device order (their state is saved here).
+    transports: Vec<Arc<Mutex<MmioTransport>>>,
     /// How many vCPU loops are running now.
     running: Arc<AtomicUsize>,
     balloon: Option<BalloonControl>,
@@ -179,7 +154,61 @@ impl Vm {
             initrd.as_ref().map(|i| i.len() as u64),
         )
         .map_err(VmError::Boot)?;
+        let (vm, virtio) = Self::build(cfg, console, hvc_out)?;
+        let board = &vm.board;
+        linux::load(&board.ram, &plan, &kernel, initrd.as_deref());
+        let dtb = fdt::build(&FdtConfig {
+            cpus: cfg.cpus,
+            ram_size: cfg.mem,
+            cmdline: cfg.cmdline.clone(),
+            initrd: plan.initrd,
+            virtio,
+            seed: entropy(),
+        })
+        .map_err(|e| VmError::Host(format!("cannot build the device tree: {e}")))?;
+        if dtb.len() as u64 > linux::DTB_MAX {
+            return Err(VmError::Boot(BootError::DtbTooLarge(dtb.len() as u64)));
+        }
+        board.ram.write(plan.dtb, &dtb);
+        {
+            let mut vcpu = lock_vcpu(&vm.vcpus[0]);
+            let mut regs = vcpu.regs();
+            regs.pc = plan.entry;
+            regs.x[0] = plan.dtb;
+            vcpu.set_regs(&regs);
+        }
+        Ok(vm)
+    }
 
+    /// Rebuilds a saved VM: the devices and host resources `cfg` describes
+    /// (the same devices, in the same order, as the saved VM had), its RAM
+    /// from the raw image `ram` ([`GuestRam::save_to`]) and everything else
+    /// from `state`. The kernel and initrd are not read: the guest is in
+    /// RAM. Run it with [`Vm::run`]; it continues where it was saved.
+    pub fn restore(
+        cfg: &VmConfig,
+        console: Box<dyn Write + Send>,
+        hvc_out: Option<Box<dyn Write + Send>>,
+        state: &VmState,
+        ram: &std::fs::File,
+    ) -> Result<Self, VmError> {
+        cfg.check().map_err(VmError::Config)?;
+        let (vm, _) = Self::build(cfg, console, hvc_out)?;
+        vm.board
+            .ram
+            .load_from(ram)
+            .map_err(|e| VmError::Config(format!("cannot load guest memory: {e}")))?;
+        vm.control().restore_state(state).map_err(VmError::Config)?;
+        Ok(vm)
+    }
+
+    /// Builds the board, the devices and the vCPUs (at reset) that `cfg`
+    /// describes; returns the VM and its virtio windows (base, SPI).
+    fn build(
+        cfg: &VmConfig,
+        console: Box<dyn Write + Send>,
+        hvc_out: Option<Box<dyn Write + Send>>,
+    ) -> Result<(Self, Vec<(u64, u32)>), VmError> {
         // Both consoles end the VM when the guest kernel's panic says it will hang.
         let slot: BoardSlot = Arc::new(OnceLock::new());
         let console: Box<dyn Write + Send> = Box::new(PanicWatch::new(console, slot.clone()));
@@ -262,7 +291,7 @@ impl Vm {
                 layout::VIRTIO_MAX
             )));
         }
-        let mut virtio = Vec::new();
+        let (mut virtio, mut transports) = (Vec::new(), Vec::new());
         for (i, (device, threaded)) in devices.into_iter().enumerate() {
             let base = layout::VIRTIO_BASE + i as u64 * layout::VIRTIO_STRIDE;
             let spi = layout::spi::VIRTIO_BASE + i as u32;
@@ -271,44 +300,32 @@ impl Vm {
             } else {
                 MmioTransport::new(device, board.ram.clone())
             };
+            let transport = Arc::new(Mutex::new(transport));
             board
-                .add_device(base, layout::VIRTIO_STRIDE, spi, Box::new(transport))
+                .add_device(
+                    base,
+                    layout::VIRTIO_STRIDE,
+                    spi,
+                    Box::new(transport.clone()),
+                )
                 .map_err(VmError::Host)?;
+            transports.push(transport);
             virtio.push((base, spi));
         }
-        linux::load(&board.ram, &plan, &kernel, initrd.as_deref());
-        let dtb = fdt::build(&FdtConfig {
-            cpus: cfg.cpus,
-            ram_size: cfg.mem,
-            cmdline: cfg.cmdline.clone(),
-            initrd: plan.initrd,
-            virtio,
-            seed: entropy(),
-        })
-        .map_err(|e| VmError::Host(format!("cannot build the device tree: {e}")))?;
-        if dtb.len() as u64 > linux::DTB_MAX {
-            return Err(VmError::Boot(BootError::DtbTooLarge(dtb.len() as u64)));
-        }
-        board.ram.write(plan.dtb, &dtb);
-
-        let mut vcpus: Vec<Box<dyn Vcpu>> = Vec::new();
+        let mut vcpus: Vec<SharedVcpu> = Vec::new();
         for i in 0..cfg.cpus {
-            let mut vcpu = SoftVcpu::new(board.clone(), i);
-            if i == 0 {
-                let mut regs = vcpu.regs();
-                regs.pc = plan.entry;
-                regs.x[0] = plan.dtb;
-                vcpu.set_regs(&regs);
-            }
-            vcpus.push(Box::new(vcpu));
+            let vcpu: Box<dyn Vcpu> = Box::new(SoftVcpu::new(board.clone(), i));
+            vcpus.push(Arc::new(Mutex::new(vcpu)));
         }
-        Ok(Vm {
+        let vm = Vm {
             board,
             vcpus,
+            transports,
             running: Arc::default(),
             balloon,
             _ports: port_servers,
-        })
+        };
+        Ok((vm, virtio))
     }
 
     /// The board (for console input and device access from other threads).
@@ -332,25 +349,27 @@ impl Vm {
         self.board.ram.clone()
     }
 
-    /// A handle that pauses and resumes the VM from any thread.
+    /// A handle that pauses, resumes, saves and restores the VM from any thread.
     pub fn control(&self) -> VmControl {
-        VmControl {
-            board: self.board.clone(),
-            running: self.running.clone(),
-        }
+        VmControl::new(
+            self.board.clone(),
+            self.running.clone(),
+            self.vcpus.clone(),
+            self.transports.clone(),
+        )
     }
 
     /// A handle that takes the dirty log from any thread, also while the
     /// VM runs.
     pub fn dirty_log(&self) -> DirtyLog {
-        let vcpus = self.vcpus.iter().map(|v| v.handle()).collect();
+        let vcpus = self.vcpus.iter().map(|v| lock_vcpu(v).handle()).collect();
         DirtyLog::new(self.board.ram.clone(), vcpus)
     }
 
     /// Runs the boot CPU on the calling thread until the guest stops.
     pub fn run(&mut self) -> VmEnd {
         self.running.fetch_add(1, Ordering::AcqRel);
-        let end = vcpu::run(&self.board, self.vcpus[0].as_mut(), 0);
+        let end = vcpu::run(&self.board, &self.vcpus[0], 0);
         self.running.fetch_sub(1, Ordering::AcqRel);
         match end {
             VcpuEnd::Crashed(report) => VmEnd::Crashed(report),
@@ -367,8 +386,13 @@ impl Vm {
 
     /// Statistics of CPU `index`: (instructions retired, exceptions taken).
     pub fn cpu_stats(&self, index: usize) -> (u64, u64) {
-        self.vcpus[index].counters()
+        lock_vcpu(&self.vcpus[index]).counters()
     }
+}
+
+/// Locks a vCPU (a panic while holding it would be a VMM bug; keep its data).
+pub(crate) fn lock_vcpu(v: &SharedVcpu) -> std::sync::MutexGuard<'_, Box<dyn Vcpu>> {
+    v.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Drop for Vm {

@@ -69,7 +69,7 @@ pub(crate) mod daif {
 
 /// EL1 system state: PSTATE fields beyond NZCV, banked stack pointers and
 /// the EL1 system registers that the CPU itself implements.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SysRegs {
     /// Current exception level (0 or 1).
     pub el: u8,

@@ -170,7 +170,7 @@ impl Cpu {
             CTR_EL0 => CTR,
             DCZID_EL0 => DCZID,
             CNTFRQ_EL0 => COUNTER_HZ,
-            CNTPCT_EL0 | CNTVCT_EL0 => counter(),
+            CNTPCT_EL0 | CNTVCT_EL0 => self.counter(),
             SPSR_EL1 => s.spsr_el1,
             ELR_EL1 => s.elr_el1,
             SP_EL0 if s.spsel => s.sp_el0,

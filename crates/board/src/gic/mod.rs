@@ -9,6 +9,8 @@
 mod cpu_if;
 mod regs;
 
+use serde::{Deserialize, Serialize};
+
 /// Priority bits implemented (ICC_CTLR_EL1.PRIbits + 1).
 const PRIORITY_BITS: u32 = 5;
 /// Mask of the implemented priority bits.
@@ -17,7 +19,7 @@ const PRIORITY_MASK: u8 = 0xff << (8 - PRIORITY_BITS);
 pub const SPURIOUS: u32 = 1023;
 
 /// State of one interrupt.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Irq {
     enabled: bool,
     /// Software or edge-latched pending state.
@@ -37,7 +39,7 @@ impl Irq {
 }
 
 /// Per-CPU state: its SGIs/PPIs and its CPU interface.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct CpuState {
     private: [Irq; 32],
     /// GICR_WAKER.ProcessorSleep.
@@ -69,7 +71,9 @@ impl Default for CpuState {
     }
 }
 
-/// The interrupt controller.
+/// The interrupt controller. It is plain data: its saved state is itself
+/// (serialisable; [`Gic::check_restored`] vets one read back).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gic {
     cpus: Vec<CpuState>,
     spis: Vec<Irq>,
@@ -78,6 +82,7 @@ pub struct Gic {
     /// GICD_CTLR (EnableGrp0, EnableGrp1, ARE, DS).
     ctlr: u32,
     /// CPUs that may need to re-evaluate their IRQ line (bit per CPU).
+    #[serde(skip)]
     kicks: u64,
 }
 
@@ -97,6 +102,33 @@ impl Gic {
             ctlr: regs::CTLR_DS | regs::CTLR_ARE,
             kicks: 0,
         }
+    }
+
+    /// Checks a state read back from a snapshot against the GIC it
+    /// replaces (same number of CPUs and SPIs) and clears what no guest can
+    /// set (priority bits beyond those implemented, unknown control bits).
+    pub fn check_restored(mut self, like: &Gic) -> Result<Gic, String> {
+        if self.cpus.len() != like.cpus.len() || self.spis.len() != like.spis.len() {
+            return Err(format!(
+                "the GIC state has {} CPUs and {} SPIs, this VM {} and {}",
+                self.cpus.len(),
+                self.spis.len(),
+                like.cpus.len(),
+                like.spis.len()
+            ));
+        }
+        if self.routes.len() != self.spis.len() {
+            return Err("the GIC state's routing table does not match its SPIs".into());
+        }
+        self.ctlr =
+            self.ctlr & (regs::CTLR_GRP0 | regs::CTLR_GRP1) | regs::CTLR_DS | regs::CTLR_ARE;
+        for c in &mut self.cpus {
+            c.pmr &= PRIORITY_MASK;
+            c.bpr0 = c.bpr0.clamp(2, 7);
+            c.bpr1 = c.bpr1.clamp(3, 7);
+        }
+        self.kicks = u64::MAX;
+        Ok(self)
     }
 
     /// Number of CPUs.

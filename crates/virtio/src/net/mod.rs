@@ -18,6 +18,7 @@ use crate::queue::{Queue, QueueError};
 use crate::spec::id;
 pub use crate::spec::network::HEADER_LEN;
 use crate::spec::network::{F_MAC, F_STATUS, S_LINK_UP};
+use crate::state::DeviceState;
 
 /// Largest Ethernet frame carried (1500-byte MTU plus the 14-byte header
 /// and a VLAN tag).
@@ -205,6 +206,21 @@ impl VirtioDevice for Net {
 
     fn reset(&mut self) {
         self.inbox.lock().clear();
+    }
+
+    fn save_state(&self) -> DeviceState {
+        DeviceState::Net { mac: self.mac }
+    }
+
+    /// The guest keeps its MAC address: the restored NIC takes it over.
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), String> {
+        match *state {
+            DeviceState::Net { mac } => {
+                self.mac = mac;
+                Ok(())
+            }
+            ref other => Err(crate::state::mismatch("network", other)),
+        }
     }
 
     fn pending_queues(&mut self) -> u64 {

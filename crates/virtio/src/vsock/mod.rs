@@ -29,6 +29,7 @@ use hostio::socket::SocketFile;
 
 use crate::device::{read_config_bytes, VirtioDevice};
 use crate::queue::{Queue, QueueError};
+use crate::state::DeviceState;
 use crate::Notifier;
 use host::Waker;
 use muxer::Muxer;
@@ -48,6 +49,9 @@ pub struct Vsock {
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// The driver must be told its transport was reset (after a restore:
+    /// the host streams it knew are gone).
+    reset_event_pending: bool,
 }
 
 /// Binds `path` (never replacing a file or a live socket), non-blocking.
@@ -88,6 +92,7 @@ impl Vsock {
             waker,
             stop,
             thread: Some(thread),
+            reset_event_pending: false,
         })
     }
 
@@ -98,6 +103,25 @@ impl Vsock {
     /// Number of open streams.
     pub fn streams(&self) -> usize {
         self.muxer().streams()
+    }
+
+    /// Sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (virtio 1.2, socket device, "Device Events") in
+    /// the driver's next event buffer, if one is due.
+    fn send_reset_event(&mut self, queue: &mut Queue, ram: &GuestRam) -> Result<bool, QueueError> {
+        if !self.reset_event_pending {
+            return Ok(false);
+        }
+        let Some(chain) = queue.pop(ram)? else {
+            return Ok(false);
+        };
+        // struct virtio_vsock_event { le32 id; }, TRANSPORT_RESET = 0.
+        let written = chain.write_at(ram, 0, &0u32.to_le_bytes())?;
+        if written != 4 {
+            return Err(QueueError::Malformed("vsock event buffer too short"));
+        }
+        queue.push_used(ram, chain.head, 4)?;
+        self.reset_event_pending = false;
+        Ok(true)
     }
 
     fn transmit(&mut self, queue: &mut Queue, ram: &GuestRam) -> Result<bool, QueueError> {
@@ -183,8 +207,8 @@ impl VirtioDevice for Vsock {
         match index {
             RX => self.receive(queue, ram),
             TX => self.transmit(queue, ram),
-            // Event buffers wait for transport events (none are sent).
-            EVENT => Ok(false),
+            // Event buffers wait for transport events: only a reset is sent.
+            EVENT => self.send_reset_event(queue, ram),
             _ => Err(QueueError::Malformed("no such vsock queue")),
         }
     }
@@ -192,13 +216,40 @@ impl VirtioDevice for Vsock {
     fn reset(&mut self) {
         self.muxer().reset();
         self.waker.wake();
+        self.reset_event_pending = false;
     }
 
     fn pending_queues(&mut self) -> u64 {
-        if self.muxer().has_packet() {
+        let rx = if self.muxer().has_packet() {
             1 << RX
         } else {
             0
+        };
+        let event = if self.reset_event_pending {
+            1 << EVENT
+        } else {
+            0
+        };
+        rx | event
+    }
+
+    fn save_state(&self) -> DeviceState {
+        DeviceState::Vsock { cid: self.cid }
+    }
+
+    /// The restored device keeps the guest's context ID and, as its host
+    /// streams are gone, tells the driver its transport was reset.
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), String> {
+        match *state {
+            DeviceState::Vsock { cid } if cid == self.cid => {
+                self.reset_event_pending = true;
+                Ok(())
+            }
+            DeviceState::Vsock { cid } => Err(format!(
+                "the saved vsock device had guest CID {cid}, this one {}",
+                self.cid
+            )),
+            ref other => Err(crate::state::mismatch("vsock", other)),
         }
     }
 }
@@ -211,5 +262,55 @@ impl Drop for Vsock {
             let _ = t.join();
         }
         // The socket file goes with `socket_file`, after the thread.
+    }
+}
+
+#[cfg(test)]
+mod restore_tests {
+    use super::*;
+
+    /// One device-writable 8-byte buffer in the event queue of a small RAM.
+    fn event_queue(ram: &GuestRam) -> Queue {
+        let base = ram.base();
+        let mut desc = [0u8; 16];
+        desc[..8].copy_from_slice(&(base + 0x3000).to_le_bytes());
+        desc[8..12].copy_from_slice(&8u32.to_le_bytes());
+        desc[12..14].copy_from_slice(&crate::spec::DESC_WRITE.to_le_bytes());
+        ram.write(base, &desc);
+        // avail: flags 0, idx 1, ring[0] = descriptor 0.
+        ram.write(base + 0x1000, &[0, 0, 1, 0, 0, 0]);
+        ram.write(base + 0x3000, &[0xff; 8]);
+        let mut q = Queue::default();
+        q.size = 4;
+        q.ready = true;
+        q.desc = base;
+        q.avail = base + 0x1000;
+        q.used = base + 0x2000;
+        q
+    }
+
+    #[test]
+    fn a_restored_device_tells_the_driver_its_transport_was_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let ram = GuestRam::new(0x4000_0000, 1 << 20).unwrap();
+        let mut v = Vsock::new(3, &dir.path().join("v.sock"), Arc::new(|| ())).unwrap();
+        let mut q = event_queue(&ram);
+        assert_eq!(v.pending_queues() & 1 << EVENT, 0);
+        assert!(!v.process(EVENT, &mut q, &ram).unwrap(), "no event before");
+
+        let saved = v.save_state();
+        assert!(v.restore_state(&DeviceState::Vsock { cid: 4 }).is_err());
+        assert!(v.restore_state(&DeviceState::None).is_err());
+        v.restore_state(&saved).unwrap();
+        assert_ne!(v.pending_queues() & 1 << EVENT, 0, "the event is due");
+        assert!(v.process(EVENT, &mut q, &ram).unwrap());
+        let mut used = [0u8; 12];
+        ram.read(ram.base() + 0x2000, &mut used);
+        assert_eq!(u16::from_le_bytes([used[2], used[3]]), 1, "one buffer used");
+        assert_eq!(&used[4..12], &[0, 0, 0, 0, 4, 0, 0, 0], "head 0, 4 bytes");
+        let mut event = [0u8; 8];
+        ram.read(ram.base() + 0x3000, &mut event);
+        assert_eq!(&event[..4], &[0; 4], "VIRTIO_VSOCK_EVENT_TRANSPORT_RESET");
+        assert_eq!(v.pending_queues() & 1 << EVENT, 0, "sent once");
     }
 }

@@ -172,7 +172,7 @@ pub(crate) fn read_sysreg(cpu: &Cpu, reg: u32) -> Option<u64> {
         CTR_EL0 => 0x8444_c004,
         DCZID_EL0 => 4,
         CNTFRQ_EL0 => COUNTER_HZ,
-        CNTVCT_EL0 | CNTPCT_EL0 => counter(),
+        CNTVCT_EL0 | CNTPCT_EL0 => cpu.counter(),
         // Cortex-A72 r0p3, as Linux reports it to EL0.
         MIDR_EL1 => 0x410f_d083,
         MPIDR_EL1 => 0x8000_0000,

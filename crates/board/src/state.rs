@@ -1,0 +1,82 @@
+//! The board's guest-visible state as plain data — the GIC, each CPU's
+//! timers, the UART, the RTC and the VM's clock — with save and restore.
+//! Devices added with `Board::add_device` are saved by whoever added them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::gic::Gic;
+use crate::machine::Board;
+use crate::pl011::Pl011State;
+use crate::pl031::Pl031State;
+use crate::timer::Timers;
+
+/// Everything guest-visible the board itself owns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardState {
+    /// Number of CPUs the board was built with.
+    pub cpus: usize,
+    /// Guest RAM size in bytes.
+    pub ram_size: u64,
+    /// The guest counter (CNTVCT) when the state was saved: a restored VM's
+    /// counter continues from here.
+    pub counter: u64,
+    /// The interrupt controller.
+    pub gic: Gic,
+    /// Each CPU's physical and virtual timer.
+    pub timers: Vec<Timers>,
+    /// The PL011 UART.
+    pub uart: Pl011State,
+    /// The PL031 RTC.
+    pub rtc: Pl031State,
+}
+
+impl Board {
+    /// The board's state. Call while the machine is paused (or not yet
+    /// running): a running guest changes it under the caller.
+    pub fn save_state(&self) -> BoardState {
+        let d = self.lock();
+        BoardState {
+            cpus: self.num_cpus(),
+            ram_size: self.ram.size(),
+            counter: self.counter(),
+            gic: d.gic.clone(),
+            timers: d.timers.clone(),
+            uart: d.uart.state(),
+            rtc: d.rtc.state(),
+        }
+    }
+
+    /// Loads a saved state into a board built the same way (CPUs, RAM
+    /// size), before its vCPUs run: the guest counter continues from the
+    /// saved value. A state that does not fit is refused whole, leaving the
+    /// board as it was.
+    pub fn restore_state(&self, s: &BoardState) -> Result<(), String> {
+        if s.cpus != self.num_cpus() || s.ram_size != self.ram.size() {
+            return Err(format!(
+                "the state is of a VM with {} CPUs and {} MiB of RAM; this one has {} and {} MiB",
+                s.cpus,
+                s.ram_size >> 20,
+                self.num_cpus(),
+                self.ram.size() >> 20
+            ));
+        }
+        if s.timers.len() != s.cpus {
+            return Err("the state's timers do not match its CPUs".into());
+        }
+        let mut d = self.lock();
+        let gic = s.gic.clone().check_restored(&d.gic)?;
+        d.gic = gic;
+        d.timers = s.timers.clone();
+        for t in &mut d.timers {
+            t.sanitise();
+        }
+        d.uart.set_state(&s.uart);
+        d.rtc.set_state(&s.rtc);
+        self.set_counter(s.counter);
+        for cpu in 0..self.num_cpus() {
+            self.sync_timers_locked(&mut d, cpu);
+        }
+        self.refresh(&mut d);
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! [`VmControl`]: what other threads may do to a running VM — pause,
+//! resume, save its state, restore one — without reaching into the board.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use board::{Board, GuestRam, Power};
+use hypervisor::Vcpu;
+use virtio::MmioTransport;
+
+use crate::state::VmState;
+use crate::vm::lock_vcpu;
+
+/// A vCPU shared between the thread that runs it and a state save.
+pub(crate) type SharedVcpu = Arc<Mutex<Box<dyn Vcpu>>>;
+
+/// Pauses, resumes, saves and restores a VM from any thread (cheap to
+/// clone). It does not keep the VM's vCPUs and devices alive: once the
+/// [`crate::Vm`] is dropped (closing its disks and sockets), saving and
+/// restoring through it say the VM is gone.
+#[derive(Clone)]
+pub struct VmControl {
+    board: Arc<Board>,
+    running: Arc<AtomicUsize>,
+    vcpus: Vec<Weak<Mutex<Box<dyn Vcpu>>>>,
+    transports: Vec<Weak<Mutex<MmioTransport>>>,
+}
+
+/// The VM's vCPUs and devices, while it exists.
+struct Parts {
+    vcpus: Vec<SharedVcpu>,
+    transports: Vec<Arc<Mutex<MmioTransport>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl VmControl {
+    pub(crate) fn new(
+        board: Arc<Board>,
+        running: Arc<AtomicUsize>,
+        vcpus: Vec<SharedVcpu>,
+        transports: Vec<Arc<Mutex<MmioTransport>>>,
+    ) -> Self {
+        VmControl {
+            board,
+            running,
+            vcpus: vcpus.iter().map(Arc::downgrade).collect(),
+            transports: transports.iter().map(Arc::downgrade).collect(),
+        }
+    }
+
+    fn parts(&self) -> Result<Parts, String> {
+        let gone = || "the VM is gone".to_string();
+        Ok(Parts {
+            vcpus: self
+                .vcpus
+                .iter()
+                .map(|v| v.upgrade().ok_or_else(gone))
+                .collect::<Result<_, _>>()?,
+            transports: self
+                .transports
+                .iter()
+                .map(|t| t.upgrade().ok_or_else(gone))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Pauses the VM: returns once every running vCPU is parked at an
+    /// instruction boundary and devices have finished the guest I/O they had
+    /// in flight; from then until [`VmControl::resume`] neither guest code
+    /// nor a device changes guest memory. Host events (network frames,
+    /// console input, vsock data) wait in their devices' host-side queues.
+    /// Returns at once if the VM has stopped.
+    pub fn pause(&self) {
+        let running = self.running.clone();
+        self.board.pause(move || running.load(Ordering::Acquire));
+    }
+
+    /// Resumes a paused VM.
+    pub fn resume(&self) {
+        self.board.resume();
+    }
+
+    /// Whether the VM is paused.
+    pub fn is_paused(&self) -> bool {
+        self.board.pause.paused()
+    }
+
+    /// The guest's RAM (to save it with [`GuestRam::save_to`] while paused).
+    pub fn ram(&self) -> Arc<GuestRam> {
+        self.board.ram.clone()
+    }
+
+    /// Whether no guest code or device can run: paused, or never started.
+    fn quiet(&self) -> bool {
+        self.is_paused() || self.running.load(Ordering::Acquire) == 0
+    }
+
+    /// The VM's whole guest-visible state but its RAM. The VM must be
+    /// paused (or not running): otherwise the state would not be consistent.
+    pub fn save_state(&self) -> Result<VmState, String> {
+        if !self.quiet() {
+            return Err("pause the VM before saving its state".into());
+        }
+        if self.board.power() != Power::On {
+            return Err("the VM has stopped; there is no running guest to save".into());
+        }
+        self.capture()
+    }
+
+    /// The state as it is now (the caller made sure the VM is quiet).
+    fn capture(&self) -> Result<VmState, String> {
+        let parts = self.parts()?;
+        let devices = parts
+            .transports
+            .iter()
+            .map(|t| lock(t).save_state())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(VmState {
+            // The board first: its clock is what the vCPUs' counters read.
+            board: self.board.save_state(),
+            vcpus: parts.vcpus.iter().map(|v| lock_vcpu(v).state()).collect(),
+            devices,
+        })
+    }
+
+    /// Loads `state` into this VM (built from the same configuration as the
+    /// saved one, its RAM already loaded). The VM must be paused or not yet
+    /// running. A state that does not fit — other CPU count, RAM size or
+    /// devices — is refused and the VM keeps the state it had.
+    pub fn restore_state(&self, state: &VmState) -> Result<(), String> {
+        if !self.quiet() {
+            return Err("pause the VM before restoring a state into it".into());
+        }
+        let before = self.capture()?;
+        self.apply(state).inspect_err(|_| {
+            // Put back what was changed before the part that refused.
+            let _ = self.apply(&before);
+        })?;
+        // Devices with work due (a vsock reset event, say) get to it.
+        self.board.poll_devices();
+        Ok(())
+    }
+
+    fn apply(&self, state: &VmState) -> Result<(), String> {
+        let parts = self.parts()?;
+        if state.vcpus.len() != parts.vcpus.len() {
+            return Err(format!(
+                "the state has {} vCPUs, this VM {}",
+                state.vcpus.len(),
+                parts.vcpus.len()
+            ));
+        }
+        if state.devices.len() != parts.transports.len() {
+            return Err(format!(
+                "the state has {} virtio devices, this VM {} (the configuration must list the same devices)",
+                state.devices.len(),
+                parts.transports.len()
+            ));
+        }
+        self.board.restore_state(&state.board)?;
+        for (i, (saved, v)) in state.vcpus.iter().zip(&parts.vcpus).enumerate() {
+            lock_vcpu(v)
+                .set_state(saved)
+                .map_err(|e| format!("vCPU {i}: {e}"))?;
+        }
+        for (i, (saved, t)) in state.devices.iter().zip(&parts.transports).enumerate() {
+            lock(t)
+                .restore_state(saved)
+                .map_err(|e| format!("virtio device {i}: {e}"))?;
+        }
+        Ok(())
+    }
+}
