@@ -45,6 +45,27 @@ impl std::fmt::Display for DiskError {
 
 impl std::error::Error for DiskError {}
 
+/// Test builds (debug assertions on) can make every request take longer, to
+/// show that a slow disk holds up nothing but its own I/O: set
+/// `PV_TEST_BLK_DELAY_MS` in the VMM's environment. Release builds ignore it.
+fn slow_disk_for_tests() {
+    #[cfg(debug_assertions)]
+    {
+        static DELAY: std::sync::OnceLock<Option<std::time::Duration>> =
+            std::sync::OnceLock::new();
+        let delay = DELAY.get_or_init(|| {
+            std::env::var("PV_TEST_BLK_DELAY_MS")
+                .ok()?
+                .parse()
+                .ok()
+                .map(std::time::Duration::from_millis)
+        });
+        if let Some(d) = delay {
+            std::thread::sleep(*d);
+        }
+    }
+}
+
 impl Drop for Block {
     /// Writes what the guest wrote through to the disk before the file (and
     /// its lock) goes: a VM that stops never leaves data in the page cache only.
@@ -100,6 +121,7 @@ impl Block {
 
     /// Handles one request; returns the bytes written into the chain.
     fn request(&mut self, chain: &Chain, ram: &GuestRam) -> Result<u32, QueueError> {
+        slow_disk_for_tests();
         let header = chain.read_all(ram, 16)?;
         if header.len() < 16 {
             return Err(QueueError::Malformed(
