@@ -10,6 +10,7 @@
 
 pub mod fdt;
 pub mod gic;
+pub mod irqchip;
 pub mod layout;
 pub mod linux;
 mod machine;
@@ -23,6 +24,7 @@ mod ram_image;
 mod state;
 pub mod timer;
 
-pub use machine::{Board, BoardConfig, ConsoleSink, Devices, Power, VcpuBus};
+pub use irqchip::IrqLine;
+pub use machine::{Board, BoardConfig, ConsoleSink, Power, VcpuBus};
 pub use ram::GuestRam;
 pub use state::BoardState;

@@ -1,21 +1,27 @@
 //! The board: guest RAM plus the devices, shared by the vCPU threads, and
 //! [`VcpuBus`], one vCPU's view of it (the CPU's [`a64::Bus`]).
+//!
+//! Locks are per device: the interrupt controller ([`IrqChip`]: GIC and
+//! timers), the UART, the RTC and each added device have their own, and
+//! the list of added devices is only written while the VM is built. A
+//! device access takes its device's lock and, to move the device's
+//! interrupt line, the controller's — never another device's.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::Duration;
 
 use a64::{Access, Bus, PageLookup, Signals};
 
-use crate::gic::{mpidr_of, Gic};
+use crate::gic::mpidr_of;
+use crate::irqchip::{IntcState, IrqChip, IrqLine};
 use crate::layout::{self, ppi, spi};
 use crate::mmio::MmioDevice;
 use crate::pause::PauseGate;
 use crate::pl011::Pl011;
 use crate::pl031::{self, Pl031};
 use crate::ram::{GuestRam, RamError};
-use crate::timer::Timers;
 
 /// The machine's power state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,48 +38,50 @@ pub enum Power {
     Stopped,
 }
 
-/// An extra MMIO device (virtio transports) with its window and SPI.
+/// An extra MMIO device (virtio transports) with its window and line.
 struct Slot {
     base: u64,
     size: u64,
-    spi: u32,
-    device: Box<dyn MmioDevice>,
+    line: IrqLine,
+    device: Mutex<Box<dyn MmioDevice>>,
 }
 
-/// Everything behind the board's lock.
-pub struct Devices {
-    /// The interrupt controller.
-    pub gic: Gic,
-    pub(crate) uart: Pl011,
-    pub(crate) rtc: Pl031,
-    pub(crate) timers: Vec<Timers>,
-    slots: Vec<Slot>,
+/// A board device with its lock and interrupt line.
+pub(crate) struct Platform<T> {
+    pub(crate) device: Mutex<T>,
+    line: IrqLine,
 }
 
-/// How a vCPU reaches the outside: its interrupt lines and its sleep.
-struct CpuLink {
-    signals: Mutex<Option<Arc<Signals>>>,
-    wake: Mutex<bool>,
-    wake_cv: Condvar,
+impl<T: MmioDevice> Platform<T> {
+    /// Runs `f` on the device, then drives its line from its new level.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut d = lock(&self.device);
+        let r = f(&mut d);
+        self.line.update(|| d.irq_level());
+        r
+    }
 }
 
 /// The virtual board.
 pub struct Board {
     /// Guest RAM (shared with devices that do DMA).
     pub ram: Arc<GuestRam>,
-    devices: Mutex<Devices>,
-    cpus: Vec<CpuLink>,
+    /// The interrupt controller and timers.
+    pub(crate) irq: Arc<IrqChip>,
+    pub(crate) uart: Platform<Pl011>,
+    pub(crate) rtc: Platform<Pl031>,
+    slots: RwLock<Vec<Slot>>,
     power: AtomicU8,
     /// Why the guest crashed, when it did.
     crash_report: Mutex<Option<String>>,
     /// The pause flag vCPU loops park on.
     pub pause: PauseGate,
     /// A `poll_devices` that came while paused, to run on resume.
-    poll_deferred: std::sync::atomic::AtomicBool,
+    poll_deferred: AtomicBool,
     /// Where console input goes instead of the UART, if set.
-    console_redirect: std::sync::OnceLock<ConsoleSink>,
+    console_redirect: OnceLock<ConsoleSink>,
     /// Host counter minus guest counter: the VM's clock offset.
-    counter_offset: std::sync::atomic::AtomicU64,
+    counter_offset: AtomicU64,
 }
 
 /// Takes console input for another device (e.g. virtio-console's hvc0);
@@ -90,32 +98,34 @@ pub struct BoardConfig {
     pub console: Box<dyn Write + Send>,
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding it would be a VMM bug; keep going with the data.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Board {
     /// Builds the board: RAM reserved, devices reset.
     pub fn new(cfg: BoardConfig) -> Result<Self, RamError> {
         let cpus = cfg.cpus.clamp(1, layout::MAX_CPUS);
+        let irq = Arc::new(IrqChip::new(cpus, layout::NUM_SPIS));
         Ok(Board {
             ram: Arc::new(GuestRam::new(layout::RAM_BASE, cfg.ram_size)?),
-            devices: Mutex::new(Devices {
-                gic: Gic::new(cpus, layout::NUM_SPIS),
-                uart: Pl011::new(cfg.console),
-                rtc: Pl031::new(pl031::host_clock()),
-                timers: vec![Timers::default(); cpus],
-                slots: Vec::new(),
-            }),
-            cpus: (0..cpus)
-                .map(|_| CpuLink {
-                    signals: Mutex::new(None),
-                    wake: Mutex::new(false),
-                    wake_cv: Condvar::new(),
-                })
-                .collect(),
+            uart: Platform {
+                device: Mutex::new(Pl011::new(cfg.console)),
+                line: irq.line(32 + spi::UART),
+            },
+            rtc: Platform {
+                device: Mutex::new(Pl031::new(pl031::host_clock())),
+                line: irq.line(32 + spi::RTC),
+            },
+            irq,
+            slots: RwLock::new(Vec::new()),
             power: AtomicU8::new(Power::On as u8),
             crash_report: Mutex::new(None),
             pause: PauseGate::default(),
-            poll_deferred: std::sync::atomic::AtomicBool::new(false),
-            console_redirect: std::sync::OnceLock::new(),
-            counter_offset: std::sync::atomic::AtomicU64::new(0),
+            poll_deferred: AtomicBool::new(false),
+            console_redirect: OnceLock::new(),
+            counter_offset: AtomicU64::new(0),
         })
     }
 
@@ -139,12 +149,12 @@ impl Board {
 
     /// Number of CPUs.
     pub fn num_cpus(&self) -> usize {
-        self.cpus.len()
+        self.irq.num_cpus()
     }
 
     /// Connects CPU `index`'s interrupt lines to the board.
     pub fn connect_cpu(&self, index: usize, signals: Arc<Signals>) {
-        *self.cpus[index].signals.lock().expect("signals lock") = Some(signals);
+        self.irq.connect_cpu(index, signals);
     }
 
     /// The MPIDR affinity of CPU `index`.
@@ -154,13 +164,19 @@ impl Board {
 
     /// The CPU index with affinity `mpidr`, if any.
     pub fn cpu_of_mpidr(&self, mpidr: u64) -> Option<usize> {
-        (0..self.cpus.len()).find(|&i| mpidr_of(i) == mpidr & 0xff_00ff_ffff)
+        (0..self.num_cpus()).find(|&i| mpidr_of(i) == mpidr & 0xff_00ff_ffff)
+    }
+
+    /// The interrupt line of SPI `spi`, for a device that raises its
+    /// interrupt from a thread of its own.
+    pub fn irq_line(&self, spi: u32) -> IrqLine {
+        self.irq.line(32 + spi)
     }
 
     /// Adds an MMIO device at `base` (a virtio transport, say) whose
-    /// [`MmioDevice::irq_level`] drives SPI `spi`. The window must lie in
-    /// the device area and overlap neither the board's own devices nor
-    /// another added one.
+    /// [`MmioDevice::irq_level`] drives SPI `spi` after each access and
+    /// poll. The window must lie in the device area and overlap neither
+    /// the board's own devices nor another added one.
     pub fn add_device(
         &self,
         base: u64,
@@ -172,11 +188,11 @@ impl Board {
             .checked_add(size)
             .filter(|&e| size > 0 && e <= layout::RAM_BASE)
             .ok_or_else(|| format!("MMIO window {base:#x}+{size:#x} is outside the device area"))?;
-        let mut d = self.lock();
+        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
         let taken = self
             .fixed_windows()
             .into_iter()
-            .chain(d.slots.iter().map(|s| (s.base, s.base + s.size)));
+            .chain(slots.iter().map(|s| (s.base, s.base + s.size)));
         for (b, e) in taken {
             if base < e && b < end {
                 return Err(format!(
@@ -184,19 +200,23 @@ impl Board {
                 ));
             }
         }
-        d.slots.push(Slot {
+        slots.push(Slot {
             base,
             size,
-            spi,
-            device,
+            line: self.irq_line(spi),
+            device: Mutex::new(device),
         });
         Ok(())
+    }
+
+    fn slots(&self) -> std::sync::RwLockReadGuard<'_, Vec<Slot>> {
+        self.slots.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The address ranges of the board's own devices: the GIC distributor,
     /// its redistributors, the UART and the RTC, in that order.
     fn fixed_windows(&self) -> [(u64, u64); 4] {
-        let redist_end = layout::GIC_REDIST + layout::GIC_REDIST_STRIDE * self.cpus.len() as u64;
+        let redist_end = layout::GIC_REDIST + layout::GIC_REDIST_STRIDE * self.num_cpus() as u64;
         [
             (layout::GIC_DIST, layout::GIC_DIST + layout::GIC_DIST_SIZE),
             (layout::GIC_REDIST, redist_end),
@@ -224,33 +244,38 @@ impl Board {
 
     fn mmio(&self, addr: u64, f: impl FnOnce(&mut dyn MmioDevice, u64) -> u64) -> Option<u64> {
         let windows = self.fixed_windows();
-        let mut d = self.lock();
-        let fixed = windows.iter().position(|&(b, e)| (b..e).contains(&addr));
-        let result = match fixed {
-            Some(i) => {
-                let offset = addr - windows[i].0;
-                Some(match i {
-                    0 => f(&mut GicDist(&mut d.gic), offset),
-                    1 => f(&mut GicRedist(&mut d.gic), offset),
-                    2 => f(&mut d.uart, offset),
-                    _ => f(&mut d.rtc, offset),
-                })
-            }
-            None => d
-                .slots
-                .iter_mut()
-                .find(|s| (s.base..s.base + s.size).contains(&addr))
-                .map(|s| f(s.device.as_mut(), addr - s.base)),
-        };
-        self.refresh(&mut d);
-        result
+        if let Some(i) = windows.iter().position(|&(b, e)| (b..e).contains(&addr)) {
+            let offset = addr - windows[i].0;
+            return Some(match i {
+                0 | 1 => {
+                    let mut s = self.irq.lock();
+                    let r = if i == 0 {
+                        f(&mut GicDist(&mut s), offset)
+                    } else {
+                        f(&mut GicRedist(&mut s), offset)
+                    };
+                    self.irq.update(&mut s);
+                    r
+                }
+                2 => self.uart.with(|d| f(d, offset)),
+                _ => self.rtc.with(|d| f(d, offset)),
+            });
+        }
+        let slots = self.slots();
+        let slot = slots
+            .iter()
+            .find(|s| (s.base..s.base + s.size).contains(&addr))?;
+        let mut dev = lock(&slot.device);
+        let r = f(dev.as_mut(), addr - slot.base);
+        slot.line.update(|| dev.irq_level());
+        Some(r)
     }
 
     /// Removes every device added with [`Board::add_device`] and drops it
     /// (closing its files, sockets and threads); the board's own devices stay.
     /// Call when the VM has ended.
     pub fn remove_devices(&self) {
-        let slots = std::mem::take(&mut self.lock().slots);
+        let slots = std::mem::take(&mut *self.slots.write().unwrap_or_else(|e| e.into_inner()));
         // Dropped outside the lock: a device's threads may be polling the board.
         drop(slots);
     }
@@ -279,47 +304,25 @@ impl Board {
         self.stop_all_cpus();
     }
 
-    /// Asks CPU `cpu` to leave guest code at its next block boundary.
-    fn kick_cpu(&self, cpu: usize) {
-        if let Some(s) = self.cpus[cpu]
-            .signals
-            .lock()
-            .expect("signals lock")
-            .as_ref()
-        {
-            s.request_stop();
-        }
-    }
-
     /// Kicks every CPU out of guest code and out of a WFI sleep.
     fn stop_all_cpus(&self) {
-        for (i, c) in self.cpus.iter().enumerate() {
-            self.kick_cpu(i);
-            *c.wake.lock().expect("wake lock") = true;
-            c.wake_cv.notify_all();
+        for i in 0..self.num_cpus() {
+            self.irq.kick(i);
+            self.irq.wake(i);
         }
     }
 
     /// Ends the machine as crashed, saying why (unless it already stopped).
     pub fn crash(&self, report: String) {
         if self.power() == Power::On {
-            let mut r = self.crash_report.lock().unwrap_or_else(|e| e.into_inner());
-            r.get_or_insert(report);
+            lock(&self.crash_report).get_or_insert(report);
         }
         self.set_power(Power::Crashed);
     }
 
     /// Why the machine crashed, if [`Board::crash`] said.
     pub fn crash_report(&self) -> Option<String> {
-        self.crash_report
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Devices> {
-        // A panic while holding the lock would be a VMM bug; keep going with the data.
-        self.devices.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.crash_report).clone()
     }
 
     /// Sends all further console input to `sink` instead of the UART
@@ -333,102 +336,76 @@ impl Board {
         if let Some(sink) = self.console_redirect.get() {
             return sink(bytes);
         }
-        let mut d = self.lock();
-        let n = d.uart.push_input(bytes);
-        self.refresh(&mut d);
-        n
+        self.uart.with(|u| u.push_input(bytes))
     }
 
-    /// Lets every extra device act on outside events, then updates interrupts.
-    /// Call from any thread after changing state a device watches.
+    /// Lets every extra device act on outside events (each under its own
+    /// lock; a device with an I/O thread hands the work to it). Call from
+    /// any thread after changing state a device watches.
     pub fn poll_devices(&self) {
         if self.pause.paused() {
             // Host events wait in their devices' host-side queues.
             self.poll_deferred.store(true, Ordering::Release);
             return;
         }
-        let mut d = self.lock();
-        for slot in &mut d.slots {
-            slot.device.poll();
+        for slot in self.slots().iter() {
+            let mut dev = lock(&slot.device);
+            dev.poll();
+            slot.line.update(|| dev.irq_level());
         }
-        self.refresh(&mut d);
     }
 
-    /// Updates the timer interrupt lines of CPU `cpu` from host time;
-    /// returns the counter value at which its next timer interrupt is due,
-    /// if one is armed and has not fired yet (the vCPU sizes its time
-    /// slices by it, so a busy guest takes the interrupt on time).
+    /// Lets added device number `index` (in [`Board::add_device`] order)
+    /// act on outside events, like [`Board::poll_devices`] for one device.
+    pub fn poll_device(&self, index: usize) {
+        if self.pause.paused() {
+            self.poll_deferred.store(true, Ordering::Release);
+            return;
+        }
+        if let Some(slot) = self.slots().get(index) {
+            let mut dev = lock(&slot.device);
+            dev.poll();
+            slot.line.update(|| dev.irq_level());
+        }
+    }
+
+    /// Updates the timer interrupt lines of CPU `cpu` from the guest
+    /// counter; returns the counter value at which its next timer
+    /// interrupt is due, if one is armed and has not fired yet (the vCPU
+    /// sizes its time slices by it, so a busy guest takes the interrupt on
+    /// time).
     pub fn sync_timers(&self, cpu: usize) -> Option<u64> {
-        let mut d = self.lock();
-        let now = self.counter();
-        self.sync_timers_at(&mut d, cpu, now);
-        d.rtc.poll();
-        self.refresh(&mut d);
-        d.timers[cpu].next_deadline(now)
-    }
-
-    pub(crate) fn sync_timers_locked(&self, d: &mut Devices, cpu: usize) {
-        self.sync_timers_at(d, cpu, self.counter());
-    }
-
-    /// Drives CPU `cpu`'s timer lines as they are at counter value `now`.
-    fn sync_timers_at(&self, d: &mut Devices, cpu: usize, now: u64) {
-        let (phys, virt) = d.timers[cpu].outputs(now);
-        d.gic.set_level(ppi::PHYS_TIMER, cpu, phys);
-        d.gic.set_level(ppi::VIRT_TIMER, cpu, virt);
-    }
-
-    /// Recomputes device interrupt lines and every CPU's IRQ line, waking
-    /// sleeping CPUs that now have an interrupt.
-    pub(crate) fn refresh(&self, d: &mut Devices) {
-        let uart = d.uart.irq_level();
-        let rtc = d.rtc.irq_level();
-        d.gic.set_level(32 + spi::UART, 0, uart);
-        d.gic.set_level(32 + spi::RTC, 0, rtc);
-        for i in 0..d.slots.len() {
-            let level = d.slots[i].device.irq_level();
-            let n = d.slots[i].spi;
-            d.gic.set_level(32 + n, 0, level);
-        }
-        d.gic.take_kicks();
-        for (i, c) in self.cpus.iter().enumerate() {
-            let pending = d.gic.irq_pending(i);
-            if let Some(s) = c.signals.lock().expect("signals lock").as_ref() {
-                s.set_irq(pending);
-            }
-            if pending {
-                *c.wake.lock().expect("wake lock") = true;
-                c.wake_cv.notify_all();
-            }
-        }
+        let next = {
+            let mut s = self.irq.lock();
+            let now = self.counter();
+            sync_timers_at(&mut s, cpu, now);
+            self.irq.update(&mut s);
+            s.timers[cpu].next_deadline(now)
+        };
+        self.rtc.with(|r| r.poll());
+        next
     }
 
     /// Blocks CPU `cpu` (after a WFI) until an interrupt is pending for it,
     /// its timer fires, or the machine stops. At most `limit` long.
     pub fn wait_for_interrupt(&self, cpu: usize, limit: Duration) {
         let deadline = {
-            let mut d = self.lock();
-            self.sync_timers_locked(&mut d, cpu);
-            self.refresh(&mut d);
-            if d.gic.irq_pending(cpu) || self.power() != Power::On || self.pause.paused() {
+            let mut s = self.irq.lock();
+            let now = self.counter();
+            sync_timers_at(&mut s, cpu, now);
+            self.irq.update(&mut s);
+            if s.gic.irq_pending(cpu) || self.power() != Power::On || self.pause.paused() {
                 return;
             }
-            let now = self.counter();
-            d.timers[cpu].next_deadline(now).map(|t| {
+            s.timers[cpu].next_deadline(now).map(|t| {
                 let ticks = t.saturating_sub(now);
                 Duration::from_nanos(
                     (ticks as u128 * 1_000_000_000 / a64::COUNTER_HZ as u128) as u64,
                 )
             })
         };
-        let wait = deadline.map_or(limit, |d| d.min(limit));
-        let link = &self.cpus[cpu];
-        let mut woken = link.wake.lock().expect("wake lock");
-        if !*woken {
-            woken = link.wake_cv.wait_timeout(woken, wait).expect("wake lock").0;
-        }
-        *woken = false;
-        drop(woken);
+        self.irq
+            .sleep(cpu, deadline.map_or(limit, |d| d.min(limit)));
         self.sync_timers(cpu);
     }
 
@@ -442,7 +419,8 @@ impl Board {
         let stopped = || self.power() != Power::On;
         self.stop_all_cpus();
         self.pause.wait_parked(running, stopped);
-        while !stopped() && self.lock().slots.iter().any(|s| s.device.busy()) {
+        let busy = || self.slots().iter().any(|s| lock(&s.device).busy());
+        while !stopped() && busy() {
             std::thread::sleep(Duration::from_micros(200));
         }
     }
@@ -461,8 +439,16 @@ impl Board {
     }
 }
 
-/// The [`Bus`] of one vCPU: RAM directly, devices under the board's lock,
-/// and the per-CPU system registers (GIC CPU interface, timers).
+/// Drives CPU `cpu`'s timer lines as they are at counter value `now`.
+pub(crate) fn sync_timers_at(s: &mut IntcState, cpu: usize, now: u64) {
+    let (phys, virt) = s.timers[cpu].outputs(now);
+    s.gic.set_level(ppi::PHYS_TIMER, cpu, phys);
+    s.gic.set_level(ppi::VIRT_TIMER, cpu, virt);
+}
+
+/// The [`Bus`] of one vCPU: RAM directly, devices through the board's
+/// MMIO dispatch, and the per-CPU system registers (GIC CPU interface,
+/// timers) under the interrupt controller's lock only.
 pub struct VcpuBus<'a> {
     board: &'a Board,
     cpu: usize,
@@ -502,62 +488,63 @@ unsafe impl Bus for VcpuBus<'_> {
     }
 
     fn sysreg_read(&mut self, key: u32) -> Option<u64> {
-        let mut d = self.board.lock();
+        let irq = &self.board.irq;
+        let mut s = irq.lock();
         let now = self.board.counter();
-        let v = match d.timers[self.cpu].read(key, now) {
+        let v = match s.timers[self.cpu].read(key, now) {
             Some(v) => {
                 // What the guest reads (ISTATUS) and its interrupt line agree:
                 // a timer seen to have fired is pending at the GIC already.
-                self.board.sync_timers_at(&mut d, self.cpu, now);
+                sync_timers_at(&mut s, self.cpu, now);
                 Some(v)
             }
-            None => d.gic.icc_read(self.cpu, key),
+            None => s.gic.icc_read(self.cpu, key),
         };
-        self.board.refresh(&mut d);
+        irq.update(&mut s);
         v
     }
 
     fn sysreg_write(&mut self, key: u32, value: u64) -> Option<()> {
-        let mut d = self.board.lock();
-        let cpu = self.cpu;
-        let r = match d.timers[cpu].write(key, value, self.board.counter()) {
+        let (irq, cpu) = (&self.board.irq, self.cpu);
+        let mut s = irq.lock();
+        let now = self.board.counter();
+        let r = match s.timers[cpu].write(key, value, now) {
             Some(()) => {
-                self.board.sync_timers_locked(&mut d, cpu);
+                sync_timers_at(&mut s, cpu, now);
                 // The vCPU sized its time slice by the old deadline: have
                 // it look again at the next block boundary.
-                self.board.kick_cpu(cpu);
+                irq.kick(cpu);
                 Some(())
             }
-            None => d.gic.icc_write(cpu, key, value),
+            None => s.gic.icc_write(cpu, key, value),
         };
-        self.board.refresh(&mut d);
+        irq.update(&mut s);
         r
     }
 }
 
 /// The GIC distributor as an MMIO device.
-struct GicDist<'a>(&'a mut Gic);
+struct GicDist<'a>(&'a mut IntcState);
 /// The GIC redistributors as an MMIO device.
-struct GicRedist<'a>(&'a mut Gic);
+struct GicRedist<'a>(&'a mut IntcState);
 
 impl MmioDevice for GicDist<'_> {
     fn read(&mut self, offset: u64, size: u8) -> u64 {
-        self.0.distributor_read(offset, size)
+        self.0.gic.distributor_read(offset, size)
     }
     fn write(&mut self, offset: u64, size: u8, value: u64) {
-        self.0.distributor_write(offset, size, value)
+        self.0.gic.distributor_write(offset, size, value)
     }
 }
 
 impl MmioDevice for GicRedist<'_> {
     fn read(&mut self, offset: u64, size: u8) -> u64 {
-        self.0.redistributor_read(offset, size)
+        self.0.gic.redistributor_read(offset, size)
     }
     fn write(&mut self, offset: u64, size: u8, value: u64) {
-        self.0.redistributor_write(offset, size, value)
+        self.0.gic.redistributor_write(offset, size, value)
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -174,14 +174,14 @@ impl Pl011 {
         }
         ris
     }
-
-    /// Whether the interrupt output is asserted.
-    pub fn irq_level(&self) -> bool {
-        self.raw_status() & self.imsc != 0
-    }
 }
 
 impl MmioDevice for Pl011 {
+    /// Whether the interrupt output is asserted.
+    fn irq_level(&self) -> bool {
+        self.raw_status() & self.imsc != 0
+    }
+
     fn read(&mut self, offset: u64, _size: u8) -> u64 {
         match offset {
             DR => self.rx.pop_front().map_or(0, u64::from),

@@ -102,14 +102,14 @@ impl Pl031 {
         }
         self.last = now;
     }
-
-    /// Whether the interrupt output is asserted.
-    pub fn irq_level(&self) -> bool {
-        self.ris && self.imsc
-    }
 }
 
 impl MmioDevice for Pl031 {
+    /// Whether the interrupt output is asserted.
+    fn irq_level(&self) -> bool {
+        self.ris && self.imsc
+    }
+
     fn read(&mut self, offset: u64, _size: u8) -> u64 {
         self.poll();
         match offset {

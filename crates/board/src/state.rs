@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::gic::Gic;
-use crate::machine::Board;
+use crate::machine::{sync_timers_at, Board};
 use crate::pl011::Pl011State;
 use crate::pl031::Pl031State;
 use crate::timer::Timers;
@@ -34,15 +34,18 @@ impl Board {
     /// The board's state. Call while the machine is paused (or not yet
     /// running): a running guest changes it under the caller.
     pub fn save_state(&self) -> BoardState {
-        let d = self.lock();
+        let (gic, timers) = {
+            let s = self.irq.lock();
+            (s.gic.clone(), s.timers.clone())
+        };
         BoardState {
             cpus: self.num_cpus(),
             ram_size: self.ram.size(),
             counter: self.counter(),
-            gic: d.gic.clone(),
-            timers: d.timers.clone(),
-            uart: d.uart.state(),
-            rtc: d.rtc.state(),
+            gic,
+            timers,
+            uart: self.uart.with(|u| u.state()),
+            rtc: self.rtc.with(|r| r.state()),
         }
     }
 
@@ -50,33 +53,35 @@ impl Board {
     /// size), before its vCPUs run: the guest counter continues from the
     /// saved value. A state that does not fit is refused whole, leaving the
     /// board as it was.
-    pub fn restore_state(&self, s: &BoardState) -> Result<(), String> {
-        if s.cpus != self.num_cpus() || s.ram_size != self.ram.size() {
+    pub fn restore_state(&self, saved: &BoardState) -> Result<(), String> {
+        if saved.cpus != self.num_cpus() || saved.ram_size != self.ram.size() {
             return Err(format!(
                 "the state is of a VM with {} CPUs and {} MiB of RAM; this one has {} and {} MiB",
-                s.cpus,
-                s.ram_size >> 20,
+                saved.cpus,
+                saved.ram_size >> 20,
                 self.num_cpus(),
                 self.ram.size() >> 20
             ));
         }
-        if s.timers.len() != s.cpus {
+        if saved.timers.len() != saved.cpus {
             return Err("the state's timers do not match its CPUs".into());
         }
-        let mut d = self.lock();
-        let gic = s.gic.clone().check_restored(&d.gic)?;
-        d.gic = gic;
-        d.timers = s.timers.clone();
-        for t in &mut d.timers {
-            t.sanitise();
+        {
+            let mut s = self.irq.lock();
+            s.gic = saved.gic.clone().check_restored(&s.gic)?;
+            s.timers = saved.timers.clone();
+            for t in &mut s.timers {
+                t.sanitise();
+            }
+            self.set_counter(saved.counter);
+            let now = self.counter();
+            for cpu in 0..saved.cpus {
+                sync_timers_at(&mut s, cpu, now);
+            }
+            self.irq.update(&mut s);
         }
-        d.uart.set_state(&s.uart);
-        d.rtc.set_state(&s.rtc);
-        self.set_counter(s.counter);
-        for cpu in 0..self.num_cpus() {
-            self.sync_timers_locked(&mut d, cpu);
-        }
-        self.refresh(&mut d);
+        self.uart.with(|u| u.set_state(&saved.uart));
+        self.rtc.with(|r| r.set_state(&saved.rtc));
         Ok(())
     }
 }

@@ -51,8 +51,7 @@ impl std::error::Error for DiskError {}
 fn slow_disk_for_tests() {
     #[cfg(debug_assertions)]
     {
-        static DELAY: std::sync::OnceLock<Option<std::time::Duration>> =
-            std::sync::OnceLock::new();
+        static DELAY: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
         let delay = DELAY.get_or_init(|| {
             std::env::var("PV_TEST_BLK_DELAY_MS")
                 .ok()?

@@ -1,11 +1,19 @@
 //! The virtio-mmio transport, version 2 (virtio 1.2 §4.2.2).
+//!
+//! Locks: the device and its queues (`Core`) are locked only to configure
+//! queues, to touch configuration space and to serve queues. The registers
+//! an interrupt handler uses — InterruptStatus, InterruptACK, Status,
+//! QueueNotify — are atomics or a message to the I/O thread, so a vCPU
+//! never waits for a device's I/O (a slow disk's fdatasync, say). A device
+//! with an I/O thread raises its interrupt line from that thread
+//! ([`board::IrqLine`]); host events reach it as a message too.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
 use board::mmio::MmioDevice;
-use board::GuestRam;
+use board::{GuestRam, IrqLine};
 
 use crate::device::VirtioDevice;
 use crate::queue::{Queue, QueueError, MAX_QUEUE_SIZE};
@@ -29,12 +37,25 @@ struct Shared {
     live: AtomicBool,
     /// Why the device needs a reset.
     last_error: Mutex<Option<QueueError>>,
-    /// Kicks sent to the I/O thread and not yet served.
+    /// Work sent to the I/O thread and not yet done.
     in_flight: std::sync::atomic::AtomicUsize,
+    /// ConfigGeneration.
+    config_generation: AtomicU32,
+    /// Whether the driver set DRIVER_OK (configuration changes interrupt it).
+    driver_ok: AtomicBool,
 }
 
-/// Called after the worker returned buffers, to refresh interrupt lines
-/// (the VMM passes one that polls the board).
+/// What the I/O thread is asked to do.
+enum Work {
+    /// Serve queue n (the driver notified it).
+    Queue(usize),
+    /// Let the device act on host events (`MmioDevice::poll`).
+    Poll,
+}
+
+/// Called by a device's host-side backend (a network socket's reader, the
+/// vsock listener) when it has events for the device; the VMM passes one
+/// that polls that device on the board.
 pub type Notifier = Arc<dyn Fn() + Send + Sync>;
 
 /// A virtio-mmio transport around one device.
@@ -42,14 +63,16 @@ pub struct MmioTransport {
     core: Arc<Mutex<Core>>,
     shared: Arc<Shared>,
     ram: Arc<GuestRam>,
+    /// The device's ID and offered features (fixed for its lifetime).
+    device_id: u32,
+    offered: u64,
     status: u32,
     features_sel: u32,
     driver_features_sel: u32,
     driver_features: u64,
     queue_sel: u32,
-    config_generation: u32,
-    /// Queue kicks go to this I/O thread instead of being served inline.
-    worker: Option<Sender<usize>>,
+    /// Queue kicks and polls go to this I/O thread instead of being served inline.
+    worker: Option<Sender<Work>>,
     /// The I/O thread, joined when the transport goes (its in-flight
     /// request completes and the device's files are closed by then).
     worker_thread: Option<std::thread::JoinHandle<()>>,
@@ -119,11 +142,36 @@ fn serve(core: &Mutex<Core>, shared: &Shared, ram: &GuestRam, index: usize) -> b
     interrupt
 }
 
+/// Lets the device act on host events: a configuration change is
+/// announced to the driver, queues the device has work for are served.
+/// Returns whether the driver must be interrupted.
+fn poll_core(core: &Mutex<Core>, shared: &Shared, ram: &GuestRam) -> bool {
+    let (changed, pending) = {
+        let mut core = lock(core);
+        let changed = core.device.poll();
+        (changed, core.device.pending_queues())
+    };
+    let mut interrupt = false;
+    if changed {
+        shared.config_generation.fetch_add(1, Ordering::AcqRel);
+        if shared.driver_ok.load(Ordering::Acquire) {
+            shared.interrupt.fetch_or(INT_CONFIG, Ordering::AcqRel);
+            interrupt = true;
+        }
+    }
+    if pending != 0 {
+        let i = pending.trailing_zeros() as usize;
+        interrupt |= serve(core, shared, ram, i);
+    }
+    interrupt
+}
+
 impl MmioTransport {
     /// Wraps `device`, whose queues live in `ram`; queues are served on the
     /// thread that kicks them (the vCPU).
     pub fn new(device: Box<dyn VirtioDevice>, ram: Arc<GuestRam>) -> Self {
         let n = device.num_queues();
+        let (device_id, offered) = (device.device_id(), device.features() | F_VERSION_1);
         MmioTransport {
             core: Arc::new(Mutex::new(Core {
                 device,
@@ -131,33 +179,34 @@ impl MmioTransport {
             })),
             shared: Arc::new(Shared::default()),
             ram,
+            device_id,
+            offered,
             status: 0,
             features_sel: 0,
             driver_features_sel: 0,
             driver_features: 0,
             queue_sel: 0,
-            config_generation: 0,
             worker: None,
             worker_thread: None,
         }
     }
 
-    /// Like [`MmioTransport::new`], but queues are served on an I/O thread
-    /// of their own, so slow I/O never stalls a vCPU; `notify` runs after
-    /// the thread returned buffers.
-    pub fn with_worker(
-        device: Box<dyn VirtioDevice>,
-        ram: Arc<GuestRam>,
-        notify: Notifier,
-    ) -> Self {
+    /// Like [`MmioTransport::new`], but queues are served — and host events
+    /// handled — on an I/O thread of its own, so slow I/O never stalls a
+    /// vCPU; the thread raises the device's interrupt through `line`.
+    pub fn with_worker(device: Box<dyn VirtioDevice>, ram: Arc<GuestRam>, line: IrqLine) -> Self {
         let mut t = Self::new(device, ram);
-        let (tx, rx) = std::sync::mpsc::channel::<usize>();
+        let (tx, rx) = std::sync::mpsc::channel::<Work>();
         let (core, shared, ram) = (t.core.clone(), t.shared.clone(), t.ram.clone());
-        let name = format!("virtio-{}-io", lock(&core).device.device_id());
+        let name = format!("virtio-{}-io", t.device_id);
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
-            while let Ok(index) = rx.recv() {
-                if serve(&core, &shared, &ram, index) {
-                    notify();
+            while let Ok(work) = rx.recv() {
+                let interrupt = match work {
+                    Work::Queue(index) => serve(&core, &shared, &ram, index),
+                    Work::Poll => poll_core(&core, &shared, &ram),
+                };
+                if interrupt {
+                    line.update(|| shared.interrupt.load(Ordering::Acquire) != 0);
                 }
                 shared.in_flight.fetch_sub(1, Ordering::AcqRel);
             }
@@ -179,13 +228,13 @@ impl MmioTransport {
         }
         let core = lock(&self.core);
         Ok(TransportState {
-            device_id: core.device.device_id(),
+            device_id: self.device_id,
             status: self.status,
             features_sel: self.features_sel,
             driver_features_sel: self.driver_features_sel,
             driver_features: self.driver_features,
             queue_sel: self.queue_sel,
-            config_generation: self.config_generation,
+            config_generation: self.shared.config_generation.load(Ordering::Acquire),
             interrupt: self.shared.interrupt.load(Ordering::Acquire),
             needs_reset: self.shared.needs_reset.load(Ordering::Acquire),
             queues: core.queues.clone(),
@@ -199,7 +248,7 @@ impl MmioTransport {
     /// not trusted: they are checked before each use, as the driver's are.
     pub fn restore_state(&mut self, s: &TransportState) -> Result<(), String> {
         let mut core = lock(&self.core);
-        let id = core.device.device_id();
+        let id = self.device_id;
         if s.device_id != id || s.queues.len() != core.queues.len() {
             return Err(format!(
                 "saved virtio device {} with {} queues does not fit device {id} with {}",
@@ -216,7 +265,12 @@ impl MmioTransport {
         self.driver_features_sel = s.driver_features_sel;
         self.driver_features = s.driver_features;
         self.queue_sel = s.queue_sel;
-        self.config_generation = s.config_generation;
+        self.shared
+            .config_generation
+            .store(s.config_generation, Ordering::Release);
+        self.shared
+            .driver_ok
+            .store(self.status & status::DRIVER_OK != 0, Ordering::Release);
         self.shared
             .interrupt
             .store(s.interrupt & (INT_USED | INT_CONFIG), Ordering::Release);
@@ -233,10 +287,6 @@ impl MmioTransport {
         lock(&self.shared.last_error).clone()
     }
 
-    fn offered(&self) -> u64 {
-        lock(&self.core).device.features() | F_VERSION_1
-    }
-
     fn reset(&mut self) {
         self.shared.live.store(false, Ordering::Release);
         let mut core = lock(&self.core);
@@ -247,6 +297,7 @@ impl MmioTransport {
         drop(core);
         self.status = 0;
         self.driver_features = 0;
+        self.shared.driver_ok.store(false, Ordering::Release);
         self.shared.interrupt.store(0, Ordering::Release);
         self.shared.needs_reset.store(false, Ordering::Release);
         *lock(&self.shared.last_error) = None;
@@ -258,17 +309,21 @@ impl MmioTransport {
         if std::env::var_os("PV_TRACE_VIRTIO").is_some() {
             eprintln!("virtio: notify queue {index}");
         }
-        match &self.worker {
-            Some(tx) => {
-                self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
-                if tx.send(index).is_err() {
-                    self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-                }
-            }
-            None => {
-                serve(&self.core, &self.shared, &self.ram, index);
-            }
+        if !self.send(Work::Queue(index)) {
+            serve(&self.core, &self.shared, &self.ram, index);
         }
+    }
+
+    /// Hands `work` to the I/O thread; false if there is none.
+    fn send(&self, work: Work) -> bool {
+        let Some(tx) = &self.worker else {
+            return false;
+        };
+        self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        if tx.send(work).is_err() {
+            self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+        true
     }
 
     fn set_status(&mut self, value: u32) {
@@ -278,7 +333,7 @@ impl MmioTransport {
         }
         let mut v = value & 0xff;
         if v & status::FEATURES_OK != 0 && self.status & status::FEATURES_OK == 0 {
-            let offered = self.offered();
+            let offered = self.offered;
             let ok =
                 self.driver_features & !offered == 0 && self.driver_features & F_VERSION_1 != 0;
             if ok {
@@ -288,6 +343,9 @@ impl MmioTransport {
             }
         }
         self.status = v;
+        self.shared
+            .driver_ok
+            .store(v & status::DRIVER_OK != 0, Ordering::Release);
         let live = v & status::FEATURES_OK != 0 && !self.shared.needs_reset.load(Ordering::Acquire);
         self.shared.live.store(live, Ordering::Release);
         let _ = (
@@ -330,33 +388,38 @@ impl MmioDevice for MmioTransport {
                 .read_config(offset - reg::CONFIG, &mut buf[..n]);
             return u64::from_le_bytes(buf);
         }
+        // Registers that need no lock first: an interrupt handler never
+        // waits for the device.
+        let value = match offset {
+            reg::MAGIC_VALUE => Some(0x7472_6976), // "virt"
+            reg::VERSION => Some(2),
+            reg::DEVICE_ID => Some(self.device_id),
+            reg::VENDOR_ID => Some(0x5256_5650), // "PVVR"
+            reg::DEVICE_FEATURES => Some(match self.features_sel {
+                0 => self.offered as u32,
+                1 => (self.offered >> 32) as u32,
+                _ => 0,
+            }),
+            reg::INTERRUPT_STATUS => Some(self.shared.interrupt.load(Ordering::Acquire)),
+            reg::STATUS => Some(self.status()),
+            reg::CONFIG_GENERATION => Some(self.shared.config_generation.load(Ordering::Acquire)),
+            _ => None,
+        };
+        if let Some(v) = value {
+            return v as u64;
+        }
         let core = lock(&self.core);
         let q = core.queues.get(self.queue_sel as usize);
         (match offset {
-            reg::MAGIC_VALUE => 0x7472_6976, // "virt"
-            reg::VERSION => 2,
-            reg::DEVICE_ID => core.device.device_id(),
-            reg::VENDOR_ID => 0x5256_5650, // "PVVR"
-            reg::DEVICE_FEATURES => {
-                let offered = core.device.features() | F_VERSION_1;
-                match self.features_sel {
-                    0 => offered as u32,
-                    1 => (offered >> 32) as u32,
-                    _ => 0,
-                }
-            }
             reg::QUEUE_NUM_MAX if q.is_some() => MAX_QUEUE_SIZE as u32,
             reg::QUEUE_NUM => q.map_or(0, |q| q.size as u32),
             reg::QUEUE_READY => q.is_some_and(|q| q.ready) as u32,
-            reg::INTERRUPT_STATUS => self.shared.interrupt.load(Ordering::Acquire),
-            reg::STATUS => self.status(),
             reg::QUEUE_DESC_LOW => q.map_or(0, |q| q.desc as u32),
             reg::QUEUE_DESC_HIGH => q.map_or(0, |q| (q.desc >> 32) as u32),
             reg::QUEUE_AVAIL_LOW => q.map_or(0, |q| q.avail as u32),
             reg::QUEUE_AVAIL_HIGH => q.map_or(0, |q| (q.avail >> 32) as u32),
             reg::QUEUE_USED_LOW => q.map_or(0, |q| q.used as u32),
             reg::QUEUE_USED_HIGH => q.map_or(0, |q| (q.used >> 32) as u32),
-            reg::CONFIG_GENERATION => self.config_generation,
             _ => 0,
         }) as u64
     }
@@ -436,20 +499,8 @@ impl MmioDevice for MmioTransport {
     }
 
     fn poll(&mut self) {
-        let (changed, pending) = {
-            let mut core = lock(&self.core);
-            let changed = core.device.poll();
-            (changed, core.device.pending_queues())
-        };
-        if changed {
-            self.config_generation = self.config_generation.wrapping_add(1);
-            if self.status & status::DRIVER_OK != 0 {
-                self.shared.interrupt.fetch_or(INT_CONFIG, Ordering::AcqRel);
-            }
-        }
-        if pending != 0 {
-            let i = pending.trailing_zeros() as usize;
-            serve(&self.core, &self.shared, &self.ram, i);
+        if !self.send(Work::Poll) {
+            poll_core(&self.core, &self.shared, &self.ram);
         }
     }
 }

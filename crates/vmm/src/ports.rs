@@ -76,12 +76,14 @@ impl Drop for PortServer {
 }
 
 /// Listens on `path` (never replacing a file or a live socket) and
-/// connects clients to the port.
+/// connects clients to the port of the console that is the board's added
+/// device number `device`.
 pub fn serve(
     path: &Path,
     output: SocketOutput,
     input: PortInput,
     board: Weak<Board>,
+    device: usize,
 ) -> Result<PortServer, String> {
     let (listener, file) =
         hostio::socket::bind_listener(path).map_err(|e| format!("port socket: {e}"))?;
@@ -98,7 +100,7 @@ pub fn serve(
                     continue;
                 };
                 *out.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
-                pump(reader, &input, &board);
+                pump(reader, &input, &board, device);
                 if board.upgrade().is_none() {
                     return;
                 }
@@ -113,7 +115,7 @@ pub fn serve(
 }
 
 /// Copies a client's bytes to the guest until it disconnects.
-fn pump(mut reader: UnixStream, input: &PortInput, board: &Weak<Board>) {
+fn pump(mut reader: UnixStream, input: &PortInput, board: &Weak<Board>, device: usize) {
     let mut buf = [0u8; 4096];
     loop {
         let n = match reader.read(&mut buf) {
@@ -126,7 +128,7 @@ fn pump(mut reader: UnixStream, input: &PortInput, board: &Weak<Board>) {
         }
         input.send(&buf[..n]);
         match board.upgrade() {
-            Some(b) => b.poll_devices(),
+            Some(b) => b.poll_device(device),
             None => return,
         }
     }

@@ -100,21 +100,21 @@ fn entropy() -> [u8; 64] {
     seed
 }
 
-/// A notifier that lets the board's devices act on new outside events.
-fn board_poller(board: &Arc<Board>) -> Notifier {
+/// A notifier that lets added device number `index` act on new outside
+/// events (only that device: another's slow I/O never delays them).
+fn device_poller(board: &Arc<Board>, index: usize) -> Notifier {
     let weak = Arc::downgrade(board);
     Arc::new(move || {
         if let Some(b) = weak.upgrade() {
-            b.poll_devices();
+            b.poll_device(index);
         }
     })
 }
 
 /// Opens a virtio-net interface's backend.
-fn open_net(cfg: &NetConfig, board: &Arc<Board>) -> Result<Net, VmError> {
+fn open_net(cfg: &NetConfig, notify: Notifier) -> Result<Net, VmError> {
     let mac = cfg.mac.unwrap_or_else(virtio::net::random_mac);
     let inbox = Inbox::default();
-    let notify = board_poller(board);
     let backend: Box<dyn NetBackend> = match &cfg.backend {
         NetBackendConfig::Tap(name) => {
             Box::new(Tap::open(name, inbox.clone(), notify).map_err(VmError::Config)?)
@@ -239,13 +239,15 @@ impl Vm {
         }
         if cfg.vconsole || !cfg.ports.is_empty() {
             let hvc_input = PortInput::default();
+            // The console's place among the added devices.
+            let index = devices.len();
             if cfg.vconsole {
                 // Typed input goes to hvc0, the alternative console.
                 let (input, weak) = (hvc_input.clone(), Arc::downgrade(&board));
                 board.redirect_console_input(Box::new(move |bytes| {
                     input.send(bytes);
                     if let Some(b) = weak.upgrade() {
-                        b.poll_devices();
+                        b.poll_device(index);
                     }
                     bytes.len()
                 }));
@@ -266,6 +268,7 @@ impl Vm {
                         output.clone(),
                         input.clone(),
                         Arc::downgrade(&board),
+                        index,
                     )
                     .map_err(VmError::Config)?,
                 );
@@ -278,10 +281,12 @@ impl Vm {
             devices.push((Box::new(VirtioConsole::new(ports)), false));
         }
         for net in &cfg.nets {
-            devices.push((Box::new(open_net(net, &board)?), false));
+            let notify = device_poller(&board, devices.len());
+            devices.push((Box::new(open_net(net, notify)?), false));
         }
         if let Some(v) = &cfg.vsock {
-            let vsock = Vsock::new(v.cid, &v.uds, board_poller(&board)).map_err(VmError::Config)?;
+            let notify = device_poller(&board, devices.len());
+            let vsock = Vsock::new(v.cid, &v.uds, notify).map_err(VmError::Config)?;
             devices.push((Box::new(vsock), false));
         }
         if devices.len() > layout::VIRTIO_MAX {
@@ -296,7 +301,7 @@ impl Vm {
             let base = layout::VIRTIO_BASE + i as u64 * layout::VIRTIO_STRIDE;
             let spi = layout::spi::VIRTIO_BASE + i as u32;
             let transport = if threaded {
-                MmioTransport::with_worker(device, board.ram.clone(), board_poller(&board))
+                MmioTransport::with_worker(device, board.ram.clone(), board.irq_line(spi))
             } else {
                 MmioTransport::new(device, board.ram.clone())
             };
