@@ -223,19 +223,18 @@ impl Vm {
             .map_err(|e| VmError::Host(e.to_string()))?,
         );
         let _ = slot.set(Arc::downgrade(&board));
-        // (device, whether its I/O runs on a thread of its own)
-        let mut devices: Vec<(Box<dyn VirtioDevice>, bool)> = Vec::new();
+        let mut devices: Vec<Box<dyn VirtioDevice>> = Vec::new();
         for disk in &cfg.disks {
             let blk = Block::open(&disk.path, disk.read_only).map_err(|e| VmError::Config(e.0))?;
-            devices.push((Box::new(blk), true));
+            devices.push(Box::new(blk));
         }
         if cfg.rng {
-            devices.push((Box::new(Rng), false));
+            devices.push(Box::new(Rng));
         }
         let balloon = cfg.balloon.then(BalloonControl::default);
         let mut port_servers = Vec::new();
         if let Some(control) = &balloon {
-            devices.push((Box::new(Balloon::new(control.clone())), false));
+            devices.push(Box::new(Balloon::new(control.clone())));
         }
         if cfg.vconsole || !cfg.ports.is_empty() {
             let hvc_input = PortInput::default();
@@ -278,16 +277,16 @@ impl Vm {
                     input,
                 });
             }
-            devices.push((Box::new(VirtioConsole::new(ports)), false));
+            devices.push(Box::new(VirtioConsole::new(ports)));
         }
         for net in &cfg.nets {
             let notify = device_poller(&board, devices.len());
-            devices.push((Box::new(open_net(net, notify)?), false));
+            devices.push(Box::new(open_net(net, notify)?));
         }
         if let Some(v) = &cfg.vsock {
             let notify = device_poller(&board, devices.len());
             let vsock = Vsock::new(v.cid, &v.uds, notify).map_err(VmError::Config)?;
-            devices.push((Box::new(vsock), false));
+            devices.push(Box::new(vsock));
         }
         if devices.len() > layout::VIRTIO_MAX {
             return Err(VmError::Config(format!(
@@ -297,14 +296,14 @@ impl Vm {
             )));
         }
         let (mut virtio, mut transports) = (Vec::new(), Vec::new());
-        for (i, (device, threaded)) in devices.into_iter().enumerate() {
+        // Every device is served on an I/O thread of its own: a queue
+        // notification or a host event is a message to it, and it raises
+        // the device's interrupt line itself.
+        for (i, device) in devices.into_iter().enumerate() {
             let base = layout::VIRTIO_BASE + i as u64 * layout::VIRTIO_STRIDE;
             let spi = layout::spi::VIRTIO_BASE + i as u32;
-            let transport = if threaded {
-                MmioTransport::with_worker(device, board.ram.clone(), board.irq_line(spi))
-            } else {
-                MmioTransport::new(device, board.ram.clone())
-            };
+            let transport =
+                MmioTransport::with_worker(device, board.ram.clone(), board.irq_line(spi));
             let transport = Arc::new(Mutex::new(transport));
             board
                 .add_device(
