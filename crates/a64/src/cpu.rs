@@ -3,6 +3,7 @@
 use crate::addr_hash::AddrSet;
 use std::sync::Arc;
 
+use crate::code::{Invalidation, SharedCode};
 use crate::exec::BlockCache;
 use crate::system::{Signals, SysRegs};
 use crate::tlb::Tlb;
@@ -155,6 +156,10 @@ pub struct Cpu {
     pub(crate) code_pages: AddrSet<usize>,
     /// Host pages of cached code written since the last block boundary.
     pub(crate) dirty_code: Vec<usize>,
+    /// The code pages of the machine this CPU belongs to (its own, alone).
+    pub(crate) shared_code: Arc<SharedCode>,
+    /// The number of the last machine-wide invalidation this CPU acted on.
+    pub(crate) code_seen: u64,
     /// Scratch space of the block decoder (kept to avoid an allocation per block).
     pub(crate) decoded_insns: Vec<crate::decode::Insn>,
     /// The shims of the block decoded last, for the compiler.
@@ -216,6 +221,9 @@ impl Default for Cpu {
 impl Cpu {
     /// A CPU with all registers zero and default features.
     pub fn new() -> Self {
+        let signals = Arc::new(Signals::default());
+        let shared_code = SharedCode::new();
+        shared_code.join(&signals);
         Cpu {
             x: [0; 32],
             sp: 0,
@@ -233,7 +241,7 @@ impl Cpu {
             sys: SysRegs::default(),
             tlb_base: 0,
             fault_status: 0,
-            signals: Arc::new(Signals::default()),
+            signals,
             exceptions_taken: 0,
             code_flush_all: false,
             fp_blocks_trapped: false,
@@ -246,6 +254,8 @@ impl Cpu {
             decoded_insns: Vec::new(),
             decoded_shims: Vec::new(),
             dirty_code: Vec::new(),
+            shared_code,
+            code_seen: 0,
             cache: BlockCache::default(),
         }
     }
@@ -369,15 +379,69 @@ impl Cpu {
 
     /// Tells the CPU that the embedder wrote `len` bytes of guest memory at host
     /// address `host` behind its back (e.g. a `read` system call), so blocks
-    /// decoded from those pages are dropped before they run again.
+    /// decoded from those pages — by this CPU or another sharing its code
+    /// pages — are dropped before they run again.
     pub fn host_memory_written(&mut self, host: usize, len: usize) {
-        if len == 0 || self.code_pages.is_empty() {
+        if len == 0 {
             return;
         }
         for page in host >> 12..=(host + len - 1) >> 12 {
-            if self.code_pages.remove(&page) {
-                self.dirty_code.push(page);
-                self.break_chains();
+            self.code_changed(page);
+        }
+    }
+
+    /// Makes this CPU share its code pages with the other CPUs of its
+    /// machine: code one of them changes (a store it sees, IC IVAU,
+    /// IC IALLUIS) is dropped by all. Drops this CPU's blocks.
+    pub fn share_code(&mut self, shared: Arc<SharedCode>) {
+        self.flush_code_cache();
+        shared.join(&self.signals);
+        self.code_seen = shared.generation();
+        self.shared_code = shared;
+    }
+
+    /// The code in host page `page` changed: this CPU drops its blocks from
+    /// it at the next block boundary, and so does every CPU it shares code
+    /// pages with.
+    pub(crate) fn code_changed(&mut self, page: usize) {
+        if self.code_pages.remove(&page) {
+            self.dirty_code.push(page);
+            self.break_chains();
+        }
+        self.shared_code
+            .invalidate(Invalidation::Page(page), &self.signals);
+    }
+
+    /// Drops every block of this CPU and of the CPUs it shares code with.
+    pub(crate) fn all_code_changed(&mut self) {
+        self.code_flush_all = true;
+        self.break_chains();
+        self.shared_code
+            .invalidate(Invalidation::All, &self.signals);
+    }
+
+    /// Acts on the invalidations other CPUs logged since this one last
+    /// looked (called at block boundaries; one atomic load when none).
+    #[inline]
+    pub(crate) fn catch_up_code(&mut self) {
+        if self.shared_code.generation() == self.code_seen {
+            return;
+        }
+        let (recent, now) = self.shared_code.since(self.code_seen);
+        self.code_seen = now;
+        match recent {
+            None => self.code_flush_all = true,
+            Some(list) => {
+                for what in list {
+                    match what {
+                        Invalidation::All => self.code_flush_all = true,
+                        Invalidation::Page(page) => {
+                            if self.code_pages.remove(&page) {
+                                self.dirty_code.push(page);
+                            }
+                        }
+                    }
+                }
             }
         }
     }

@@ -293,6 +293,7 @@ impl Cpu {
             targets: cache.targets.as_ptr(),
         };
         loop {
+            self.catch_up_code();
             if !self.dirty_code.is_empty() || self.code_flush_all {
                 self.break_chains();
                 ctx.last_links = std::ptr::null_mut();
@@ -458,6 +459,7 @@ impl Cpu {
         let host_page = host >> 12;
         if self.code_pages.insert(host_page) {
             self.tlb.drop_writes_to_host_page(host_page);
+            self.shared_code.add_page(host_page);
         }
         let block = Block {
             insns: Box::from(insns.as_slice()),

@@ -11,6 +11,7 @@
 
 mod addr_hash;
 pub mod bus;
+mod code;
 mod cpu;
 mod decode;
 mod exec;
@@ -26,6 +27,7 @@ mod system;
 mod tlb;
 
 pub use bus::{Access, Bus, PageLookup, PAGE_MASK, PAGE_SIZE};
+pub use code::SharedCode;
 pub use cpu::{Cpu, Exit, Features, Monitor};
 pub use decode::{coverage_report, decode, EncodingInfo};
 pub use flat::FlatMemory;

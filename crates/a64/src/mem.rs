@@ -176,9 +176,8 @@ impl Cpu {
         match self.lookup_page(bus, page, Access::Write)? {
             PageLookup::Ram(host) => {
                 let host = host.as_ptr() as usize;
-                if self.code_pages.remove(&(host >> 12)) {
-                    self.dirty_code.push(host >> 12);
-                    self.break_chains();
+                if self.code_pages.contains(&(host >> 12)) {
+                    self.code_changed(host >> 12);
                 }
                 self.tlb.fill(self.tlb_base, page, host, 1);
                 Ok(Some(host))

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use a64::{Cpu, Exit, Signals};
+use a64::{Cpu, Exit, SharedCode, Signals};
 use board::Board;
 
 use crate::{CoreRegs, Vcpu, VcpuExit, VcpuHandle};
@@ -19,6 +19,29 @@ const INITIAL_RATE: f64 = 5.0;
 /// How long [`VcpuHandle::drop_cached_translations`] waits (a vCPU reaches
 /// a block boundary far sooner; this only bounds a VMM bug).
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// The software backend's part of one VM: its board and the code pages
+/// its vCPUs share (so code one vCPU changes is dropped by all of them).
+/// It makes the VM's vCPUs, as a KVM VM file descriptor makes its vCPUs.
+pub struct SoftVm {
+    board: Arc<Board>,
+    code: Arc<SharedCode>,
+}
+
+impl SoftVm {
+    /// The backend for a VM on `board`.
+    pub fn new(board: Arc<Board>) -> Self {
+        SoftVm {
+            board,
+            code: SharedCode::new(),
+        }
+    }
+
+    /// vCPU `index` of the VM, at reset (EL1, MMU off, interrupts masked).
+    pub fn create_vcpu(&self, index: usize) -> SoftVcpu {
+        SoftVcpu::new(self.board.clone(), index, self.code.clone())
+    }
+}
 
 /// The software CPU behind the [`Vcpu`] seam.
 pub struct SoftVcpu {
@@ -34,9 +57,10 @@ pub struct SoftVcpu {
 
 impl SoftVcpu {
     /// vCPU `index` of `board`, connected to the board's interrupt lines,
-    /// at reset (EL1, MMU off, interrupts masked).
-    pub fn new(board: Arc<Board>, index: usize) -> Self {
+    /// sharing `code` with the VM's other vCPUs, at reset.
+    fn new(board: Arc<Board>, index: usize, code: Arc<SharedCode>) -> Self {
         let mut cpu = Cpu::new_system(board.mpidr(index));
+        cpu.share_code(code);
         cpu.set_counter_offset(board.counter_offset());
         board.connect_cpu(index, cpu.signals());
         let handle = Arc::new(SoftHandle {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use board::fdt::{self, FdtConfig};
 use board::linux::{self, BootError};
 use board::{layout, Board, BoardConfig, GuestRam, Power};
-use hypervisor::soft::SoftVcpu;
+use hypervisor::soft::SoftVm;
 use hypervisor::Vcpu;
 
 use virtio::balloon::{Balloon, BalloonControl};
@@ -316,9 +316,10 @@ impl Vm {
             transports.push(transport);
             virtio.push((base, spi));
         }
+        let backend = SoftVm::new(board.clone());
         let mut vcpus: Vec<SharedVcpu> = Vec::new();
         for i in 0..cfg.cpus {
-            let vcpu: Box<dyn Vcpu> = Box::new(SoftVcpu::new(board.clone(), i));
+            let vcpu: Box<dyn Vcpu> = Box::new(backend.create_vcpu(i));
             vcpus.push(Arc::new(Mutex::new(vcpu)));
         }
         let vm = Vm {

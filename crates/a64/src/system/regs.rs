@@ -383,9 +383,11 @@ impl Cpu {
             (0, 8, 3 | 7, 0 | 2) => self.tlb.flush(),
             // AT S1E1R/W, S1E0R/W.
             (0, 7, 8, 0..=3) => self.address_translate(bus, xt, op2),
-            // IC IALLU(IS): code is tracked by page; drop everything to be safe
-            // about memory written behind the CPU's back (device DMA).
-            (0, 7, 1 | 5, 0) => {
+            // IC IALLUIS (every CPU of the machine) and IC IALLU (this one):
+            // code is tracked by page; drop everything to be safe about
+            // memory written behind the CPU's back (device DMA).
+            (0, 7, 1, 0) => self.all_code_changed(),
+            (0, 7, 5, 0) => {
                 self.code_flush_all = true;
                 self.break_chains();
             }

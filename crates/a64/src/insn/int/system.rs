@@ -264,15 +264,14 @@ fn sys(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
             }
             Ok(())
         }
-        // IC IVAU: code written behind the CPU's back (device DMA) is dropped
-        // here, as the guest expects; CPU writes to code pages are tracked anyway.
+        // IC IVAU: code written behind the CPU's back (device DMA) or by
+        // another CPU is dropped here, by every CPU of the machine (the
+        // architecture broadcasts it); this CPU's own stores to its code
+        // pages are tracked anyway.
         IC_IVAU => {
             let va = cpu.xreg(rd(i.raw));
             if let Ok(host) = cpu.host_page_of(bus, va) {
-                if cpu.code_pages.remove(&host) {
-                    cpu.dirty_code.push(host);
-                    cpu.break_chains();
-                }
+                cpu.code_changed(host);
             }
             Ok(())
         }
