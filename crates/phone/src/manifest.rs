@@ -1,0 +1,422 @@
+//! The phone manifest (TOML): the phone's name, state directory and memory
+//! budget, its VMs and the guest-to-guest channels its policy opens. The
+//! schema is in docs/PHONE.md; `phones/demo.toml` is an example.
+//!
+//! Reading it refuses, with one error naming the key path
+//! (`vm[1].mem: "12Q" is not a size`), unknown keys, bad values, duplicate
+//! names or CIDs, channels naming unknown VMs, and VMs that together need
+//! more RAM than the phone's budget.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+use vmm::{DiskConfig, NetConfig, VmConfig, VsockConfig};
+
+/// Largest manifest read (a phone's manifest is a few KiB).
+const MAX_MANIFEST: u64 = 1 << 20;
+/// Most VMs on one phone.
+pub const MAX_VMS: usize = 16;
+/// The first vsock CID given by position (0..2 are reserved by virtio).
+const FIRST_CID: u64 = 3;
+
+/// Why a manifest was refused: where (`vm[1].mem`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestError {
+    /// The key path, empty for the file as a whole.
+    pub path: String,
+    /// What is wrong there.
+    pub message: String,
+}
+
+impl std::fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+fn error(path: impl Into<String>, message: impl Into<String>) -> ManifestError {
+    ManifestError {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// A size written as text ("256M", "1G", "65536").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        vmm::parse_size(&text)
+            .map(Size)
+            .map_err(|_| de::Error::custom(format!("\"{text}\" is not a size")))
+    }
+}
+
+/// What a VM is for; it decides how the phone treats it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The user's open OS.
+    Open,
+    /// The corporate personality, under company policy.
+    Corporate,
+    /// A trusted service (keys, DRM, billing): never ballooned, not dumpable.
+    Trusted,
+}
+
+/// What the supervisor does when a VM ends on its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    /// Leave it stopped or crashed.
+    Never,
+    /// Start it again after a crash.
+    #[default]
+    OnCrash,
+}
+
+/// The `[phone]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhoneTable {
+    name: String,
+    state_dir: PathBuf,
+    memory: Size,
+}
+
+/// A `[[vm]]` entry as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VmTable {
+    name: String,
+    role: Role,
+    kernel: PathBuf,
+    initrd: Option<PathBuf>,
+    #[serde(default)]
+    cmdline: String,
+    mem: Size,
+    #[serde(default)]
+    disks: Vec<String>,
+    #[serde(default)]
+    net: Vec<String>,
+    #[serde(default)]
+    balloon: bool,
+    #[serde(default)]
+    rng: bool,
+    #[serde(default)]
+    restart: Restart,
+    #[serde(default)]
+    foreground: bool,
+    cid: Option<u64>,
+}
+
+/// A `[[channel]]` entry: guest-to-guest vsock, closed unless listed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    /// The VM that may connect.
+    pub from: String,
+    /// The VM it may connect to.
+    pub to: String,
+    /// The vsock port on `to`.
+    pub port: u32,
+}
+
+/// The manifest as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestFile {
+    phone: PhoneTable,
+    #[serde(default)]
+    vm: Vec<VmTable>,
+    #[serde(default)]
+    channel: Vec<Channel>,
+}
+
+/// One VM of the phone, checked, with its paths made absolute.
+#[derive(Clone, Debug)]
+pub struct VmEntry {
+    /// Its name: `[a-z0-9-]+`, unique on the phone.
+    pub name: String,
+    /// What it is for.
+    pub role: Role,
+    /// Its vsock context ID.
+    pub cid: u64,
+    /// What the supervisor does when it crashes.
+    pub restart: Restart,
+    /// Whether its console is the one shown first.
+    pub foreground: bool,
+    /// What to boot and with which devices (no vsock socket yet: the
+    /// supervisor places it in the VM's state directory).
+    pub config: VmConfig,
+}
+
+/// A checked phone manifest.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    /// The phone's name.
+    pub name: String,
+    /// Where the phone keeps its API socket, logs and per-VM files.
+    pub state_dir: PathBuf,
+    /// All guests' RAM together may not exceed this many bytes.
+    pub memory: u64,
+    /// The VMs, in manifest order.
+    pub vms: Vec<VmEntry>,
+    /// The guest-to-guest channels the policy opens.
+    pub channels: Vec<Channel>,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Makes `p` absolute against `base` (the manifest's directory).
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+impl Manifest {
+    /// Reads and checks the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = std::fs::metadata(path)
+            .and_then(|m| {
+                if !m.is_file() {
+                    Err(std::io::Error::other("not a regular file"))
+                } else if m.len() > MAX_MANIFEST {
+                    Err(std::io::Error::other(format!(
+                        "larger than {} KiB",
+                        MAX_MANIFEST >> 10
+                    )))
+                } else {
+                    std::fs::read_to_string(path)
+                }
+            })
+            .map_err(|e| {
+                error(
+                    "",
+                    format!("cannot read manifest '{}': {e}", path.display()),
+                )
+            })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        Self::parse(&text, &base)
+    }
+
+    /// Checks manifest text whose relative paths are relative to `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Manifest, ManifestError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            let at = e.span().map(|s| line_and_column(text, s.start));
+            let message = toml_message(&e);
+            match at {
+                Some((line, column)) => {
+                    error("", format!("line {line}, column {column}: {message}"))
+                }
+                None => error("", message),
+            }
+        })?;
+        let file: ManifestFile = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            error(path, toml_message(e.inner()))
+        })?;
+        Self::check(file, base)
+    }
+
+    fn check(file: ManifestFile, base: &Path) -> Result<Manifest, ManifestError> {
+        let p = &file.phone;
+        if !valid_name(&p.name) {
+            return Err(error(
+                "phone.name",
+                format!("\"{}\" is not [a-z0-9-]+ (1 to 32 characters)", p.name),
+            ));
+        }
+        if file.vm.is_empty() {
+            return Err(error("vm", "the phone has no VM"));
+        }
+        if file.vm.len() > MAX_VMS {
+            return Err(error(
+                "vm",
+                format!("{} VMs; a phone holds at most {MAX_VMS}", file.vm.len()),
+            ));
+        }
+        let mut names = HashSet::new();
+        let mut cids = HashSet::new();
+        let mut vms = Vec::new();
+        let mut total = 0u64;
+        for (i, v) in file.vm.iter().enumerate() {
+            let at = |key: &str| format!("vm[{i}].{key}");
+            if !valid_name(&v.name) {
+                return Err(error(
+                    at("name"),
+                    format!("\"{}\" is not [a-z0-9-]+ (1 to 32 characters)", v.name),
+                ));
+            }
+            if !names.insert(v.name.clone()) {
+                return Err(error(at("name"), format!("\"{}\" is used twice", v.name)));
+            }
+            let cid = v.cid.unwrap_or(FIRST_CID + i as u64);
+            if !(FIRST_CID..u32::MAX as u64).contains(&cid) {
+                return Err(error(
+                    at("cid"),
+                    format!("{cid} is reserved (use 3 to {})", u32::MAX - 1),
+                ));
+            }
+            if !cids.insert(cid) {
+                return Err(error(at("cid"), format!("{cid} is used twice")));
+            }
+            let mut config = VmConfig::new(resolve(base, &v.kernel));
+            config.initrd = v.initrd.as_deref().map(|p| resolve(base, p));
+            config.cmdline = v.cmdline.clone();
+            config.mem = v.mem.0;
+            config.balloon = v.balloon;
+            config.rng = v.rng;
+            for (k, d) in v.disks.iter().enumerate() {
+                let mut disk: DiskConfig = d
+                    .parse()
+                    .map_err(|e| error(format!("vm[{i}].disks[{k}]"), e))?;
+                disk.path = resolve(base, &disk.path);
+                config.disks.push(disk);
+            }
+            for (k, n) in v.net.iter().enumerate() {
+                let mut net: NetConfig = n
+                    .parse()
+                    .map_err(|e| error(format!("vm[{i}].net[{k}]"), e))?;
+                if let vmm::NetBackendConfig::Socket(dir) = &net.backend {
+                    net.backend = vmm::NetBackendConfig::Socket(resolve(base, dir));
+                }
+                config.nets.push(net);
+            }
+            config.check().map_err(|e| error(format!("vm[{i}]"), e))?;
+            total = total.saturating_add(config.mem);
+            vms.push(VmEntry {
+                name: v.name.clone(),
+                role: v.role,
+                cid,
+                restart: v.restart,
+                foreground: v.foreground,
+                config,
+            });
+        }
+        if total > p.memory.0 {
+            return Err(error(
+                "phone.memory",
+                format!(
+                    "the VMs need {} MiB together, more than the phone's {} MiB",
+                    total >> 20,
+                    p.memory.0 >> 20
+                ),
+            ));
+        }
+        match vms.iter().filter(|v| v.foreground).count() {
+            0 => vms[0].foreground = true,
+            1 => {}
+            _ => {
+                let second = vms
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.foreground)
+                    .nth(1)
+                    .map_or(0, |(i, _)| i);
+                return Err(error(
+                    format!("vm[{second}].foreground"),
+                    "only one VM can be in the foreground",
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, c) in file.channel.iter().enumerate() {
+            for (key, name) in [("from", &c.from), ("to", &c.to)] {
+                if !names.contains(name) {
+                    return Err(error(
+                        format!("channel[{i}].{key}"),
+                        format!("no VM named \"{name}\""),
+                    ));
+                }
+            }
+            if c.from == c.to {
+                return Err(error(
+                    format!("channel[{i}].to"),
+                    "a channel joins two different VMs",
+                ));
+            }
+            if !seen.insert(c.clone()) {
+                return Err(error(format!("channel[{i}]"), "listed twice"));
+            }
+        }
+        Ok(Manifest {
+            name: p.name.clone(),
+            state_dir: resolve(base, &p.state_dir),
+            memory: p.memory.0,
+            vms,
+            channels: file.channel,
+        })
+    }
+
+    /// The VM named `name`.
+    pub fn vm(&self, name: &str) -> Option<&VmEntry> {
+        self.vms.iter().find(|v| v.name == name)
+    }
+
+    /// Whether the policy lets VM `from` connect to port `port` of VM `to`.
+    pub fn allows(&self, from: &str, to: &str, port: u32) -> bool {
+        self.channels
+            .iter()
+            .any(|c| c.from == from && c.to == to && c.port == port)
+    }
+
+    /// The configuration VM `entry` runs with: its own, plus a vsock device
+    /// on a socket in its state directory.
+    pub fn vm_config(&self, entry: &VmEntry) -> VmConfig {
+        let mut config = entry.config.clone();
+        config.vsock = Some(VsockConfig {
+            cid: entry.cid,
+            uds: self
+                .state_dir
+                .join("vms")
+                .join(&entry.name)
+                .join("vsock.sock"),
+        });
+        config
+    }
+}
+
+/// The 1-based line and column of byte `offset` of `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+    (line, column)
+}
+
+/// A TOML or serde error's message without TOML's source excerpt (the key
+/// path says where).
+fn toml_message(e: &impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    let first = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !l.contains('|'));
+    first.unwrap_or(&text).trim().to_string()
+}
