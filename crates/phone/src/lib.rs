@@ -1,8 +1,10 @@
 //! `phone`: several VMs side by side from one manifest. Today: the
 //! manifest ([`manifest`]) — read, checked and turned into each VM's
-//! configuration. The supervisor, the per-VM worker processes and the
-//! management API build on it.
+//! configuration — and the sandbox a VM's worker process enters
+//! ([`sandbox`]: seccomp, non-dumpable). The supervisor, the worker
+//! processes and the management API build on them.
 
 pub mod manifest;
+pub mod sandbox;
 
 pub use manifest::{Channel, Manifest, ManifestError, Restart, Role, VmEntry};

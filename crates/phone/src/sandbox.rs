@@ -1,0 +1,168 @@
+//! The sandbox a VM's worker process enters once its VM is built (files
+//! opened, sockets bound, threads started): a seccomp filter that allows
+//! only the system calls a running VM makes and kills the process on any
+//! other, for every thread of the process at once; and, for trusted VMs,
+//! no core dumps and no `/proc/PID/mem` access by other processes of the
+//! same user.
+//!
+//! The allow-list is what the VMM does while a guest runs: memory (guest
+//! RAM, the allocator, balloon hole-punching), threads waiting and waking,
+//! reads and writes of the files and sockets it already holds, the vsock
+//! device's few new unix sockets (guest connections to host ports), the
+//! network switch's datagrams, directory listing (read-only directories
+//! only) and removal of dead peers' sockets, the
+//! CPU's compiled-code buffer (an anonymous memfd),
+//! entropy, clocks and sleeping, signals, and exiting. Opening files,
+//! binding or listening, creating processes, ptrace, mount, module and
+//! key operations, and everything else are not on it.
+
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+/// System calls a running VM makes with any arguments.
+const ALWAYS: &[libc::c_long] = &[
+    // Memory: guest RAM, the allocator, balloon and free-page reporting.
+    libc::SYS_mmap,
+    libc::SYS_munmap,
+    libc::SYS_mremap,
+    libc::SYS_mprotect,
+    libc::SYS_madvise,
+    libc::SYS_brk,
+    libc::SYS_fallocate,
+    // The CPU's compiled-code buffer: one memfd mapped twice (W^X), made
+    // when the vCPU first runs. Anonymous memory, no file system access.
+    libc::SYS_memfd_create,
+    libc::SYS_ftruncate,
+    // Threads waiting, waking and ending.
+    libc::SYS_futex,
+    libc::SYS_sched_yield,
+    libc::SYS_nanosleep,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_clock_gettime,
+    libc::SYS_gettid,
+    libc::SYS_getpid,
+    libc::SYS_set_robust_list,
+    libc::SYS_rseq,
+    libc::SYS_exit,
+    libc::SYS_exit_group,
+    libc::SYS_rt_sigreturn,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_sigaltstack,
+    libc::SYS_tgkill,
+    libc::SYS_restart_syscall,
+    // The files and sockets it holds.
+    libc::SYS_read,
+    libc::SYS_write,
+    libc::SYS_readv,
+    libc::SYS_writev,
+    libc::SYS_pread64,
+    libc::SYS_pwrite64,
+    libc::SYS_lseek,
+    libc::SYS_fdatasync,
+    libc::SYS_fsync,
+    libc::SYS_close,
+    libc::SYS_statx,
+    libc::SYS_fstat,
+    libc::SYS_newfstatat,
+    libc::SYS_poll,
+    libc::SYS_ppoll,
+    libc::SYS_pipe2,
+    libc::SYS_accept4,
+    libc::SYS_connect,
+    libc::SYS_recvfrom,
+    libc::SYS_sendto,
+    libc::SYS_recvmsg,
+    libc::SYS_sendmsg,
+    libc::SYS_shutdown,
+    libc::SYS_getsockopt,
+    libc::SYS_unlink,
+    libc::SYS_getdents64,
+    libc::SYS_getrandom,
+];
+
+/// One condition: argument `index` equals `value`.
+fn arg_is(index: u8, value: u64) -> Result<SeccompCondition, String> {
+    SeccompCondition::new(index, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value)
+        .map_err(|e| e.to_string())
+}
+
+/// The worker's seccomp filter for this host's architecture.
+// libc's constants have different types on different architectures.
+#[allow(clippy::unnecessary_cast)]
+pub fn worker_filter() -> Result<BpfProgram, String> {
+    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| e.to_string())?;
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
+        ALWAYS.iter().map(|&s| (s as i64, Vec::new())).collect();
+    let rule =
+        |conditions: Vec<SeccompCondition>| SeccompRule::new(conditions).map_err(|e| e.to_string());
+    // New sockets: unix only (the vsock device's streams to host ports).
+    rules.insert(
+        libc::SYS_socket as i64,
+        vec![rule(vec![arg_is(0, libc::AF_UNIX as u64)?])?],
+    );
+    // ioctl: only making a socket non-blocking.
+    rules.insert(
+        libc::SYS_ioctl as i64,
+        vec![rule(vec![arg_is(1, libc::FIONBIO as u64)?])?],
+    );
+    // fcntl: only reading and setting descriptor and file flags.
+    rules.insert(
+        libc::SYS_fcntl as i64,
+        [libc::F_GETFD, libc::F_SETFD, libc::F_GETFL, libc::F_SETFL]
+            .iter()
+            .map(|&cmd| rule(vec![arg_is(1, cmd as u64)?]))
+            .collect::<Result<_, _>>()?,
+    );
+    // openat: only directories, read-only (the network switch lists its
+    // directory to flood broadcast frames); never a file.
+    let flags = (libc::O_ACCMODE | libc::O_CREAT | libc::O_TRUNC | libc::O_DIRECTORY) as u64;
+    rules.insert(
+        libc::SYS_openat as i64,
+        vec![rule(vec![SeccompCondition::new(
+            2,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::MaskedEq(flags),
+            (libc::O_RDONLY | libc::O_DIRECTORY) as u64,
+        )
+        .map_err(|e| e.to_string())?])?],
+    );
+    // prctl: only naming threads.
+    rules.insert(
+        libc::SYS_prctl as i64,
+        vec![rule(vec![arg_is(0, libc::PR_SET_NAME as u64)?])?],
+    );
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::KillProcess,
+        SeccompAction::Allow,
+        arch,
+    )
+    .map_err(|e| e.to_string())?;
+    filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| e.to_string())
+}
+
+/// Installs `filter` on every thread of this process (it cannot be
+/// removed). From then on a forbidden system call kills the process with
+/// SIGSYS.
+pub fn enter(filter: &BpfProgram) -> Result<(), String> {
+    seccompiler::apply_filter_all_threads(filter).map_err(|e| format!("seccomp: {e}"))
+}
+
+/// Makes this process non-dumpable: no core dumps, and other processes of
+/// the same user can neither ptrace it nor read its memory through /proc.
+pub fn make_non_dumpable() -> Result<(), String> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(format!(
+            "PR_SET_DUMPABLE: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
