@@ -25,8 +25,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hostio::socket::{SocketError, SocketFile};
-use vmm::board_types::Board;
-use vmm::{parse_size, BalloonControl};
+use vmm::parse_size;
 
 /// Longest command line, newline included.
 pub const MAX_LINE: usize = 4096;
@@ -36,17 +35,10 @@ pub const MAX_CLIENTS: usize = 8;
 pub const LINE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a client may stay connected without sending anything.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Guest RAM the balloon never takes: the guest must keep running.
-const BALLOON_RESERVE: u64 = 32 << 20;
-
 /// What the commands act on (replaced when the VM reboots).
 #[derive(Clone)]
 pub struct Target {
-    /// The VM's board.
-    pub board: Arc<Board>,
-    /// Its balloon, if it has one.
-    pub balloon: Option<BalloonControl>,
-    /// Pauses and resumes it.
+    /// The VM's control handle.
     pub control: vmm::VmControl,
 }
 
@@ -213,44 +205,25 @@ fn serve_client(c: &mut Client, target: &Shared, now: Instant) -> bool {
     true
 }
 
-fn no_balloon() -> String {
-    "error: the VM has no balloon (start it with --balloon)".into()
-}
-
 fn command(line: &str, target: &Shared) -> String {
     let Some(t) = target.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
         return "error: no VM running".into();
     };
     let mut words = line.split_whitespace();
     match (words.next(), words.next(), words.next()) {
-        (Some("balloon"), size, None) => {
-            let Some(b) = t.balloon else {
-                return no_balloon();
-            };
-            if let Some(size) = size {
-                let mem = t.board.ram.size();
-                let most = mem.saturating_sub(BALLOON_RESERVE);
-                return match parse_size(size) {
-                    Ok(bytes) if bytes > most => format!(
-                        "error: balloon target {size} is more than the guest can give: at most {} MiB of its {} MiB",
-                        most >> 20,
-                        mem >> 20
-                    ),
-                    Ok(bytes) => {
-                        b.set_target(bytes);
-                        t.board.poll_devices();
-                        "ok".into()
-                    }
-                    Err(e) => format!("error: {e}"),
-                };
+        (Some("balloon"), Some(size), None) => {
+            match parse_size(size).and_then(|bytes| t.control.set_balloon_target(bytes)) {
+                Ok(()) => "ok".into(),
+                Err(e) => format!("error: {e}"),
             }
-            let (inflated, reported) = b.returned_bytes();
-            format!(
-                "target={} actual={} inflated={inflated} reported={reported}",
-                b.target_bytes(),
-                b.actual_bytes()
-            )
         }
+        (Some("balloon"), None, None) => match t.control.balloon() {
+            Ok(b) => format!(
+                "target={} actual={} inflated={} reported={}",
+                b.target, b.actual, b.inflated, b.reported
+            ),
+            Err(e) => format!("error: {e}"),
+        },
         (Some("pause"), None, None) => {
             t.control.pause();
             "ok".into()
@@ -265,14 +238,14 @@ fn command(line: &str, target: &Shared) -> String {
             "running"
         }
         .into(),
-        (Some("stats"), None, None) => match t.balloon {
-            Some(b) => b
-                .stats()
+        (Some("stats"), None, None) => match t.control.balloon() {
+            Ok(b) => b
+                .stats
                 .iter()
                 .map(|(tag, v)| format!("{tag}={v}"))
                 .collect::<Vec<_>>()
                 .join(" "),
-            None => no_balloon(),
+            Err(e) => format!("error: {e}"),
         },
         _ => {
             let shown: String = line.chars().take(64).collect();

@@ -176,8 +176,6 @@ fn run(args: RunArgs) -> ExitCode {
         stop.watch(vm.board());
         if let Some(api) = &api {
             api.serve(api::Target {
-                board: vm.board(),
-                balloon: vm.balloon(),
                 control: vm.control(),
             });
         }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use board::{Board, GuestRam, Power};
 use hypervisor::Vcpu;
+use virtio::balloon::BalloonControl;
 use virtio::MmioTransport;
 
 use crate::state::VmState;
@@ -13,6 +14,22 @@ use crate::vm::lock_vcpu;
 
 /// A vCPU shared between the thread that runs it and a state save.
 pub(crate) type SharedVcpu = Arc<Mutex<Box<dyn Vcpu>>>;
+
+/// A vCPU's counters as its loop last published them (readable while it runs).
+#[derive(Default)]
+pub(crate) struct VcpuCounters {
+    instructions: std::sync::atomic::AtomicU64,
+    exceptions: std::sync::atomic::AtomicU64,
+}
+
+impl VcpuCounters {
+    /// Publishes `vcpu`'s counters (its loop calls this after each exit).
+    pub(crate) fn publish(&self, vcpu: &dyn Vcpu) {
+        let (i, e) = vcpu.counters();
+        self.instructions.store(i, Ordering::Relaxed);
+        self.exceptions.store(e, Ordering::Relaxed);
+    }
+}
 
 /// Pauses, resumes, saves and restores a VM from any thread (cheap to
 /// clone). It does not keep the VM's vCPUs and devices alive: once the
@@ -24,6 +41,39 @@ pub struct VmControl {
     running: Arc<AtomicUsize>,
     vcpus: Vec<Weak<Mutex<Box<dyn Vcpu>>>>,
     transports: Vec<Weak<Mutex<MmioTransport>>>,
+    balloon: Option<BalloonControl>,
+    counters: Vec<Arc<VcpuCounters>>,
+}
+
+/// Guest RAM the balloon never takes: the guest must keep running.
+pub const BALLOON_RESERVE: u64 = 32 << 20;
+
+/// What a VM's balloon reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalloonReport {
+    /// The requested balloon size in bytes.
+    pub target: u64,
+    /// Bytes the guest says are in the balloon.
+    pub actual: u64,
+    /// Bytes given back to the host by inflation.
+    pub inflated: u64,
+    /// Bytes given back to the host by free page reporting.
+    pub reported: u64,
+    /// The guest's latest memory statistics, (tag, value) pairs.
+    pub stats: Vec<(u16, u64)>,
+}
+
+/// A VM's counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmStats {
+    /// Guest RAM in bytes.
+    pub mem_bytes: u64,
+    /// Instructions retired by all vCPUs (where the backend counts them).
+    pub instructions: u64,
+    /// Exceptions taken by all vCPUs.
+    pub exceptions: u64,
+    /// Whether the VM is paused.
+    pub paused: bool,
 }
 
 /// The VM's vCPUs and devices, while it exists.
@@ -42,12 +92,66 @@ impl VmControl {
         running: Arc<AtomicUsize>,
         vcpus: Vec<SharedVcpu>,
         transports: Vec<Arc<Mutex<MmioTransport>>>,
+        balloon: Option<BalloonControl>,
+        counters: Vec<Arc<VcpuCounters>>,
     ) -> Self {
         VmControl {
             board,
             running,
             vcpus: vcpus.iter().map(Arc::downgrade).collect(),
             transports: transports.iter().map(Arc::downgrade).collect(),
+            balloon,
+            counters,
+        }
+    }
+
+    fn balloon_control(&self) -> Result<&BalloonControl, String> {
+        self.balloon
+            .as_ref()
+            .ok_or_else(|| "the VM has no balloon (start it with --balloon)".to_string())
+    }
+
+    /// Asks the guest to give up memory until its balloon holds `bytes`
+    /// (at most guest RAM less [`BALLOON_RESERVE`]).
+    pub fn set_balloon_target(&self, bytes: u64) -> Result<(), String> {
+        let b = self.balloon_control()?;
+        let mem = self.board.ram.size();
+        let most = mem.saturating_sub(BALLOON_RESERVE);
+        if bytes > most {
+            return Err(format!(
+                "balloon target {} MiB is more than the guest can give: at most {} MiB of its {} MiB",
+                bytes >> 20,
+                most >> 20,
+                mem >> 20
+            ));
+        }
+        b.set_target(bytes);
+        self.board.poll_devices();
+        Ok(())
+    }
+
+    /// What the balloon holds, has given back, and the guest's statistics.
+    pub fn balloon(&self) -> Result<BalloonReport, String> {
+        let b = self.balloon_control()?;
+        let (inflated, reported) = b.returned_bytes();
+        Ok(BalloonReport {
+            target: b.target_bytes(),
+            actual: b.actual_bytes(),
+            inflated,
+            reported,
+            stats: b.stats(),
+        })
+    }
+
+    /// The VM's counters, as the vCPUs last published them (after each
+    /// slice: they lag a running guest by at most one).
+    pub fn stats(&self) -> VmStats {
+        let sum = |f: fn(&VcpuCounters) -> u64| self.counters.iter().map(|c| f(c)).sum();
+        VmStats {
+            mem_bytes: self.board.ram.size(),
+            instructions: sum(|c| c.instructions.load(Ordering::Relaxed)),
+            exceptions: sum(|c| c.exceptions.load(Ordering::Relaxed)),
+            paused: self.is_paused(),
         }
     }
 

@@ -14,7 +14,7 @@ mod vm;
 pub use config::{
     parse_size, DiskConfig, NetBackendConfig, NetConfig, PortConfig, VmConfig, VsockConfig,
 };
-pub use control::VmControl;
+pub use control::{BalloonReport, VmControl, VmStats, BALLOON_RESERVE};
 pub use dirty::DirtyLog;
 pub use state::{StateError, VmState, FORMAT_VERSION};
 pub use vm::{Vm, VmEnd, VmError};

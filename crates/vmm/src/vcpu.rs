@@ -7,7 +7,7 @@ use board::psci::{self, PsciAction};
 use board::{Board, Power};
 use hypervisor::{Vcpu, VcpuExit};
 
-use crate::control::SharedVcpu;
+use crate::control::{SharedVcpu, VcpuCounters};
 use crate::vm::lock_vcpu;
 
 /// Longest sleep in WFI before re-checking the machine state.
@@ -25,11 +25,12 @@ pub enum VcpuEnd {
 /// Runs vCPU `index` until the machine stops, parking whenever the board
 /// is paused. The vCPU is locked while it runs guest code and unlocked
 /// while it parks or sleeps, so a paused VM's state can be saved.
-pub fn run(board: &Board, shared: &SharedVcpu, index: usize) -> VcpuEnd {
+pub fn run(board: &Board, shared: &SharedVcpu, counters: &VcpuCounters, index: usize) -> VcpuEnd {
     loop {
         board.pause.park_while_paused(|| board.power() == Power::On);
         let mut vcpu = lock_vcpu(shared);
         let exit = vcpu.run();
+        counters.publish(vcpu.as_ref());
         match exit {
             VcpuExit::Yield => {}
             VcpuExit::Wfi => {

@@ -22,7 +22,7 @@ use virtio::vsock::Vsock;
 use virtio::{MmioTransport, Notifier, VirtioDevice};
 
 use crate::config::{NetBackendConfig, NetConfig, VmConfig};
-use crate::control::{SharedVcpu, VmControl};
+use crate::control::{SharedVcpu, VcpuCounters, VmControl};
 use crate::dirty::DirtyLog;
 use crate::panic_watch::{BoardSlot, PanicWatch};
 use crate::ports::{self, SocketOutput};
@@ -73,6 +73,8 @@ pub struct Vm {
     /// The vCPUs, behind the hypervisor seam (each locked by the thread
     /// running it between exits, and by a state save while paused).
     vcpus: Vec<SharedVcpu>,
+    /// Each vCPU's counters as its loop last published them.
+    counters: Vec<Arc<VcpuCounters>>,
     /// The virtio transports, in device order (their state is saved here).
     transports: Vec<Arc<Mutex<MmioTransport>>>,
     /// How many vCPU loops are running now.
@@ -324,6 +326,7 @@ impl Vm {
         }
         let vm = Vm {
             board,
+            counters: vcpus.iter().map(|_| Arc::default()).collect(),
             vcpus,
             transports,
             running: Arc::default(),
@@ -338,8 +341,8 @@ impl Vm {
         self.board.clone()
     }
 
-    /// The balloon's control handle, if the VM has a balloon. After
-    /// changing its target, call `board().poll_devices()`.
+    /// The balloon's control handle, if the VM has a balloon (most callers
+    /// want [`VmControl::set_balloon_target`] and [`VmControl::balloon`]).
     pub fn balloon(&self) -> Option<BalloonControl> {
         self.balloon.clone()
     }
@@ -361,6 +364,8 @@ impl Vm {
             self.running.clone(),
             self.vcpus.clone(),
             self.transports.clone(),
+            self.balloon.clone(),
+            self.counters.clone(),
         )
     }
 
@@ -374,7 +379,7 @@ impl Vm {
     /// Runs the boot CPU on the calling thread until the guest stops.
     pub fn run(&mut self) -> VmEnd {
         self.running.fetch_add(1, Ordering::AcqRel);
-        let end = vcpu::run(&self.board, &self.vcpus[0], 0);
+        let end = vcpu::run(&self.board, &self.vcpus[0], &self.counters[0], 0);
         self.running.fetch_sub(1, Ordering::AcqRel);
         match end {
             VcpuEnd::Crashed(report) => VmEnd::Crashed(report),
@@ -387,11 +392,6 @@ impl Vm {
             VcpuEnd::Power(Power::Stopped) => VmEnd::Stopped,
             VcpuEnd::Power(_) => VmEnd::PoweredOff,
         }
-    }
-
-    /// Statistics of CPU `index`: (instructions retired, exceptions taken).
-    pub fn cpu_stats(&self, index: usize) -> (u64, u64) {
-        lock_vcpu(&self.vcpus[index]).counters()
     }
 }
 

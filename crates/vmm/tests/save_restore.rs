@@ -184,6 +184,8 @@ fn a_running_debian_guest_survives_save_and_restore() {
     let ram = tempfile::tempfile().unwrap();
     let ram_bytes = control.ram().save_to(&ram).unwrap();
     let saved_in = t.elapsed();
+    let stats_before = control.stats();
+    assert!(stats_before.paused && stats_before.instructions > 0, "{stats_before:?}");
     let before = console.last().expect("counts before the save");
     let hvc_before = hvc.text();
     board.set_power(Power::Stopped);
@@ -212,8 +214,15 @@ fn a_running_debian_guest_survives_save_and_restore() {
         bytes.len(),
         ram_bytes >> 20
     );
-    let (_control2, board2, thread2) = start(vm);
+    let (control2, board2, thread2) = start(vm);
     console2.wait_for(before.n + 5, Duration::from_secs(120));
+    // The vCPU's counters are part of its state: they continue too.
+    let stats_after = control2.stats();
+    assert!(
+        stats_after.instructions > stats_before.instructions && !stats_after.paused,
+        "{stats_before:?} then {stats_after:?}"
+    );
+    assert_eq!(stats_after.mem_bytes, cfg.mem);
     let echo = b"after the restore".repeat(1000);
     assert_eq!(vsock_echo(&uds, &echo, Duration::from_secs(60)), echo);
     board2.set_power(Power::Off);
