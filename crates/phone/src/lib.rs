@@ -6,5 +6,6 @@
 
 pub mod manifest;
 pub mod sandbox;
+pub mod worker;
 
 pub use manifest::{Channel, Manifest, ManifestError, Restart, Role, VmEntry};

@@ -12,7 +12,8 @@
 //! network switch's datagrams, directory listing (read-only directories
 //! only) and removal of dead peers' sockets, the
 //! CPU's compiled-code buffer (an anonymous memfd),
-//! entropy, clocks and sleeping, signals, and exiting. Opening files,
+//! entropy, clocks and sleeping, signals, new threads (never processes),
+//! and exiting. Opening files,
 //! binding or listening, creating processes, ptrace, mount, module and
 //! key operations, and everything else are not on it.
 
@@ -40,6 +41,7 @@ const ALWAYS: &[libc::c_long] = &[
     // Threads waiting, waking and ending.
     libc::SYS_futex,
     libc::SYS_sched_yield,
+    libc::SYS_sched_getaffinity,
     libc::SYS_nanosleep,
     libc::SYS_clock_nanosleep,
     libc::SYS_clock_gettime,
@@ -130,6 +132,21 @@ pub fn worker_filter() -> Result<BpfProgram, String> {
         )
         .map_err(|e| e.to_string())?])?],
     );
+    // New threads (the stop handler starts one), never new processes:
+    // clone only with CLONE_THREAD; clone3, whose flags a filter cannot
+    // see, is turned away with ENOSYS by the second filter (the C library
+    // then falls back to clone).
+    rules.insert(
+        libc::SYS_clone as i64,
+        vec![rule(vec![SeccompCondition::new(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64),
+            libc::CLONE_THREAD as u64,
+        )
+        .map_err(|e| e.to_string())?])?],
+    );
+    rules.insert(libc::SYS_clone3 as i64, Vec::new());
     // prctl: only naming threads.
     rules.insert(
         libc::SYS_prctl as i64,
@@ -147,10 +164,30 @@ pub fn worker_filter() -> Result<BpfProgram, String> {
         .map_err(|e: seccompiler::BackendError| e.to_string())
 }
 
-/// Installs `filter` on every thread of this process (it cannot be
-/// removed). From then on a forbidden system call kills the process with
-/// SIGSYS.
+/// The second filter: clone3 fails with ENOSYS, everything else is left to
+/// [`worker_filter`] (the kernel applies the stricter of the two answers).
+pub fn clone3_filter() -> Result<BpfProgram, String> {
+    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| e.to_string())?;
+    let rules = BTreeMap::from([(libc::SYS_clone3, Vec::new())]);
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .map_err(|e| e.to_string())?;
+    filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| e.to_string())
+}
+
+/// Installs `filter` — and the clone3 filter — on every thread of this
+/// process (they cannot be removed). From then on a forbidden system call
+/// kills the process with SIGSYS.
 pub fn enter(filter: &BpfProgram) -> Result<(), String> {
+    // The clone3 filter first: the allow-list, once in, forbids seccomp().
+    let clone3 = clone3_filter()?;
+    seccompiler::apply_filter_all_threads(&clone3).map_err(|e| format!("seccomp: {e}"))?;
     seccompiler::apply_filter_all_threads(filter).map_err(|e| format!("seccomp: {e}"))
 }
 

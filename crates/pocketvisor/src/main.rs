@@ -25,6 +25,25 @@ enum Command {
     /// Ctrl-A x quits; Ctrl-A Ctrl-A sends a Ctrl-A.
     #[command(after_help = exit::TABLE)]
     Run(RunArgs),
+    /// Several VMs side by side from one manifest (see docs/PHONE.md).
+    #[command(subcommand)]
+    Phone(PhoneCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PhoneCommand {
+    /// Runs one VM of a phone in this process, sandboxed: what the phone's
+    /// supervisor starts for each VM (exit codes: 0 powered off, 1 could not
+    /// start, 2 crashed, 3 stopped, 4 reset).
+    #[command(hide = true)]
+    Worker {
+        /// The phone's manifest.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The VM's name in the manifest.
+        #[arg(long)]
+        vm: String,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -111,6 +130,32 @@ fn main() -> ExitCode {
     }));
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Phone(PhoneCommand::Worker { manifest, vm }) => phone_worker(&manifest, &vm),
+    }
+}
+
+/// `pocketvisor phone worker`: one VM of a phone, sandboxed.
+fn phone_worker(manifest: &std::path::Path, name: &str) -> ExitCode {
+    use phone::worker::{exit as code, exit_code, run};
+    let manifest = match phone::Manifest::load(manifest) {
+        Ok(m) => m,
+        Err(e) => return bad_input(&e.to_string()),
+    };
+    let stop = match stop::StopHandle::install() {
+        Ok(s) => s,
+        Err(e) => return bad_input(&format!("cannot install signal handlers: {e}")),
+    };
+    match run(&manifest, name, |vm| stop.watch(vm.board())) {
+        Ok(end) => {
+            if let VmEnd::Crashed(report) = &end {
+                say(&format!("pocketvisor: VM {name} crashed: {report}"));
+            }
+            ExitCode::from(exit_code(&end))
+        }
+        Err(e) => {
+            say(&format!("pocketvisor: VM {name}: {e}"));
+            ExitCode::from(code::FAILED)
+        }
     }
 }
 

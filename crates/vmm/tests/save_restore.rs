@@ -185,7 +185,10 @@ fn a_running_debian_guest_survives_save_and_restore() {
     let ram_bytes = control.ram().save_to(&ram).unwrap();
     let saved_in = t.elapsed();
     let stats_before = control.stats();
-    assert!(stats_before.paused && stats_before.instructions > 0, "{stats_before:?}");
+    assert!(
+        stats_before.paused && stats_before.instructions > 0,
+        "{stats_before:?}"
+    );
     let before = console.last().expect("counts before the save");
     let hvc_before = hvc.text();
     board.set_power(Power::Stopped);
