@@ -6,6 +6,7 @@
 
 pub mod manifest;
 pub mod sandbox;
+pub mod supervisor;
 pub mod worker;
 
 pub use manifest::{Channel, Manifest, ManifestError, Restart, Role, VmEntry};
