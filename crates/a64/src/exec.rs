@@ -430,6 +430,13 @@ impl Cpu {
         let mut addr = pc;
         let mut ends_with_jump = false;
         let fp_trapped = self.fp_trapped();
+        // The page counts as code before it is read: another CPU's
+        // invalidation of it from now on reaches this block.
+        let host_page = host >> 12;
+        if self.code_pages.insert(host_page) {
+            self.tlb.drop_writes_to_host_page(host_page);
+            self.shared_code.add_page(host_page);
+        }
         loop {
             let p = (host + (addr & PAGE_MASK) as usize) as *const u32;
             // SAFETY: `host` is a live page from the bus and `addr` stays within it.
@@ -455,11 +462,6 @@ impl Cpu {
             if insns.len() >= MAX_BLOCK_INSNS || addr & PAGE_MASK == 0 {
                 break;
             }
-        }
-        let host_page = host >> 12;
-        if self.code_pages.insert(host_page) {
-            self.tlb.drop_writes_to_host_page(host_page);
-            self.shared_code.add_page(host_page);
         }
         let block = Block {
             insns: Box::from(insns.as_slice()),

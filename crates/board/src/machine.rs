@@ -343,29 +343,40 @@ impl Board {
     /// lock; a device with an I/O thread hands the work to it). Call from
     /// any thread after changing state a device watches.
     pub fn poll_devices(&self) {
-        if self.pause.paused() {
-            // Host events wait in their devices' host-side queues.
-            self.poll_deferred.store(true, Ordering::Release);
-            return;
-        }
-        for slot in self.slots().iter() {
-            let mut dev = lock(&slot.device);
-            dev.poll();
-            slot.line.update(|| dev.irq_level());
+        for i in 0..self.slots().len() {
+            self.poll_device(i);
         }
     }
 
     /// Lets added device number `index` (in [`Board::add_device`] order)
     /// act on outside events, like [`Board::poll_devices`] for one device.
     pub fn poll_device(&self, index: usize) {
+        let slots = self.slots();
+        let Some(slot) = slots.get(index) else {
+            return;
+        };
+        let mut dev = lock(&slot.device);
+        // Checked under the device's lock, which `pause` takes after setting
+        // the flag to see whether the device is busy: a poll either handed
+        // its work to the device before that look (and the pause waits for
+        // it) or sees the flag and waits for `resume`.
         if self.pause.paused() {
-            self.poll_deferred.store(true, Ordering::Release);
+            drop(dev);
+            drop(slots);
+            self.defer_poll();
             return;
         }
-        if let Some(slot) = self.slots().get(index) {
-            let mut dev = lock(&slot.device);
-            dev.poll();
-            slot.line.update(|| dev.irq_level());
+        dev.poll();
+        slot.line.update(|| dev.irq_level());
+    }
+
+    /// Keeps a host event for `resume` to deliver. If the resume came in
+    /// between the caller's look and now, delivers it at once.
+    fn defer_poll(&self) {
+        // Host events wait in their devices' host-side queues.
+        self.poll_deferred.store(true, Ordering::SeqCst);
+        if !self.pause.paused() && self.poll_deferred.swap(false, Ordering::SeqCst) {
+            self.poll_devices();
         }
     }
 
@@ -428,7 +439,7 @@ impl Board {
     /// Resumes a paused machine, delivering the host events that waited.
     pub fn resume(&self) {
         self.pause.set(false);
-        if self.poll_deferred.swap(false, Ordering::AcqRel) {
+        if self.poll_deferred.swap(false, Ordering::SeqCst) {
             self.poll_devices();
         }
     }

@@ -284,7 +284,15 @@ impl Manifest {
                 ));
             }
             if !cids.insert(cid) {
-                return Err(error(at("cid"), format!("{cid} is used twice")));
+                let how = if v.cid.is_some() {
+                    ""
+                } else {
+                    " (given by position: set cid)"
+                };
+                return Err(error(at("cid"), format!("{cid} is used twice{how}")));
+            }
+            if v.role == Role::Trusted && v.balloon {
+                return Err(error(at("balloon"), "a trusted VM is never ballooned"));
             }
             let mut config = VmConfig::new(resolve(base, &v.kernel));
             config.initrd = v.initrd.as_deref().map(|p| resolve(base, p));

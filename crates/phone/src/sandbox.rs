@@ -54,7 +54,6 @@ const ALWAYS: &[libc::c_long] = &[
     libc::SYS_rt_sigreturn,
     libc::SYS_rt_sigprocmask,
     libc::SYS_sigaltstack,
-    libc::SYS_tgkill,
     libc::SYS_restart_syscall,
     // The files and sockets it holds.
     libc::SYS_read,
@@ -70,7 +69,6 @@ const ALWAYS: &[libc::c_long] = &[
     libc::SYS_statx,
     libc::SYS_fstat,
     libc::SYS_newfstatat,
-    libc::SYS_poll,
     libc::SYS_ppoll,
     libc::SYS_pipe2,
     libc::SYS_accept4,
@@ -81,10 +79,17 @@ const ALWAYS: &[libc::c_long] = &[
     libc::SYS_sendmsg,
     libc::SYS_shutdown,
     libc::SYS_getsockopt,
-    libc::SYS_unlink,
+    libc::SYS_unlinkat,
     libc::SYS_getdents64,
     libc::SYS_getrandom,
 ];
+
+/// System calls with no counterpart on every architecture (AArch64 has only
+/// the `*at` and `ppoll` forms).
+#[cfg(target_arch = "x86_64")]
+const LEGACY: &[libc::c_long] = &[libc::SYS_poll, libc::SYS_unlink];
+#[cfg(not(target_arch = "x86_64"))]
+const LEGACY: &[libc::c_long] = &[];
 
 /// One condition: argument `index` equals `value`.
 fn arg_is(index: u8, value: u64) -> Result<SeccompCondition, String> {
@@ -97,8 +102,11 @@ fn arg_is(index: u8, value: u64) -> Result<SeccompCondition, String> {
 #[allow(clippy::unnecessary_cast)]
 pub fn worker_filter() -> Result<BpfProgram, String> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| e.to_string())?;
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        ALWAYS.iter().map(|&s| (s as i64, Vec::new())).collect();
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = ALWAYS
+        .iter()
+        .chain(LEGACY)
+        .map(|&s| (s as i64, Vec::new()))
+        .collect();
     let rule =
         |conditions: Vec<SeccompCondition>| SeccompRule::new(conditions).map_err(|e| e.to_string());
     // New sockets: unix only (the vsock device's streams to host ports).
@@ -147,6 +155,11 @@ pub fn worker_filter() -> Result<BpfProgram, String> {
         .map_err(|e| e.to_string())?])?],
     );
     rules.insert(libc::SYS_clone3 as i64, Vec::new());
+    // tgkill: only threads of this process (a panic's abort), never
+    // another process.
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() } as u64;
+    rules.insert(libc::SYS_tgkill as i64, vec![rule(vec![arg_is(0, pid)?])?]);
     // prctl: only naming threads.
     rules.insert(
         libc::SYS_prctl as i64,

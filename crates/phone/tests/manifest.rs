@@ -129,6 +129,16 @@ fn mistakes_are_refused_naming_the_key() {
             "vm[1].name: \"Work!\" is not [a-z0-9-]+",
         ),
         ("cid = 42", "cid = 3", "vm[2].cid: 3 is used twice"),
+        (
+            "cid = 42",
+            "cid = 4\nballoon = true",
+            "vm[2].cid: 4 is used twice",
+        ),
+        (
+            "cid = 42",
+            "cid = 42\nballoon = true",
+            "vm[2].balloon: a trusted VM is never ballooned",
+        ),
         ("cid = 42", "cid = 2", "vm[2].cid: 2 is reserved"),
         (
             "memory = \"768M\"",
@@ -186,6 +196,15 @@ fn mistakes_are_refused_naming_the_key() {
     );
     let got = parse("[phone]\nname = \"x\"\nstate_dir = \"s\"\nmemory = \"1G\"\n").unwrap_err();
     assert_eq!(got, "vm: the phone has no VM");
+    let clash = GOOD.replacen("foreground = true", "foreground = true\ncid = 3", 1);
+    let got = parse(&clash).unwrap_err();
+    assert_eq!(got, "vm[1].cid: 3 is used twice", "{got}");
+    let clash = GOOD.replacen("name = \"personal\"", "name = \"personal\"\ncid = 4", 1);
+    let got = parse(&clash).unwrap_err();
+    assert_eq!(
+        got,
+        "vm[1].cid: 4 is used twice (given by position: set cid)"
+    );
     let got = parse("").unwrap_err();
     assert!(got.contains("missing field `phone`"), "{got}");
 }

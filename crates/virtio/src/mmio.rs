@@ -201,10 +201,19 @@ impl MmioTransport {
         let name = format!("virtio-{}-io", t.device_id);
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
             while let Ok(work) = rx.recv() {
-                let interrupt = match work {
+                // A bug in a device must not leave the work counted (a
+                // pause would wait for it forever): the device is put in
+                // NEEDS_RESET instead, and the driver told.
+                let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match work {
                     Work::Queue(index) => serve(&core, &shared, &ram, index),
                     Work::Poll => poll_core(&core, &shared, &ram),
-                };
+                }));
+                let interrupt = done.unwrap_or_else(|_| {
+                    shared.live.store(false, Ordering::Release);
+                    shared.needs_reset.store(true, Ordering::Release);
+                    shared.interrupt.fetch_or(INT_CONFIG, Ordering::AcqRel);
+                    true
+                });
                 if interrupt {
                     line.update(|| shared.interrupt.load(Ordering::Acquire) != 0);
                 }
@@ -321,7 +330,9 @@ impl MmioTransport {
         };
         self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
         if tx.send(work).is_err() {
+            // The thread is gone: the caller serves inline instead.
             self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return false;
         }
         true
     }

@@ -239,16 +239,21 @@ impl VmControl {
             return Err("pause the VM before restoring a state into it".into());
         }
         let before = self.capture()?;
-        self.apply(state).inspect_err(|_| {
-            // Put back what was changed before the part that refused.
-            let _ = self.apply(&before);
+        let mut changed = false;
+        self.apply(state, &mut changed).inspect_err(|_| {
+            // Put back what was changed before the part that refused (a
+            // refusal before any change leaves the VM alone).
+            if changed {
+                let _ = self.apply(&before, &mut false);
+            }
         })?;
         // Devices with work due (a vsock reset event, say) get to it.
         self.board.poll_devices();
         Ok(())
     }
 
-    fn apply(&self, state: &VmState) -> Result<(), String> {
+    /// Loads `state`; `changed` says whether anything was, when it fails.
+    fn apply(&self, state: &VmState, changed: &mut bool) -> Result<(), String> {
         let parts = self.parts()?;
         if state.vcpus.len() != parts.vcpus.len() {
             return Err(format!(
@@ -264,7 +269,9 @@ impl VmControl {
                 parts.transports.len()
             ));
         }
+        // The board checks everything before it changes anything.
         self.board.restore_state(&state.board)?;
+        *changed = true;
         for (i, (saved, v)) in state.vcpus.iter().zip(&parts.vcpus).enumerate() {
             lock_vcpu(v)
                 .set_state(saved)

@@ -242,6 +242,10 @@ impl VirtioDevice for Vsock {
     fn restore_state(&mut self, state: &DeviceState) -> Result<(), String> {
         match *state {
             DeviceState::Vsock { cid } if cid == self.cid => {
+                // Streams of the VM this device served until now (a restore
+                // into a running VM) end with the ones the guest knew.
+                self.muxer().reset();
+                self.waker.wake();
                 self.reset_event_pending = true;
                 Ok(())
             }
