@@ -185,6 +185,14 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// Longest path of a unix socket (sun_path less its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Where VM `name`'s vsock device listens.
+fn vsock_path(state_dir: &Path, name: &str) -> PathBuf {
+    state_dir.join("vms").join(name).join("vsock.sock")
+}
+
 /// Makes `p` absolute against `base` (the manifest's directory).
 fn resolve(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
@@ -373,9 +381,24 @@ impl Manifest {
                 return Err(error(format!("channel[{i}]"), "listed twice"));
             }
         }
+        let state_dir = resolve(base, &p.state_dir);
+        // The longest socket a VM gets: its vsock device's connections to
+        // host ports, `STATE_DIR/vms/NAME/vsock.sock_PORT`.
+        for (i, v) in vms.iter().enumerate() {
+            let longest = vsock_path(&state_dir, &v.name).as_os_str().len() + "_4294967295".len();
+            if longest > MAX_SOCKET_PATH {
+                return Err(error(
+                    "phone.state_dir",
+                    format!(
+                        "too long: VM {} (vm[{i}]) would get socket paths of {longest} bytes, more than the {MAX_SOCKET_PATH} a unix socket takes",
+                        v.name
+                    ),
+                ));
+            }
+        }
         Ok(Manifest {
             name: p.name.clone(),
-            state_dir: resolve(base, &p.state_dir),
+            state_dir,
             memory: p.memory.0,
             vms,
             channels: file.channel,
@@ -400,11 +423,7 @@ impl Manifest {
         let mut config = entry.config.clone();
         config.vsock = Some(VsockConfig {
             cid: entry.cid,
-            uds: self
-                .state_dir
-                .join("vms")
-                .join(&entry.name)
-                .join("vsock.sock"),
+            uds: vsock_path(&self.state_dir, &entry.name),
         });
         config
     }

@@ -205,6 +205,16 @@ fn mistakes_are_refused_naming_the_key() {
         got,
         "vm[1].cid: 4 is used twice (given by position: set cid)"
     );
+    let deep = GOOD.replacen(
+        "state_dir = \"state\"",
+        &format!("state_dir = \"{}\"", "d".repeat(80)),
+        1,
+    );
+    let got = parse(&deep).unwrap_err();
+    assert!(
+        got.starts_with("phone.state_dir: too long: VM personal (vm[0])"),
+        "{got}"
+    );
     let got = parse("").unwrap_err();
     assert!(got.contains("missing field `phone`"), "{got}");
 }
