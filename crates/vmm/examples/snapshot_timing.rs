@@ -6,31 +6,22 @@
 //!
 //! Usage: snapshot_timing GUEST_DIR MEM_MIB ROUNDS
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vmm::board_types::Power;
 use vmm::{Vm, VmConfig, VmState};
 
-#[derive(Clone, Default)]
-struct Console(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Console {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+// The tests' readable console.
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::Console;
 
 impl Console {
     fn wait_for(&self, what: &str, limit: Duration) {
         let start = Instant::now();
-        while !String::from_utf8_lossy(&self.0.lock().unwrap()).contains(what) {
+        while !self.text().contains(what) {
             assert!(start.elapsed() < limit, "the guest never printed {what:?}");
             std::thread::sleep(Duration::from_millis(10));
         }

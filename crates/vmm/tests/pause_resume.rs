@@ -7,34 +7,18 @@
 //! and forth over the socket switch (guests/scripts/linux/net-loop.sh):
 //! every download, upload and ping the guests check arrives whole, once.
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{linux_guest, run, Console};
 use vmm::board_types::Power;
 use vmm::{DirtyLog, DiskConfig, NetBackendConfig, NetConfig, Vm, VmConfig};
 
-/// The console, kept for the test to read.
-#[derive(Clone, Default)]
-struct Console(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Console {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 impl Console {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
     /// The highest n of the guest's "SYNCED n md5" lines.
     fn synced(&self) -> u64 {
         self.text()
@@ -44,23 +28,6 @@ impl Console {
             .max()
             .unwrap_or(0)
     }
-}
-
-fn linux_guest() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let ok = Command::new(root.join("guests/fetch-linux-guests.sh"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .expect("run guests/fetch-linux-guests.sh");
-    assert!(ok.success());
-    root.join("guests/cache/linux")
-}
-
-fn run(cmd: &mut Command) -> std::process::Output {
-    cmd.stdin(Stdio::null())
-        .output()
-        .expect("e2fsprogs must be installed")
 }
 
 #[test]

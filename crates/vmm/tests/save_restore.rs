@@ -9,30 +9,19 @@
 //! Also: states from another format version, truncated or corrupted, or
 //! for another VM shape, are refused with a clear error.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{linux_guest, run, Console};
 use vmm::board_types::Power;
 use vmm::{DiskConfig, StateError, Vm, VmConfig, VmState, VsockConfig, FORMAT_VERSION};
-
-/// A console kept for the test to read.
-#[derive(Clone, Default)]
-struct Console(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Console {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// One "COUNT n date uptime" line.
 #[derive(Clone, Copy, Debug)]
@@ -43,10 +32,6 @@ struct Count {
 }
 
 impl Console {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
     fn counts(&self) -> Vec<Count> {
         self.text()
             .lines()
@@ -77,23 +62,6 @@ impl Console {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-fn linux_guest() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let ok = Command::new(root.join("guests/fetch-linux-guests.sh"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .expect("run guests/fetch-linux-guests.sh");
-    assert!(ok.success());
-    root.join("guests/cache/linux")
-}
-
-fn run(cmd: &mut Command) -> std::process::Output {
-    cmd.stdin(Stdio::null())
-        .output()
-        .expect("e2fsprogs must be installed")
 }
 
 fn config(guest: &Path, disk: &Path, uds: &Path) -> VmConfig {

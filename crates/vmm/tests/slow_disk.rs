@@ -5,44 +5,13 @@
 //! (guests/scripts/linux/slow-disk.sh) keep coming on the console — neither
 //! the vCPU nor another device's events ever wait for the disk's I/O thread.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{linux_guest, Console};
 use vmm::board_types::Power;
 use vmm::{DiskConfig, Vm, VmConfig};
-
-#[derive(Clone, Default)]
-struct Console(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Console {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Console {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-fn linux_guest() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let ok = Command::new(root.join("guests/fetch-linux-guests.sh"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .expect("run guests/fetch-linux-guests.sh");
-    assert!(ok.success());
-    root.join("guests/cache/linux")
-}
 
 #[test]
 fn a_slow_disk_does_not_hold_up_the_timer_or_the_console() {
