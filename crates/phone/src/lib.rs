@@ -4,7 +4,13 @@
 //! ([`sandbox`]: seccomp, non-dumpable). The supervisor, the worker
 //! processes and the management API build on them.
 
+pub mod api;
+pub mod client;
+pub mod daemon;
 pub mod manifest;
+pub mod memory;
+pub mod protocol;
+mod routing;
 pub mod sandbox;
 pub mod supervisor;
 pub mod worker;

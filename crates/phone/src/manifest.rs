@@ -93,6 +93,19 @@ struct PhoneTable {
     name: String,
     state_dir: PathBuf,
     memory: Size,
+    #[serde(default = "default_background_cpu")]
+    background_cpu: u32,
+    low_memory: Option<Size>,
+}
+
+/// A background VM's vCPU quota unless the manifest says otherwise.
+const DEFAULT_BACKGROUND_CPU: u32 = 25;
+/// Host memory available under which the phone reclaims, unless the
+/// manifest says otherwise.
+pub const DEFAULT_LOW_MEMORY: u64 = 256 << 20;
+
+fn default_background_cpu() -> u32 {
+    DEFAULT_BACKGROUND_CPU
 }
 
 /// A `[[vm]]` entry as written.
@@ -118,7 +131,13 @@ struct VmTable {
     restart: Restart,
     #[serde(default)]
     foreground: bool,
+    #[serde(default = "yes")]
+    autostart: bool,
     cid: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A `[[channel]]` entry: guest-to-guest vsock, closed unless listed.
@@ -157,6 +176,8 @@ pub struct VmEntry {
     pub restart: Restart,
     /// Whether its console is the one shown first.
     pub foreground: bool,
+    /// Whether it starts with the phone (else on `phone start`).
+    pub autostart: bool,
     /// What to boot and with which devices (no vsock socket yet: the
     /// supervisor places it in the VM's state directory).
     pub config: VmConfig,
@@ -169,8 +190,13 @@ pub struct Manifest {
     pub name: String,
     /// Where the phone keeps its API socket, logs and per-VM files.
     pub state_dir: PathBuf,
-    /// All guests' RAM together may not exceed this many bytes.
+    /// All running guests' RAM together may not exceed this many bytes.
     pub memory: u64,
+    /// A background VM's vCPUs may use this percent of a host core.
+    pub background_cpu: u32,
+    /// When the host has less memory available than this, background VMs
+    /// give memory back through their balloons.
+    pub low_memory: u64,
     /// The VMs, in manifest order.
     pub vms: Vec<VmEntry>,
     /// The guest-to-guest channels the policy opens.
@@ -325,13 +351,26 @@ impl Manifest {
                 config.nets.push(net);
             }
             config.check().map_err(|e| error(format!("vm[{i}]"), e))?;
-            total = total.saturating_add(config.mem);
+            if config.mem > p.memory.0 {
+                return Err(error(
+                    format!("vm[{i}].mem"),
+                    format!(
+                        "{} MiB is more than the phone's whole budget of {} MiB",
+                        config.mem >> 20,
+                        p.memory.0 >> 20
+                    ),
+                ));
+            }
+            if v.autostart {
+                total = total.saturating_add(config.mem);
+            }
             vms.push(VmEntry {
                 name: v.name.clone(),
                 role: v.role,
                 cid,
                 restart: v.restart,
                 foreground: v.foreground,
+                autostart: v.autostart,
                 config,
             });
         }
@@ -339,7 +378,7 @@ impl Manifest {
             return Err(error(
                 "phone.memory",
                 format!(
-                    "the VMs need {} MiB together, more than the phone's {} MiB",
+                    "the VMs that start with the phone need {} MiB together, more than the phone's {} MiB (set autostart = false on some)",
                     total >> 20,
                     p.memory.0 >> 20
                 ),
@@ -360,6 +399,15 @@ impl Manifest {
                     "only one VM can be in the foreground",
                 ));
             }
+        }
+        if !(1..=100).contains(&p.background_cpu) {
+            return Err(error(
+                "phone.background_cpu",
+                format!(
+                    "{} is not a percentage of a core (1 to 100)",
+                    p.background_cpu
+                ),
+            ));
         }
         let mut seen = HashSet::new();
         for (i, c) in file.channel.iter().enumerate() {
@@ -400,6 +448,8 @@ impl Manifest {
             name: p.name.clone(),
             state_dir,
             memory: p.memory.0,
+            background_cpu: p.background_cpu,
+            low_memory: p.low_memory.map_or(DEFAULT_LOW_MEMORY, |s| s.0),
             vms,
             channels: file.channel,
         })

@@ -1,63 +1,236 @@
-//! The supervisor's core: one worker process per VM of the phone, their
-//! states, and the restart policy. A worker that ends is recorded with
-//! why (its exit code or the signal that killed it); a crashed one —
-//! guest crash, VMM panic, a forbidden system call, SIGKILL — is started
-//! again when its VM's policy says `on-crash`, and a guest reset always
-//! starts a fresh worker. Nothing another worker does reaches this one.
+//! The supervisor: one worker process per VM of the phone, their states,
+//! the restart policy, and what the management API asks of them. A worker
+//! that ends is recorded with why (its exit code or the signal that killed
+//! it); a crashed one — guest crash, VMM panic, a forbidden system call,
+//! SIGKILL — is started again when its VM's policy says `on-crash`, and a
+//! guest reset always starts a fresh worker. Nothing another worker does
+//! reaches this one.
+//!
+//! Each worker gets three socket pairs ([`crate::protocol`]); a thread per
+//! worker reads its control socket (console output, reports) and another
+//! answers its vsock requests ([`crate::routing`]). A watch thread reaps
+//! and restarts workers, samples their CPU and memory, and runs the memory
+//! manager ([`crate::memory`]).
 
-use std::os::unix::process::ExitStatusExt;
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::manifest::{Manifest, Restart};
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+
+use crate::manifest::{Manifest, Restart, Role};
+use crate::protocol::{self, FromWorker, Received, Report, ToWorker};
 use crate::worker::exit;
+use crate::{memory, routing};
 
 /// Most restarts of one VM within [`RESTART_WINDOW`] before the supervisor
 /// gives up on it (a VM that crashes at once would otherwise spin).
 pub const MAX_RESTARTS: usize = 5;
 /// See [`MAX_RESTARTS`].
 pub const RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// Console output kept per VM for a console that attaches later.
+const CONSOLE_BACKLOG: usize = 16 << 10;
+/// How long a stopped worker gets to flush its disks before it is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(20);
 
 /// Where a VM is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VmState {
-    /// Its worker runs.
+    /// Its worker is building the VM.
+    Starting,
+    /// Its worker runs the guest.
     Running,
-    /// It ended in order (powered off, or stopped by the supervisor).
+    /// Its vCPUs and devices are paused.
+    Paused,
+    /// It ended in order (powered off, or stopped), or was never started.
     Stopped(String),
     /// It ended badly; the reason says how.
     Crashed(String),
 }
 
-/// One VM as the supervisor sees it.
-#[derive(Debug)]
+impl VmState {
+    /// The state's name in the API: starting, running, paused, stopped, crashed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            VmState::Starting => "starting",
+            VmState::Running => "running",
+            VmState::Paused => "paused",
+            VmState::Stopped(_) => "stopped",
+            VmState::Crashed(_) => "crashed",
+        }
+    }
+
+    /// Whether a worker process exists for it.
+    pub fn is_live(&self) -> bool {
+        matches!(self, VmState::Starting | VmState::Running | VmState::Paused)
+    }
+}
+
+/// One VM as the API shows it.
+#[derive(Clone, Debug, Serialize)]
 pub struct VmStatus {
     /// The VM's name.
     pub name: String,
-    /// Its state.
-    pub state: VmState,
-    /// Its worker's process ID while it runs.
+    /// open, corporate or trusted.
+    pub role: &'static str,
+    /// starting, running, paused, stopped or crashed.
+    pub state: &'static str,
+    /// How it ended, when it is stopped or crashed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Its worker's process ID while it has one.
     pub pid: Option<u32>,
-    /// How many times it was started again.
+    /// Its vsock context ID.
+    pub cid: u64,
+    /// Host CPU its worker used over the last second, in percent of a core.
+    pub cpu_percent: f64,
+    /// Its worker's resident memory in bytes.
+    pub rss_bytes: u64,
+    /// Its guest RAM in bytes.
+    pub mem_bytes: u64,
+    /// Bytes in its balloon (given back to the host).
+    pub balloon_bytes: u64,
+    /// How many times it was started again after a crash or reset.
     pub restarts: u32,
+    /// Whether its console is the one in the foreground.
+    pub foreground: bool,
+    /// Its vCPU limit in percent of a core, if limited.
+    pub cpu_quota: Option<u32>,
 }
 
-struct Slot {
-    name: String,
-    restart: Restart,
-    child: Option<Child>,
-    state: VmState,
-    restarts: u32,
+/// The whole phone as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PhoneStatus {
+    /// The phone's name.
+    pub phone: String,
+    /// Its VMs, in manifest order.
+    pub vms: Vec<VmStatus>,
+}
+
+/// Why a request to the supervisor was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PhoneError {
+    /// No such VM.
+    NotFound(String),
+    /// Not possible in the VM's or phone's current state.
+    Conflict(String),
+    /// The request itself is wrong.
+    BadRequest(String),
+    /// The supervisor could not do it.
+    Failed(String),
+}
+
+impl std::fmt::Display for PhoneError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (PhoneError::NotFound(m)
+        | PhoneError::Conflict(m)
+        | PhoneError::BadRequest(m)
+        | PhoneError::Failed(m)) = self;
+        f.write_str(m)
+    }
+}
+
+/// One VM's console: recent output for late attachers, and live output.
+pub struct ConsoleHub {
+    backlog: Mutex<VecDeque<u8>>,
+    live: broadcast::Sender<Arc<[u8]>>,
+}
+
+impl ConsoleHub {
+    fn new() -> Self {
+        ConsoleHub {
+            backlog: Mutex::new(VecDeque::new()),
+            live: broadcast::channel(4096).0,
+        }
+    }
+
+    fn publish(&self, bytes: &[u8]) {
+        let mut b = lock(&self.backlog);
+        b.extend(bytes);
+        let excess = b.len().saturating_sub(CONSOLE_BACKLOG);
+        b.drain(..excess);
+        drop(b);
+        let _ = self.live.send(Arc::from(bytes));
+    }
+
+    /// The recent output and a receiver of what follows.
+    pub fn subscribe(&self) -> (Vec<u8>, broadcast::Receiver<Arc<[u8]>>) {
+        let rx = self.live.subscribe();
+        let recent = lock(&self.backlog).iter().copied().collect();
+        (recent, rx)
+    }
+}
+
+/// A live worker's process and sockets.
+pub(crate) struct Worker {
+    pub(crate) child: Child,
+    pub(crate) control: Arc<OwnedFd>,
+    pub(crate) inbox: Arc<OwnedFd>,
+    /// Which start of the VM this is (its threads check it).
+    generation: u64,
+}
+
+/// Everything the supervisor keeps about one VM.
+pub(crate) struct Slot {
+    pub(crate) state: VmState,
+    pub(crate) worker: Option<Worker>,
+    pub(crate) restarts: u32,
     recent: Vec<Instant>,
+    pub(crate) report: Option<Report>,
+    /// (CPU ticks, when) at the last sample.
+    cpu_sample: Option<(u64, Instant)>,
+    pub(crate) cpu_percent: f64,
+    pub(crate) rss_bytes: u64,
+    /// Stopped by request: a worker ending now is not restarted.
+    stopping: bool,
+    /// The balloon target the API set.
+    pub(crate) balloon_base: u64,
+    /// What the memory manager added to it under pressure.
+    pub(crate) reclaimed: u64,
 }
 
-/// Starts a VM's worker: given the VM's name, the command to run.
-pub type WorkerCommand = Box<dyn Fn(&str) -> Command + Send>;
+/// The VMs' table, under one lock.
+pub(crate) struct Table {
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) foreground: usize,
+    generation: u64,
+}
+
+/// Starts a VM's worker: given the VM's name, the command to run (the
+/// supervisor adds the protocol sockets as descriptors 3 to 5).
+pub type WorkerCommand = Box<dyn Fn(&str) -> Command + Send + Sync>;
+
+/// What the supervisor's threads share.
+pub(crate) struct Shared {
+    pub(crate) manifest: Manifest,
+    command: WorkerCommand,
+    pub(crate) table: Mutex<Table>,
+    /// Signalled when a report arrives or a worker ends.
+    changed: Condvar,
+    pub(crate) consoles: Vec<ConsoleHub>,
+    /// The foreground VM's index, for consoles that follow it.
+    pub(crate) foreground: watch::Sender<usize>,
+    log: Mutex<Option<File>>,
+    stop: AtomicBool,
+}
 
 /// The workers of one phone.
 pub struct Supervisor {
-    slots: Vec<Slot>,
-    command: WorkerCommand,
+    shared: Arc<Shared>,
+    watcher: Option<JoinHandle<()>>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Why a worker ended, and whether that is a crash.
@@ -82,67 +255,233 @@ fn judge(status: ExitStatus) -> (bool, String) {
     }
 }
 
-impl Supervisor {
-    /// Starts a worker for every VM of `manifest`.
-    pub fn start(manifest: &Manifest, command: WorkerCommand) -> Result<Supervisor, String> {
-        let mut s = Supervisor {
-            slots: manifest
-                .vms
-                .iter()
-                .map(|v| Slot {
-                    name: v.name.clone(),
-                    restart: v.restart,
-                    child: None,
-                    state: VmState::Stopped("not started".into()),
-                    restarts: 0,
-                    recent: Vec::new(),
-                })
-                .collect(),
-            command,
-        };
-        for i in 0..s.slots.len() {
-            s.spawn(i)?;
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Open => "open",
+        Role::Corporate => "corporate",
+        Role::Trusted => "trusted",
+    }
+}
+
+impl Shared {
+    /// Appends a line to `STATE_DIR/phone.log` (and nowhere if there is none).
+    pub(crate) fn log(&self, line: &str) {
+        if let Some(f) = lock(&self.log).as_mut() {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let _ = writeln!(f, "[{}.{:03}] {line}", t.as_secs(), t.subsec_millis());
         }
-        Ok(s)
     }
 
-    fn spawn(&mut self, i: usize) -> Result<(), String> {
-        let slot = &mut self.slots[i];
-        let child = (self.command)(&slot.name)
-            .spawn()
-            .map_err(|e| format!("cannot start the worker of {}: {e}", slot.name))?;
-        slot.child = Some(child);
-        slot.state = VmState::Running;
+    pub(crate) fn index(&self, name: &str) -> Result<usize, PhoneError> {
+        self.manifest
+            .vms
+            .iter()
+            .position(|v| v.name == name)
+            .ok_or_else(|| PhoneError::NotFound(format!("the phone has no VM named \"{name}\"")))
+    }
+
+    /// Sends `command` to VM `i`'s worker.
+    pub(crate) fn tell(&self, i: usize, command: &ToWorker) -> Result<(), PhoneError> {
+        let table = lock(&self.table);
+        let Some(w) = &table.slots[i].worker else {
+            return Err(PhoneError::Conflict(format!(
+                "VM {} is not running",
+                self.manifest.vms[i].name
+            )));
+        };
+        let control = w.control.clone();
+        drop(table);
+        protocol::send(control.as_fd(), command, None, false)
+            .map(|_| ())
+            .map_err(|e| PhoneError::Failed(format!("cannot reach the worker: {e}")))
+    }
+
+    /// Starts VM `i`'s worker (the table locked by the caller).
+    fn spawn(self: &Arc<Self>, table: &mut Table, i: usize) -> Result<(), String> {
+        let name = &self.manifest.vms[i].name;
+        let io = |e: std::io::Error| format!("cannot start the worker of {name}: {e}");
+        let (control, control_w) = protocol::seqpacket_pair().map_err(io)?;
+        let (router, router_w) = protocol::seqpacket_pair().map_err(io)?;
+        let (inbox, inbox_w) = protocol::seqpacket_pair().map_err(io)?;
+        let mut command = (self.command)(name);
+        let given = [
+            control_w.as_raw_fd(),
+            router_w.as_raw_fd(),
+            inbox_w.as_raw_fd(),
+        ];
+        // SAFETY: between fork and exec only async-signal-safe calls
+        // (fcntl, dup2) on descriptors we own.
+        unsafe {
+            command.pre_exec(move || {
+                // Lift them out of the way first: a source may sit on a target.
+                let mut high = [0; 3];
+                for (h, fd) in high.iter_mut().zip(given) {
+                    *h = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 64);
+                    if *h < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                for (target, h) in [
+                    protocol::CONTROL_FD,
+                    protocol::ROUTER_FD,
+                    protocol::INBOX_FD,
+                ]
+                .into_iter()
+                .zip(high)
+                {
+                    if libc::dup2(h, target) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().map_err(io)?;
+        drop((control_w, router_w, inbox_w));
+        table.generation += 1;
+        let generation = table.generation;
+        let control = Arc::new(control);
+        let inbox = Arc::new(inbox);
+        let slot = &mut table.slots[i];
+        slot.worker = Some(Worker {
+            child,
+            control: control.clone(),
+            inbox,
+            generation,
+        });
+        slot.state = VmState::Starting;
+        slot.report = None;
+        slot.cpu_sample = None;
+        slot.stopping = false;
+        let pid = slot.worker.as_ref().map_or(0, |w| w.child.id());
+        self.log(&format!("VM {name}: worker {pid} started"));
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name(format!("control-{name}"))
+            .spawn(move || me.read_control(i, generation, control))
+            .map_err(|e| io(e))?;
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name(format!("router-{name}"))
+            .spawn(move || routing::serve(&me, i, generation, router))
+            .map_err(|e| io(e))?;
         Ok(())
     }
 
-    /// Looks at every worker: records the ones that ended and starts again
-    /// those the policy says to. Call periodically (or on SIGCHLD).
-    pub fn poll(&mut self) {
-        for i in 0..self.slots.len() {
-            let slot = &mut self.slots[i];
-            let Some(child) = slot.child.as_mut() else {
+    /// Whether generation `g` of VM `i` is still the live worker.
+    pub(crate) fn is_current(&self, i: usize, g: u64) -> bool {
+        lock(&self.table).slots[i]
+            .worker
+            .as_ref()
+            .is_some_and(|w| w.generation == g)
+    }
+
+    /// Reads a worker's control socket until it closes.
+    fn read_control(self: Arc<Self>, i: usize, generation: u64, control: Arc<OwnedFd>) {
+        loop {
+            let message = match protocol::receive::<FromWorker>(control.as_fd(), false) {
+                Ok(Received::Message(m, _)) => m,
+                Ok(Received::Empty) => continue,
+                Ok(Received::Closed) | Err(_) => return,
+            };
+            match message {
+                FromWorker::Console(bytes) => self.consoles[i].publish(&bytes),
+                FromWorker::Started => {
+                    let mut t = lock(&self.table);
+                    let fg = t.foreground == i;
+                    if let Some(slot) = t.slots.get_mut(i) {
+                        if slot
+                            .worker
+                            .as_ref()
+                            .is_some_and(|w| w.generation == generation)
+                        {
+                            slot.state = VmState::Running;
+                        }
+                    }
+                    drop(t);
+                    self.changed.notify_all();
+                    let _ = self.tell(i, &ToWorker::SetCpuQuota(self.quota_for(fg)));
+                }
+                FromWorker::Report(r) => {
+                    let mut t = lock(&self.table);
+                    let slot = &mut t.slots[i];
+                    if slot
+                        .worker
+                        .as_ref()
+                        .is_some_and(|w| w.generation == generation)
+                    {
+                        if slot.state.is_live() && slot.state != VmState::Starting {
+                            slot.state = if r.paused {
+                                VmState::Paused
+                            } else {
+                                VmState::Running
+                            };
+                        }
+                        slot.report = Some(r);
+                    }
+                    drop(t);
+                    self.changed.notify_all();
+                }
+                FromWorker::Error(e) => {
+                    self.log(&format!("VM {}: {e}", self.manifest.vms[i].name));
+                    let mut t = lock(&self.table);
+                    t.slots[i].report = None;
+                    drop(t);
+                    self.changed.notify_all();
+                }
+            }
+        }
+    }
+
+    /// The CPU quota of a VM in the foreground (`true`) or background.
+    pub(crate) fn quota_for(&self, foreground: bool) -> Option<u32> {
+        if foreground {
+            None
+        } else {
+            Some(self.manifest.background_cpu)
+        }
+    }
+
+    /// Records workers that ended and starts again those the policy says to.
+    fn reap(self: &Arc<Self>) {
+        let mut table = lock(&self.table);
+        let mut ended = false;
+        for i in 0..table.slots.len() {
+            let slot = &mut table.slots[i];
+            let Some(w) = slot.worker.as_mut() else {
                 continue;
             };
-            let Ok(Some(status)) = child.try_wait() else {
+            let Ok(Some(status)) = w.child.try_wait() else {
                 continue;
             };
-            slot.child = None;
+            ended = true;
+            slot.worker = None;
+            slot.report = None;
+            slot.rss_bytes = 0;
+            slot.cpu_percent = 0.0;
+            let name = &self.manifest.vms[i].name;
             let (crash, why) = judge(status);
+            self.log(&format!("VM {name}: worker ended: {why}"));
             let reset = status.code() == Some(exit::RESET as i32);
-            if !crash {
-                slot.state = VmState::Stopped(why);
+            if !crash || slot.stopping {
+                slot.state = if crash {
+                    VmState::Crashed(why)
+                } else {
+                    VmState::Stopped(why)
+                };
                 continue;
             }
             let now = Instant::now();
             slot.recent
                 .retain(|t| now.duration_since(*t) < RESTART_WINDOW);
-            let wanted = reset || slot.restart == Restart::OnCrash;
+            let wanted = reset || self.manifest.vms[i].restart == Restart::OnCrash;
             if wanted && slot.recent.len() < MAX_RESTARTS {
                 slot.recent.push(now);
                 slot.restarts += 1;
-                if let Err(e) = self.spawn(i) {
-                    self.slots[i].state = VmState::Crashed(format!("{why}; {e}"));
+                if let Err(e) = self.spawn(&mut table, i) {
+                    table.slots[i].state = VmState::Crashed(format!("{why}; {e}"));
                 }
             } else if wanted {
                 slot.state = VmState::Crashed(format!(
@@ -153,54 +492,425 @@ impl Supervisor {
                 slot.state = VmState::Crashed(why);
             }
         }
+        drop(table);
+        if ended {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Samples every worker's CPU and resident memory, asks for reports.
+    fn sample(&self) {
+        let mut table = lock(&self.table);
+        let now = Instant::now();
+        let mut ask = Vec::new();
+        for slot in table.slots.iter_mut() {
+            let Some(w) = &slot.worker else { continue };
+            let pid = w.child.id();
+            if let Some(ticks) = memory::cpu_ticks(pid) {
+                if let Some((t0, at)) = slot.cpu_sample {
+                    let secs = now.duration_since(at).as_secs_f64();
+                    if secs > 0.0 {
+                        let used = ticks.saturating_sub(t0) as f64 / memory::ticks_per_second();
+                        slot.cpu_percent = (used / secs * 1000.0).round() / 10.0;
+                    }
+                }
+                slot.cpu_sample = Some((ticks, now));
+            }
+            slot.rss_bytes = memory::rss_bytes(pid).unwrap_or(0);
+            if slot.state != VmState::Starting {
+                ask.push(w.control.clone());
+            }
+        }
+        drop(table);
+        for c in ask {
+            let _ = protocol::send(c.as_fd(), &ToWorker::Report, None, true);
+        }
+    }
+
+    fn watch(self: Arc<Self>) {
+        let mut last_sample = Instant::now();
+        while !self.stop.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(50));
+            self.reap();
+            if last_sample.elapsed() >= Duration::from_secs(1) {
+                last_sample = Instant::now();
+                self.sample();
+                memory::manage(&self);
+            }
+        }
+    }
+
+    /// Waits (up to `timeout`) until `done` holds for the table.
+    pub(crate) fn wait_until(&self, timeout: Duration, done: impl Fn(&Table) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut t = lock(&self.table);
+        loop {
+            if done(&t) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            t = self
+                .changed
+                .wait_timeout(t, left.min(Duration::from_millis(100)))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Supervisor {
+    /// Starts the phone: a worker for every VM of `manifest` that starts
+    /// with it. With `log`, events go to that file (`STATE_DIR/phone.log`).
+    pub fn start(manifest: &Manifest, command: WorkerCommand) -> Result<Supervisor, String> {
+        Self::start_logged(manifest, command, None)
+    }
+
+    /// Like [`Supervisor::start`], logging the phone's events to `log`.
+    pub fn start_logged(
+        manifest: &Manifest,
+        command: WorkerCommand,
+        log: Option<&std::path::Path>,
+    ) -> Result<Supervisor, String> {
+        let log = match log {
+            Some(p) => Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(p)
+                    .map_err(|e| format!("cannot open '{}': {e}", p.display()))?,
+            ),
+            None => None,
+        };
+        let foreground = manifest.vms.iter().position(|v| v.foreground).unwrap_or(0);
+        let shared = Arc::new(Shared {
+            manifest: manifest.clone(),
+            command,
+            table: Mutex::new(Table {
+                slots: manifest
+                    .vms
+                    .iter()
+                    .map(|_| Slot {
+                        state: VmState::Stopped("not started".into()),
+                        worker: None,
+                        restarts: 0,
+                        recent: Vec::new(),
+                        report: None,
+                        cpu_sample: None,
+                        cpu_percent: 0.0,
+                        rss_bytes: 0,
+                        stopping: false,
+                        balloon_base: 0,
+                        reclaimed: 0,
+                    })
+                    .collect(),
+                foreground,
+                generation: 0,
+            }),
+            changed: Condvar::new(),
+            consoles: manifest.vms.iter().map(|_| ConsoleHub::new()).collect(),
+            foreground: watch::channel(foreground).0,
+            log: Mutex::new(log),
+            stop: AtomicBool::new(false),
+        });
+        shared.log(&format!("phone {} starting", manifest.name));
+        {
+            let mut table = lock(&shared.table);
+            for (i, v) in manifest.vms.iter().enumerate() {
+                if v.autostart {
+                    shared.spawn(&mut table, i)?;
+                }
+            }
+        }
+        let s = shared.clone();
+        let watcher = std::thread::Builder::new()
+            .name("watch".into())
+            .spawn(move || s.watch())
+            .map_err(|e| format!("cannot start the watch thread: {e}"))?;
+        Ok(Supervisor {
+            shared,
+            watcher: Some(watcher),
+        })
+    }
+
+    /// The phone's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.shared.manifest
+    }
+
+    /// Appends a line to the phone's log.
+    pub fn log(&self, line: &str) {
+        self.shared.log(line);
     }
 
     /// Every VM's status, in manifest order.
-    pub fn status(&self) -> Vec<VmStatus> {
-        self.slots
+    pub fn status(&self) -> PhoneStatus {
+        let m = &self.shared.manifest;
+        let t = lock(&self.shared.table);
+        let vms = t
+            .slots
             .iter()
-            .map(|s| VmStatus {
-                name: s.name.clone(),
-                state: s.state.clone(),
-                pid: s.child.as_ref().map(Child::id),
+            .zip(&m.vms)
+            .enumerate()
+            .map(|(i, (s, v))| VmStatus {
+                name: v.name.clone(),
+                role: role_name(v.role),
+                state: s.state.name(),
+                reason: match &s.state {
+                    VmState::Stopped(w) | VmState::Crashed(w) => Some(w.clone()),
+                    _ => None,
+                },
+                pid: s.worker.as_ref().map(|w| w.child.id()),
+                cid: v.cid,
+                cpu_percent: s.cpu_percent,
+                rss_bytes: s.rss_bytes,
+                mem_bytes: v.config.mem,
+                balloon_bytes: s
+                    .report
+                    .as_ref()
+                    .and_then(|r| r.balloon.as_ref())
+                    .map_or(0, |b| b.actual),
                 restarts: s.restarts,
+                foreground: t.foreground == i,
+                cpu_quota: s.report.as_ref().and_then(|r| r.cpu_quota),
             })
-            .collect()
+            .collect();
+        PhoneStatus {
+            phone: m.name.clone(),
+            vms,
+        }
     }
 
-    /// Stops every worker in order (SIGTERM: the guest is stopped and its
-    /// disks flushed), killing those still running after `grace`. Returns
-    /// once every worker process is gone.
-    pub fn stop_all(&mut self, grace: Duration) {
-        for slot in &mut self.slots {
-            if let Some(child) = &slot.child {
-                // SAFETY: signalling our own child by its PID.
-                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            }
+    /// VM `name`'s state (for tests and the API).
+    pub fn state(&self, name: &str) -> Result<VmState, PhoneError> {
+        let i = self.shared.index(name)?;
+        Ok(lock(&self.shared.table).slots[i].state.clone())
+    }
+
+    /// VM `name`'s latest report from its worker.
+    pub fn report(&self, name: &str) -> Result<Option<Report>, PhoneError> {
+        let i = self.shared.index(name)?;
+        Ok(lock(&self.shared.table).slots[i].report.clone())
+    }
+
+    /// Starts VM `name`, if the phone's memory budget has room for it.
+    pub fn start_vm(&self, name: &str) -> Result<(), PhoneError> {
+        let i = self.shared.index(name)?;
+        let m = &self.shared.manifest;
+        let mut t = lock(&self.shared.table);
+        if t.slots[i].state.is_live() {
+            return Err(PhoneError::Conflict(format!(
+                "VM {name} is already running"
+            )));
         }
-        let deadline = Instant::now() + grace;
-        for slot in &mut self.slots {
-            let Some(mut child) = slot.child.take() else {
-                continue;
+        let used: u64 = t
+            .slots
+            .iter()
+            .zip(&m.vms)
+            .filter(|(s, _)| s.state.is_live())
+            .map(|(_, v)| v.config.mem)
+            .sum();
+        let need = m.vms[i].config.mem;
+        if used + need > m.memory {
+            return Err(PhoneError::Conflict(format!(
+                "VM {name} needs {} MiB but only {} MiB of the phone's {} MiB budget are free",
+                need >> 20,
+                (m.memory - used.min(m.memory)) >> 20,
+                m.memory >> 20
+            )));
+        }
+        t.slots[i].recent.clear();
+        self.shared.spawn(&mut t, i).map_err(PhoneError::Failed)
+    }
+
+    /// Stops VM `name` in order (SIGTERM: the guest is stopped, its disks
+    /// flushed), killing it after [`STOP_GRACE`]; returns once it is gone.
+    pub fn stop_vm(&self, name: &str) -> Result<(), PhoneError> {
+        let i = self.shared.index(name)?;
+        let pid = {
+            let mut t = lock(&self.shared.table);
+            let slot = &mut t.slots[i];
+            let Some(w) = &slot.worker else {
+                return Err(PhoneError::Conflict(format!("VM {name} is not running")));
             };
-            let status = loop {
-                match child.try_wait() {
-                    Ok(Some(status)) => break Some(status),
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    _ => {
-                        let _ = child.kill();
-                        break child.wait().ok();
+            slot.stopping = true;
+            w.child.id()
+        };
+        self.shared.log(&format!("VM {name}: stopping"));
+        // SAFETY: signalling our own child by its PID (not yet reaped: the
+        // slot still holds it).
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        let gone = |t: &Table| {
+            t.slots[i]
+                .worker
+                .as_ref()
+                .is_none_or(|w| w.child.id() != pid)
+        };
+        if !self.shared.wait_until(STOP_GRACE, gone) {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            self.shared.wait_until(Duration::from_secs(5), gone);
+        }
+        Ok(())
+    }
+
+    fn pause_or_resume(&self, name: &str, pause: bool) -> Result<(), PhoneError> {
+        let i = self.shared.index(name)?;
+        let command = if pause {
+            ToWorker::Pause
+        } else {
+            ToWorker::Resume
+        };
+        self.shared.tell(i, &command)?;
+        let want = if pause {
+            VmState::Paused
+        } else {
+            VmState::Running
+        };
+        if self
+            .shared
+            .wait_until(Duration::from_secs(10), |t| t.slots[i].state == want)
+        {
+            self.shared.log(&format!(
+                "VM {name}: {}",
+                if pause { "paused" } else { "resumed" }
+            ));
+            Ok(())
+        } else {
+            Err(PhoneError::Failed(format!(
+                "VM {name} did not answer the {} in time",
+                if pause { "pause" } else { "resume" }
+            )))
+        }
+    }
+
+    /// Pauses VM `name` (no host CPU until it is resumed).
+    pub fn pause_vm(&self, name: &str) -> Result<(), PhoneError> {
+        self.pause_or_resume(name, true)
+    }
+
+    /// Resumes VM `name`.
+    pub fn resume_vm(&self, name: &str) -> Result<(), PhoneError> {
+        self.pause_or_resume(name, false)
+    }
+
+    /// Brings VM `name` to the foreground: its console is the one `phone
+    /// up` shows, its vCPUs run without a quota and its balloon is let go;
+    /// the VM it replaces goes under the background quota.
+    pub fn switch_to(&self, name: &str) -> Result<(), PhoneError> {
+        let i = self.shared.index(name)?;
+        let old = {
+            let mut t = lock(&self.shared.table);
+            std::mem::replace(&mut t.foreground, i)
+        };
+        self.shared.foreground.send_replace(i);
+        if old != i {
+            self.shared.log(&format!(
+                "foreground: {} -> {name}",
+                self.shared.manifest.vms[old].name
+            ));
+            let _ = self
+                .shared
+                .tell(old, &ToWorker::SetCpuQuota(self.shared.quota_for(false)));
+        }
+        let _ = self
+            .shared
+            .tell(i, &ToWorker::SetCpuQuota(self.shared.quota_for(true)));
+        memory::foreground_changed(&self.shared, i);
+        Ok(())
+    }
+
+    /// Sets VM `name`'s balloon target in bytes.
+    pub fn set_balloon(&self, name: &str, bytes: u64) -> Result<(), PhoneError> {
+        let i = self.shared.index(name)?;
+        if !self.shared.manifest.vms[i].config.balloon {
+            return Err(PhoneError::Conflict(format!("VM {name} has no balloon")));
+        }
+        memory::set_target(&self.shared, i, bytes)
+    }
+
+    /// VM `name`'s console hub.
+    pub fn console(&self, name: &str) -> Result<&ConsoleHub, PhoneError> {
+        let i = self.shared.index(name)?;
+        Ok(&self.shared.consoles[i])
+    }
+
+    /// The foreground VM's index and a watch of it.
+    pub fn foreground(&self) -> watch::Receiver<usize> {
+        self.shared.foreground.subscribe()
+    }
+
+    /// The console hub of VM number `i` (manifest order).
+    pub fn console_at(&self, i: usize) -> Option<&ConsoleHub> {
+        self.shared.consoles.get(i)
+    }
+
+    /// Types `bytes` into VM `name`'s serial console.
+    pub fn input(&self, name: &str, bytes: &[u8]) -> Result<(), PhoneError> {
+        let i = self.shared.index(name)?;
+        self.input_at(i, bytes)
+    }
+
+    /// Types `bytes` into VM number `i`'s serial console.
+    pub fn input_at(&self, i: usize, bytes: &[u8]) -> Result<(), PhoneError> {
+        for chunk in bytes.chunks(4096) {
+            self.shared.tell(i, &ToWorker::Input(chunk.to_vec()))?;
+        }
+        Ok(())
+    }
+
+    /// Stops every worker in order (SIGTERM: guests stopped, disks flushed),
+    /// killing those still running after `grace`. Returns once every worker
+    /// process is gone.
+    pub fn stop_all(&self, grace: Duration) {
+        let pids: Vec<u32> = {
+            let mut t = lock(&self.shared.table);
+            t.slots
+                .iter_mut()
+                .filter_map(|s| {
+                    s.stopping = true;
+                    s.worker.as_ref().map(|w| w.child.id())
+                })
+                .collect()
+        };
+        for &pid in &pids {
+            // SAFETY: signalling our own children (held, not reaped).
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        }
+        let none = |t: &Table| t.slots.iter().all(|s| s.worker.is_none());
+        if self.watcher.is_some() && !self.shared.stop.load(Ordering::Acquire) {
+            if !self.shared.wait_until(grace, none) {
+                for &pid in &pids {
+                    // SAFETY: as above; a reaped PID is not in `pids`' slots
+                    // any more, and the watch thread reaps only under the lock.
+                    let t = lock(&self.shared.table);
+                    if t.slots
+                        .iter()
+                        .any(|s| s.worker.as_ref().is_some_and(|w| w.child.id() == pid))
+                    {
+                        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
                     }
                 }
-            };
-            slot.state = match status.map(judge) {
-                Some((false, why)) => VmState::Stopped(why),
-                Some((true, why)) => VmState::Crashed(why),
-                None => VmState::Crashed("lost".into()),
-            };
+                self.shared.wait_until(Duration::from_secs(10), none);
+            }
+        } else {
+            let deadline = Instant::now() + grace;
+            while !none(&lock(&self.shared.table)) {
+                self.shared.reap();
+                if Instant::now() > deadline {
+                    for s in lock(&self.shared.table).slots.iter_mut() {
+                        if let Some(w) = s.worker.as_mut() {
+                            let _ = w.child.kill();
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
+        self.shared.log("every VM stopped");
     }
 }
 
@@ -208,5 +918,9 @@ impl Drop for Supervisor {
     /// No worker outlives its supervisor.
     fn drop(&mut self) {
         self.stop_all(Duration::from_secs(10));
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(w) = self.watcher.take() {
+            let _ = w.join();
+        }
     }
 }

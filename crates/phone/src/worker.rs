@@ -6,14 +6,30 @@
 //! the supervisor how the VM ended ([`exit`]). A guest reset ends the
 //! worker too (the sandbox forbids opening the kernel again): the
 //! supervisor starts a fresh one.
+//!
+//! Started by a supervisor (`supervised`), the worker holds nothing but
+//! what it was given — its three protocol sockets ([`crate::protocol`]) —
+//! plus what it opens for its own VM: it takes commands on the control
+//! socket, copies its console there, and asks the supervisor for every
+//! vsock stream beyond its guest.
 
-use std::fs::{DirBuilder, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use vmm::{Vm, VmEnd};
+use vmm::board_types::{Board, Power};
+use vmm::{PeerStream, Routed, Vm, VmControl, VmEnd, VsockRouter};
 
 use crate::manifest::{Manifest, Role};
+use crate::protocol::{
+    self, BalloonInfo, ConnectReply, ConnectRequest, FromWorker, Incoming, Received, Report,
+    ToWorker, CONTROL_FD, INBOX_FD, ROUTER_FD,
+};
 use crate::sandbox;
 
 /// A worker's exit codes.
@@ -45,10 +61,232 @@ pub fn exit_code(end: &VmEnd) -> u8 {
     }
 }
 
+/// The protocol sockets a supervisor gave the worker.
+struct Sockets {
+    control: Arc<OwnedFd>,
+    router: OwnedFd,
+    inbox: OwnedFd,
+}
+
+impl Sockets {
+    /// Takes descriptors 3, 4 and 5 (checked to be sockets; see
+    /// [`close_unexpected_fds`]).
+    fn inherit() -> Result<Sockets, String> {
+        for fd in [CONTROL_FD, ROUTER_FD, INBOX_FD] {
+            // SAFETY: fstat on a descriptor number writes one stat we own.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            let ok = unsafe { libc::fstat(fd, &mut st) } == 0
+                && st.st_mode & libc::S_IFMT == libc::S_IFSOCK;
+            if !ok {
+                return Err(format!(
+                    "descriptor {fd} is not a socket (a supervised worker is given its sockets by the supervisor)"
+                ));
+            }
+        }
+        // SAFETY: checked above to be open sockets, owned by nobody else.
+        let own = |fd: RawFd| unsafe { OwnedFd::from_raw_fd(fd) };
+        let router = own(ROUTER_FD);
+        // A supervisor that stops answering must not hang the vsock device.
+        let timeout = libc::timeval {
+            tv_sec: 5,
+            tv_usec: 0,
+        };
+        // SAFETY: setsockopt with a valid timeval on our socket.
+        unsafe {
+            libc::setsockopt(
+                ROUTER_FD,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&timeout as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        Ok(Sockets {
+            control: Arc::new(own(CONTROL_FD)),
+            router,
+            inbox: own(INBOX_FD),
+        })
+    }
+}
+
+/// Closes every descriptor above the protocol sockets: a supervised
+/// worker keeps only stdin/stdout/stderr and what its supervisor gave it.
+/// Call first thing, before anything else opens a descriptor.
+pub fn close_unexpected_fds() {
+    // SAFETY: closes descriptors nothing in this process uses yet.
+    unsafe { libc::syscall(libc::SYS_close_range, INBOX_FD as u32 + 1, u32::MAX, 0) };
+}
+
+/// The console: appended to the log, copied to the supervisor (dropped
+/// there, never waited for, if the supervisor falls behind).
+struct Tee {
+    log: File,
+    control: Option<Arc<OwnedFd>>,
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.log.write(buf)?;
+        if let Some(c) = &self.control {
+            let _ = protocol::send(
+                c.as_fd(),
+                &FromWorker::Console(buf[..n].to_vec()),
+                None,
+                true,
+            );
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.log.flush()
+    }
+}
+
+/// The vsock router of a supervised worker: every stream beyond the guest
+/// is asked of the supervisor, which decides by the phone's policy.
+struct SupervisorRouter {
+    router: Mutex<OwnedFd>,
+    inbox: OwnedFd,
+}
+
+impl VsockRouter for SupervisorRouter {
+    fn connect(&self, dst_cid: u64, dst_port: u32, src_port: u32) -> Option<Routed> {
+        let socket = self.router.lock().unwrap_or_else(|e| e.into_inner());
+        let request = ConnectRequest {
+            dst_cid,
+            dst_port,
+            src_port,
+        };
+        protocol::send(socket.as_fd(), &request, None, false).ok()?;
+        match protocol::receive::<ConnectReply>(socket.as_fd(), false).ok()? {
+            Received::Message(reply, Some(fd)) => {
+                let stream = UnixStream::from(fd);
+                match reply {
+                    ConnectReply::Established => Some(Routed::Established(stream)),
+                    ConnectReply::AwaitingPeer => Some(Routed::AwaitingPeer(stream)),
+                    ConnectReply::Refused => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn inbox(&self) -> RawFd {
+        use std::os::fd::AsRawFd;
+        self.inbox.as_raw_fd()
+    }
+
+    fn receive(&self) -> Option<PeerStream> {
+        match protocol::receive::<Incoming>(self.inbox.as_fd(), true).ok()? {
+            Received::Message(i, Some(fd)) => Some(PeerStream {
+                stream: UnixStream::from(fd),
+                src_cid: i.src_cid,
+                src_port: i.src_port,
+                dst_port: i.dst_port,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The guest's latest statistic `tag` (virtio balloon statistics).
+fn stat(stats: &[(u16, u64)], tag: u16) -> Option<u64> {
+    stats.iter().find(|(t, _)| *t == tag).map(|(_, v)| *v)
+}
+
+/// The VM's state for the supervisor.
+fn report(control: &VmControl) -> Report {
+    let stats = control.stats();
+    let balloon = control.balloon().ok().map(|b| BalloonInfo {
+        target: b.target,
+        actual: b.actual,
+        // VIRTIO_BALLOON_S_MEMFREE, VIRTIO_BALLOON_S_MEMTOT.
+        free: stat(&b.stats, 4),
+        total: stat(&b.stats, 5),
+    });
+    Report {
+        paused: stats.paused,
+        mem_bytes: stats.mem_bytes,
+        balloon,
+        cpu_quota: control.cpu_quota(),
+        instructions: stats.instructions,
+    }
+}
+
+/// Types `bytes` into the guest's serial port, waiting while its FIFO is
+/// full (at most a second).
+fn type_input(board: &Board, mut bytes: &[u8]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while !bytes.is_empty() && board.power() == Power::On {
+        let taken = board.console_input(bytes);
+        bytes = &bytes[taken..];
+        if std::time::Instant::now() > deadline {
+            return;
+        }
+        if !bytes.is_empty() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// Serves the supervisor's commands until it goes away — then the VM is
+/// stopped (a worker never outlives its supervisor).
+fn serve_control(control_fd: Arc<OwnedFd>, vm: VmControl, board: Arc<Board>) {
+    let fd: BorrowedFd<'_> = control_fd.as_fd();
+    loop {
+        let command = match protocol::receive::<ToWorker>(fd, false) {
+            Ok(Received::Message(c, _)) => c,
+            Ok(Received::Empty) => continue,
+            Ok(Received::Closed) | Err(_) => {
+                board.set_power(Power::Stopped);
+                return;
+            }
+        };
+        let answer = match command {
+            ToWorker::Pause => {
+                vm.pause();
+                Some(FromWorker::Report(report(&vm)))
+            }
+            ToWorker::Resume => {
+                vm.resume();
+                Some(FromWorker::Report(report(&vm)))
+            }
+            ToWorker::SetBalloon(bytes) => Some(match vm.set_balloon_target(bytes) {
+                Ok(()) => FromWorker::Report(report(&vm)),
+                Err(e) => FromWorker::Error(e),
+            }),
+            ToWorker::SetCpuQuota(q) => {
+                vm.set_cpu_quota(q);
+                None
+            }
+            ToWorker::Input(bytes) => {
+                type_input(&board, &bytes);
+                None
+            }
+            ToWorker::Report => Some(FromWorker::Report(report(&vm))),
+        };
+        if let Some(a) = answer {
+            let _ = protocol::send(fd, &a, None, false);
+        }
+    }
+}
+
 /// Runs VM `name` of `manifest` in this process: builds it, calls
 /// `started` with it (the caller hooks its stop signals to the board), enters
-/// the sandbox and runs the VM until it ends.
-pub fn run(manifest: &Manifest, name: &str, started: impl FnOnce(&Vm)) -> Result<VmEnd, String> {
+/// the sandbox and runs the VM until it ends. A `supervised` worker takes
+/// its protocol sockets from descriptors 3 to 5 and closes every other.
+pub fn run(
+    manifest: &Manifest,
+    name: &str,
+    supervised: bool,
+    started: impl FnOnce(&Vm),
+) -> Result<VmEnd, String> {
+    let sockets = if supervised {
+        Some(Sockets::inherit()?)
+    } else {
+        None
+    };
     let entry = manifest
         .vm(name)
         .ok_or_else(|| format!("the phone has no VM named \"{name}\""))?;
@@ -59,18 +297,44 @@ pub fn run(manifest: &Manifest, name: &str, started: impl FnOnce(&Vm)) -> Result
         .create(&dir)
         .map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
     let log = dir.join("console.log");
-    let console = OpenOptions::new()
+    let log = OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(&log)
         .map_err(|e| format!("cannot open '{}': {e}", log.display()))?;
+    let console = Tee {
+        log,
+        control: sockets.as_ref().map(|s| s.control.clone()),
+    };
     let config = manifest.vm_config(entry);
-    let mut vm = Vm::new(&config, Box::new(console)).map_err(|e| e.to_string())?;
-    started(&vm);
+    let (router, control_fd) = match sockets {
+        Some(s) => (
+            Some(Arc::new(SupervisorRouter {
+                router: Mutex::new(s.router),
+                inbox: s.inbox,
+            }) as Arc<dyn VsockRouter>),
+            Some(s.control),
+        ),
+        None => (None, None),
+    };
+    let mut vm =
+        Vm::with_router(&config, Box::new(console), None, router).map_err(|e| e.to_string())?;
     if entry.role == Role::Trusted {
         sandbox::make_non_dumpable()?;
+        vm.ram().dont_dump();
+    }
+    started(&vm);
+    if let Some(fd) = &control_fd {
+        let (fd, control, board) = (fd.clone(), vm.control(), vm.board());
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || serve_control(fd, control, board))
+            .map_err(|e| format!("cannot start the control thread: {e}"))?;
     }
     sandbox::enter(&sandbox::worker_filter()?)?;
+    if let Some(fd) = &control_fd {
+        let _ = protocol::send(fd.as_fd(), &FromWorker::Started, None, false);
+    }
     Ok(vm.run())
 }

@@ -70,7 +70,7 @@ impl Console {
 }
 
 /// Raw mode on stdin if it is a terminal; returns whether it is one.
-fn raw_mode() -> bool {
+pub(crate) fn raw_mode() -> bool {
     // SAFETY: plain termios calls on fd 0 with properly sized structs.
     unsafe {
         if libc::isatty(0) == 0 {

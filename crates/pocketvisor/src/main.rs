@@ -3,6 +3,7 @@
 mod api;
 mod console;
 mod exit;
+mod phone_cli;
 mod stop;
 
 use std::path::PathBuf;
@@ -32,6 +33,57 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum PhoneCommand {
+    /// Starts the phone in the background — its supervisor and every VM —
+    /// and shows the foreground VM's console: Ctrl-A 1..9 switches VM,
+    /// Ctrl-A x detaches (the phone keeps running), Ctrl-A q shuts it down.
+    Up {
+        /// The phone's manifest (see docs/PHONE.md).
+        manifest: PathBuf,
+        /// Return once the phone answers, without showing a console.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// One row per VM (state, process, CPU, memory, balloon, restarts).
+    Status {
+        #[command(flatten)]
+        phone: PhoneDir,
+        /// As JSON: {"phone": NAME, "vms": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Starts a stopped or crashed VM (if the phone's memory budget has room).
+    Start(VmArgs),
+    /// Stops a VM in order (its disks flushed).
+    Stop(VmArgs),
+    /// Pauses a VM: its vCPUs and devices stop, using no host CPU.
+    Pause(VmArgs),
+    /// Resumes a paused VM.
+    Resume(VmArgs),
+    /// Brings a VM to the foreground: its console is the one `phone up`
+    /// shows, and it runs without the background CPU quota.
+    Switch(VmArgs),
+    /// Attaches this terminal to a VM's console (Ctrl-A x detaches).
+    Console(VmArgs),
+    /// Sets a VM's balloon target, e.g. 64M (0 lets all memory go back to the guest).
+    Balloon {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// The balloon's size.
+        #[arg(value_parser = parse_size)]
+        size: u64,
+    },
+    /// Stops every VM in order (disks flushed) and ends the phone.
+    Down {
+        #[command(flatten)]
+        phone: PhoneDir,
+    },
+    /// The phone's supervisor and API in this process (what `up` starts).
+    #[command(hide = true)]
+    Supervise {
+        /// The phone's manifest.
+        #[arg(long)]
+        manifest: PathBuf,
+    },
     /// Runs one VM of a phone in this process, sandboxed: what the phone's
     /// supervisor starts for each VM (exit codes: 0 powered off, 1 could not
     /// start, 2 crashed, 3 stopped, 4 reset).
@@ -43,7 +95,28 @@ enum PhoneCommand {
         /// The VM's name in the manifest.
         #[arg(long)]
         vm: String,
+        /// Started by a supervisor: take the protocol sockets at
+        /// descriptors 3 to 5.
+        #[arg(long)]
+        supervised: bool,
     },
+}
+
+/// Names a running phone.
+#[derive(clap::Args, Debug)]
+struct PhoneDir {
+    /// The running phone's state directory (its manifest's state_dir).
+    #[arg(long = "phone", value_name = "DIR")]
+    dir: PathBuf,
+}
+
+/// Names one VM of a running phone.
+#[derive(clap::Args, Debug)]
+struct VmArgs {
+    /// The VM's name.
+    vm: String,
+    #[command(flatten)]
+    phone: PhoneDir,
 }
 
 #[derive(clap::Args, Debug)]
@@ -130,12 +203,37 @@ fn main() -> ExitCode {
     }));
     match cli.command {
         Command::Run(args) => run(args),
-        Command::Phone(PhoneCommand::Worker { manifest, vm }) => phone_worker(&manifest, &vm),
+        Command::Phone(p) => phone(p),
+    }
+}
+
+fn phone(command: PhoneCommand) -> ExitCode {
+    use PhoneCommand as P;
+    match command {
+        P::Up { manifest, detach } => phone_cli::up(&manifest, detach),
+        P::Status { phone, json } => phone_cli::status(&phone.dir, json),
+        P::Start(a) => phone_cli::action(&a.phone.dir, "start", &a.vm),
+        P::Stop(a) => phone_cli::action(&a.phone.dir, "stop", &a.vm),
+        P::Pause(a) => phone_cli::action(&a.phone.dir, "pause", &a.vm),
+        P::Resume(a) => phone_cli::action(&a.phone.dir, "resume", &a.vm),
+        P::Switch(a) => phone_cli::action(&a.phone.dir, "switch", &a.vm),
+        P::Console(a) => phone_cli::console(&a.phone.dir, &a.vm),
+        P::Balloon { vm, size } => phone_cli::balloon(&vm.phone.dir, &vm.vm, size),
+        P::Down { phone } => phone_cli::down(&phone.dir),
+        P::Supervise { manifest } => phone_cli::supervise(&manifest),
+        P::Worker {
+            manifest,
+            vm,
+            supervised,
+        } => phone_worker(&manifest, &vm, supervised),
     }
 }
 
 /// `pocketvisor phone worker`: one VM of a phone, sandboxed.
-fn phone_worker(manifest: &std::path::Path, name: &str) -> ExitCode {
+fn phone_worker(manifest: &std::path::Path, name: &str, supervised: bool) -> ExitCode {
+    if supervised {
+        phone::worker::close_unexpected_fds();
+    }
     use phone::worker::{exit as code, exit_code, run};
     let manifest = match phone::Manifest::load(manifest) {
         Ok(m) => m,
@@ -145,7 +243,7 @@ fn phone_worker(manifest: &std::path::Path, name: &str) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bad_input(&format!("cannot install signal handlers: {e}")),
     };
-    match run(&manifest, name, |vm| stop.watch(vm.board())) {
+    match run(&manifest, name, supervised, |vm| stop.watch(vm.board())) {
         Ok(end) => {
             if let VmEnd::Crashed(report) = &end {
                 say(&format!("pocketvisor: VM {name} crashed: {report}"));

@@ -9,6 +9,7 @@ use hypervisor::Vcpu;
 use virtio::balloon::BalloonControl;
 use virtio::MmioTransport;
 
+use crate::quota::CpuQuota;
 use crate::state::VmState;
 use crate::vm::lock_vcpu;
 
@@ -43,6 +44,7 @@ pub struct VmControl {
     transports: Vec<Weak<Mutex<MmioTransport>>>,
     balloon: Option<BalloonControl>,
     counters: Vec<Arc<VcpuCounters>>,
+    quota: CpuQuota,
 }
 
 /// Guest RAM the balloon never takes: the guest must keep running.
@@ -94,6 +96,7 @@ impl VmControl {
         transports: Vec<Arc<Mutex<MmioTransport>>>,
         balloon: Option<BalloonControl>,
         counters: Vec<Arc<VcpuCounters>>,
+        quota: CpuQuota,
     ) -> Self {
         VmControl {
             board,
@@ -102,6 +105,7 @@ impl VmControl {
             transports: transports.iter().map(Arc::downgrade).collect(),
             balloon,
             counters,
+            quota,
         }
     }
 
@@ -109,6 +113,16 @@ impl VmControl {
         self.balloon
             .as_ref()
             .ok_or_else(|| "the VM has no balloon (start it with --balloon)".to_string())
+    }
+
+    /// Limits each vCPU to `percent` of a host core, or lifts the limit.
+    pub fn set_cpu_quota(&self, percent: Option<u32>) {
+        self.quota.set(percent);
+    }
+
+    /// The vCPUs' CPU limit in percent of a host core, if any.
+    pub fn cpu_quota(&self) -> Option<u32> {
+        self.quota.get()
     }
 
     /// Asks the guest to give up memory until its balloon holds `bytes`

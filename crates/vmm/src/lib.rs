@@ -7,6 +7,7 @@ mod control;
 mod dirty;
 mod panic_watch;
 mod ports;
+mod quota;
 mod state;
 mod vcpu;
 mod vm;
@@ -16,7 +17,9 @@ pub use config::{
 };
 pub use control::{BalloonReport, VmControl, VmStats, BALLOON_RESERVE};
 pub use dirty::DirtyLog;
+pub use quota::CpuQuota;
 pub use state::{StateError, VmState, FORMAT_VERSION};
+pub use virtio::vsock::{PeerStream, Routed, VsockRouter};
 pub use vm::{Vm, VmEnd, VmError};
 
 /// Board types the front end needs (console input, power state).

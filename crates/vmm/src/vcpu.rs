@@ -8,6 +8,7 @@ use board::{Board, Power};
 use hypervisor::{Vcpu, VcpuExit};
 
 use crate::control::{SharedVcpu, VcpuCounters};
+use crate::quota::{CpuQuota, Throttle};
 use crate::vm::lock_vcpu;
 
 /// Longest sleep in WFI before re-checking the machine state.
@@ -25,8 +26,16 @@ pub enum VcpuEnd {
 /// Runs vCPU `index` until the machine stops, parking whenever the board
 /// is paused. The vCPU is locked while it runs guest code and unlocked
 /// while it parks or sleeps, so a paused VM's state can be saved.
-pub fn run(board: &Board, shared: &SharedVcpu, counters: &VcpuCounters, index: usize) -> VcpuEnd {
+pub fn run(
+    board: &Board,
+    shared: &SharedVcpu,
+    counters: &VcpuCounters,
+    quota: &CpuQuota,
+    index: usize,
+) -> VcpuEnd {
+    let mut throttle = Throttle::new(quota.clone());
     loop {
+        throttle.charge(|| board.power() == Power::On && !board.pause.paused());
         board.pause.park_while_paused(|| board.power() == Power::On);
         let mut vcpu = lock_vcpu(shared);
         let exit = vcpu.run();

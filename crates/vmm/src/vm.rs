@@ -18,7 +18,7 @@ use virtio::net::switch::SwitchPort;
 use virtio::net::tap::Tap;
 use virtio::net::{Inbox, Net, NetBackend};
 use virtio::rng::Rng;
-use virtio::vsock::Vsock;
+use virtio::vsock::{Vsock, VsockRouter};
 use virtio::{MmioTransport, Notifier, VirtioDevice};
 
 use crate::config::{NetBackendConfig, NetConfig, VmConfig};
@@ -26,6 +26,7 @@ use crate::control::{SharedVcpu, VcpuCounters, VmControl};
 use crate::dirty::DirtyLog;
 use crate::panic_watch::{BoardSlot, PanicWatch};
 use crate::ports::{self, SocketOutput};
+use crate::quota::CpuQuota;
 use crate::state::VmState;
 use crate::vcpu::{self, VcpuEnd};
 
@@ -77,6 +78,8 @@ pub struct Vm {
     counters: Vec<Arc<VcpuCounters>>,
     /// The virtio transports, in device order (their state is saved here).
     transports: Vec<Arc<Mutex<MmioTransport>>>,
+    /// The vCPUs' CPU quota.
+    quota: CpuQuota,
     /// How many vCPU loops are running now.
     running: Arc<AtomicUsize>,
     balloon: Option<BalloonControl>,
@@ -141,6 +144,17 @@ impl Vm {
         console: Box<dyn Write + Send>,
         hvc_out: Option<Box<dyn Write + Send>>,
     ) -> Result<Self, VmError> {
+        Self::with_router(cfg, console, hvc_out, None)
+    }
+
+    /// Like [`Vm::with_hvc`]; with a router, the vsock device's streams to
+    /// other VMs and host ports go through it (a phone's worker).
+    pub fn with_router(
+        cfg: &VmConfig,
+        console: Box<dyn Write + Send>,
+        hvc_out: Option<Box<dyn Write + Send>>,
+        router: Option<Arc<dyn VsockRouter>>,
+    ) -> Result<Self, VmError> {
         cfg.check().map_err(VmError::Config)?;
         // Nothing larger than guest RAM can be loaded into it.
         let kernel = read("kernel", &cfg.kernel, cfg.mem)?;
@@ -156,7 +170,7 @@ impl Vm {
             initrd.as_ref().map(|i| i.len() as u64),
         )
         .map_err(VmError::Boot)?;
-        let (vm, virtio) = Self::build(cfg, console, hvc_out)?;
+        let (vm, virtio) = Self::build(cfg, console, hvc_out, router)?;
         let board = &vm.board;
         linux::load(&board.ram, &plan, &kernel, initrd.as_deref());
         let dtb = fdt::build(&FdtConfig {
@@ -195,7 +209,7 @@ impl Vm {
         ram: &std::fs::File,
     ) -> Result<Self, VmError> {
         cfg.check().map_err(VmError::Config)?;
-        let (vm, _) = Self::build(cfg, console, hvc_out)?;
+        let (vm, _) = Self::build(cfg, console, hvc_out, None)?;
         vm.board
             .ram
             .load_from(ram)
@@ -210,6 +224,7 @@ impl Vm {
         cfg: &VmConfig,
         console: Box<dyn Write + Send>,
         hvc_out: Option<Box<dyn Write + Send>>,
+        router: Option<Arc<dyn VsockRouter>>,
     ) -> Result<(Self, Vec<(u64, u32)>), VmError> {
         // Both consoles end the VM when the guest kernel's panic says it will hang.
         let slot: BoardSlot = Arc::new(OnceLock::new());
@@ -287,7 +302,8 @@ impl Vm {
         }
         if let Some(v) = &cfg.vsock {
             let notify = device_poller(&board, devices.len());
-            let vsock = Vsock::new(v.cid, &v.uds, notify).map_err(VmError::Config)?;
+            let vsock =
+                Vsock::with_router(v.cid, &v.uds, router, notify).map_err(VmError::Config)?;
             devices.push(Box::new(vsock));
         }
         if devices.len() > layout::VIRTIO_MAX {
@@ -327,6 +343,7 @@ impl Vm {
         let vm = Vm {
             board,
             counters: vcpus.iter().map(|_| Arc::default()).collect(),
+            quota: CpuQuota::default(),
             vcpus,
             transports,
             running: Arc::default(),
@@ -366,6 +383,7 @@ impl Vm {
             self.transports.clone(),
             self.balloon.clone(),
             self.counters.clone(),
+            self.quota.clone(),
         )
     }
 
@@ -379,7 +397,13 @@ impl Vm {
     /// Runs the boot CPU on the calling thread until the guest stops.
     pub fn run(&mut self) -> VmEnd {
         self.running.fetch_add(1, Ordering::AcqRel);
-        let end = vcpu::run(&self.board, &self.vcpus[0], &self.counters[0], 0);
+        let end = vcpu::run(
+            &self.board,
+            &self.vcpus[0],
+            &self.counters[0],
+            &self.quota,
+            0,
+        );
         self.running.fetch_sub(1, Ordering::AcqRel);
         match end {
             VcpuEnd::Crashed(report) => VmEnd::Crashed(report),

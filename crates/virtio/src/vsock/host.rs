@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::muxer::{Muxer, Token};
+use super::router::VsockRouter;
 use crate::Notifier;
 
 /// Wakes the host thread (a pipe it polls), e.g. after the guest sent data
@@ -64,6 +65,7 @@ fn poll_fd(fd: i32, read: bool, write: bool) -> libc::pollfd {
 /// the muxer's streams, and calls `notify` whenever the guest has packets.
 pub fn run(
     listener: UnixListener,
+    router: Option<Arc<dyn VsockRouter>>,
     muxer: Arc<Mutex<Muxer>>,
     waker: Arc<Waker>,
     notify: Notifier,
@@ -78,6 +80,7 @@ pub fn run(
         let mut fds = vec![
             poll_fd(listener.as_raw_fd(), true, false),
             poll_fd(waker.read.as_raw_fd(), true, false),
+            poll_fd(router.as_ref().map_or(-1, |r| r.inbox()), true, false),
         ];
         fds.extend(interests.iter().map(|i| poll_fd(i.fd, i.read, i.write)));
         // SAFETY: `fds` is a valid array of pollfds of the given length.
@@ -92,6 +95,11 @@ pub fn run(
             waker.drain();
         }
         let mut m = lock();
+        if let (Some(r), true) = (&router, fds[2].revents != 0) {
+            while let Some(stream) = r.receive() {
+                m.peer_connects(stream);
+            }
+        }
         if fds[0].revents != 0 {
             loop {
                 match listener.accept() {
@@ -104,7 +112,7 @@ pub fn run(
         // Handshakes are indexed by position and may be removed: last first.
         let mut ready: Vec<(Token, bool, bool)> = interests
             .iter()
-            .zip(&fds[2..])
+            .zip(&fds[3..])
             .filter(|(_, f)| f.revents != 0)
             .map(|(i, f)| {
                 let broken = f.revents & (libc::POLLHUP | libc::POLLERR) != 0;

@@ -17,6 +17,9 @@
 mod host;
 pub mod muxer;
 pub mod packet;
+pub mod router;
+
+pub use router::{PeerStream, Routed, VsockRouter};
 
 use std::os::unix::net::UnixListener;
 use std::path::Path;
@@ -68,6 +71,18 @@ impl Vsock {
     /// A device giving the guest context ID `cid`, served on the unix socket
     /// `uds`; `notify` runs when the host side has packets for the guest.
     pub fn new(cid: u64, uds: &Path, notify: Notifier) -> Result<Self, String> {
+        Self::with_router(cid, uds, None, notify)
+    }
+
+    /// Like [`Vsock::new`]; with a router, the guest's streams to other
+    /// CIDs and to host ports go through it, and streams from other VMs
+    /// arrive from it.
+    pub fn with_router(
+        cid: u64,
+        uds: &Path,
+        router: Option<Arc<dyn VsockRouter>>,
+        notify: Notifier,
+    ) -> Result<Self, String> {
         if !(3..u32::MAX as u64).contains(&cid) {
             return Err(format!(
                 "vsock cid {cid} is reserved (use 3 to {})",
@@ -75,14 +90,14 @@ impl Vsock {
             ));
         }
         let (listener, socket_file) = bind(uds)?;
-        let muxer = Arc::new(Mutex::new(Muxer::new(cid, uds)));
+        let muxer = Arc::new(Mutex::new(Muxer::with_router(cid, uds, router.clone())));
         let waker = Arc::new(Waker::new().map_err(|e| format!("vsock: {e}"))?);
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (muxer, waker, stop) = (muxer.clone(), waker.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("vsock-host".into())
-                .spawn(move || host::run(listener, muxer, waker, notify, stop))
+                .spawn(move || host::run(listener, router, muxer, waker, notify, stop))
                 .map_err(|e| format!("vsock: {e}"))?
         };
         Ok(Vsock {

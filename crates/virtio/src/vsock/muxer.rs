@@ -17,7 +17,10 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use super::packet::{op, Header, HOST_CID, SHUTDOWN_RCV, SHUTDOWN_SEND, TYPE_STREAM};
+use super::router::{PeerStream, Routed, VsockRouter};
 
 /// Receive buffer advertised to the guest for each stream.
 pub const BUF_ALLOC: u32 = 256 << 10;
@@ -28,13 +31,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// First port number the host side uses for streams it opens.
 const FIRST_HOST_PORT: u32 = 1 << 30;
 
-/// A stream's identity: (host port, guest port).
-pub type Key = (u32, u32);
+/// A stream's identity: (peer CID, peer port, guest port). The peer is the
+/// host (CID 2) or, through a [`VsockRouter`], another VM.
+pub type Key = (u64, u32, u32);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// The host asked; waiting for the guest's RESPONSE.
     Connecting(Instant),
+    /// The guest asked another VM (through the router); waiting for that
+    /// VM's `OK <port>` line on the stream.
+    AwaitingPeer(Instant),
     /// Data flows.
     Established,
 }
@@ -55,6 +62,8 @@ struct Conn {
     fwd_cnt_told: u32,
     /// Host bytes not yet sent to the guest (never more than its credit).
     to_guest: VecDeque<u8>,
+    /// The peer's `OK <port>` line as far as it came (state AwaitingPeer).
+    peer_line: Vec<u8>,
     /// Payload bytes sent to the guest (wrapping).
     tx_cnt: u32,
     /// The guest's receive buffer and how much of it it has consumed.
@@ -82,6 +91,7 @@ impl Conn {
             fwd_cnt: 0,
             fwd_cnt_told: 0,
             to_guest: VecDeque::new(),
+            peer_line: Vec::new(),
             tx_cnt: 0,
             peer_buf_alloc: 0,
             peer_fwd_cnt: 0,
@@ -121,6 +131,8 @@ type Control = (Key, u16, u32);
 /// All streams of one vsock device.
 pub struct Muxer {
     guest_cid: u64,
+    /// Where connections to other VMs (and, when set, to host ports) go.
+    router: Option<Arc<dyn VsockRouter>>,
     /// Host programs listen on `<uds>_<port>` for guest connections.
     uds: PathBuf,
     conns: HashMap<Key, Conn>,
@@ -160,8 +172,15 @@ impl Muxer {
     /// Streams for guest `guest_cid`; guest connections to host port P go to
     /// the unix socket `<uds>_P`.
     pub fn new(guest_cid: u64, uds: &Path) -> Self {
+        Self::with_router(guest_cid, uds, None)
+    }
+
+    /// Like [`Muxer::new`]; with a router, the guest's connections to
+    /// other CIDs — and to host ports — are asked of the router instead.
+    pub fn with_router(guest_cid: u64, uds: &Path, router: Option<Arc<dyn VsockRouter>>) -> Self {
         Muxer {
             guest_cid,
+            router,
             uds: uds.to_path_buf(),
             conns: HashMap::new(),
             pending: Vec::new(),
@@ -193,9 +212,12 @@ impl Muxer {
 
     /// Handles one packet from the guest (`payload` is its data, for RW).
     pub fn from_guest(&mut self, h: &Header, payload: &[u8]) {
-        let key = (h.dst_port, h.src_port);
-        if h.src_cid != self.guest_cid || h.dst_cid != HOST_CID || h.kind != TYPE_STREAM {
-            // Not ours to carry (guest↔guest routing would go here).
+        let key = (h.dst_cid, h.dst_port, h.src_port);
+        // The guest cannot choose its source CID; only a router carries
+        // streams to CIDs other than the host's.
+        let routable = h.dst_cid == HOST_CID
+            || (self.router.is_some() && h.dst_cid != self.guest_cid && h.dst_cid > HOST_CID);
+        if h.src_cid != self.guest_cid || !routable || h.kind != TYPE_STREAM {
             if h.op != op::RST {
                 self.reply(key, op::RST, 0);
             }
@@ -217,12 +239,12 @@ impl Muxer {
             op::RESPONSE => match conn.state {
                 State::Connecting(_) => {
                     conn.state = State::Established;
-                    let ok = format!("OK {}\n", key.0);
+                    let ok = format!("OK {}\n", key.1);
                     conn.preamble = ok.len();
                     conn.to_host.extend(ok.as_bytes().iter().copied());
                     self.flush(key);
                 }
-                State::Established => self.reset_conn(key),
+                State::Established | State::AwaitingPeer(_) => self.reset_conn(key),
             },
             op::RW => {
                 let free = BUF_ALLOC - conn.rx_cnt.wrapping_sub(conn.fwd_cnt).min(BUF_ALLOC);
@@ -255,22 +277,73 @@ impl Muxer {
         }
     }
 
-    /// The guest connects to host port `key.0`: connect to `<uds>_<port>`.
+    /// The guest connects to port `key.1` of CID `key.0`: through the
+    /// router when there is one, else (the host) to `<uds>_<port>`.
     fn guest_connects(&mut self, key: Key) {
         if self.conns.contains_key(&key) {
             self.reset_conn(key);
             return;
         }
-        let mut path = self.uds.clone().into_os_string();
-        path.push(format!("_{}", key.0));
-        match UnixStream::connect(&path).and_then(|s| s.set_nonblocking(true).map(|()| s)) {
-            Ok(stream) => {
-                self.conns
-                    .insert(key, Conn::new(stream, State::Established));
-                self.reply(key, op::RESPONSE, 0);
+        let routed = match &self.router {
+            Some(router) => router.connect(key.0, key.1, key.2),
+            None => {
+                let mut path = self.uds.clone().into_os_string();
+                path.push(format!("_{}", key.1));
+                UnixStream::connect(&path).ok().map(Routed::Established)
             }
-            Err(_) => self.reply(key, op::RST, 0),
+        };
+        let (stream, state) = match routed {
+            Some(Routed::Established(s)) => (s, State::Established),
+            Some(Routed::AwaitingPeer(s)) => (s, State::AwaitingPeer(Instant::now())),
+            None => return self.reply(key, op::RST, 0),
+        };
+        if stream.set_nonblocking(true).is_err() {
+            return self.reply(key, op::RST, 0);
         }
+        self.conns.insert(key, Conn::new(stream, state));
+        if state == State::Established {
+            self.reply(key, op::RESPONSE, 0);
+        }
+    }
+
+    /// Another VM's stream for guest port `p.dst_port`, handed over by the
+    /// router: offered to the guest as a connection from `p.src_cid`.
+    pub fn peer_connects(&mut self, p: PeerStream) {
+        let key = (p.src_cid, p.src_port, p.dst_port);
+        if p.src_cid <= HOST_CID
+            || p.src_cid == self.guest_cid
+            || self.conns.contains_key(&key)
+            || p.stream.set_nonblocking(true).is_err()
+        {
+            return; // dropping the stream tells the peer
+        }
+        self.conns
+            .insert(key, Conn::new(p.stream, State::Connecting(Instant::now())));
+        self.reply(key, op::REQUEST, 0);
+    }
+
+    /// Reads the peer's `OK <port>` line of an outgoing VM-to-VM stream;
+    /// once it is complete the guest's connect succeeds.
+    fn read_peer_ok(&mut self, key: Key) {
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
+        let mut byte = [0u8; 1];
+        loop {
+            match conn.stream.read(&mut byte) {
+                Ok(1) if byte[0] == b'\n' => break,
+                Ok(1) if conn.peer_line.len() < 32 => conn.peer_line.push(byte[0]),
+                Err(e) if would_block(&e) => return,
+                // Closed, refused or nonsense: the connect fails.
+                _ => return self.reset_conn(key),
+            }
+        }
+        if !conn.peer_line.starts_with(b"OK ") {
+            return self.reset_conn(key);
+        }
+        conn.peer_line = Vec::new();
+        conn.state = State::Established;
+        self.reply(key, op::RESPONSE, 0);
     }
 
     /// A host program connected to the vsock socket.
@@ -340,7 +413,7 @@ impl Muxer {
             .conns
             .iter()
             .filter_map(|(k, c)| {
-                let read = c.read_room() > 0;
+                let read = c.read_room() > 0 || matches!(c.state, State::AwaitingPeer(_));
                 let write = !c.to_host.is_empty();
                 (read || write).then(|| Interest {
                     token: Token::Conn(*k),
@@ -374,7 +447,15 @@ impl Muxer {
                     self.flush(key);
                 }
                 if readable {
-                    self.read_host(key);
+                    let awaiting = self
+                        .conns
+                        .get(&key)
+                        .is_some_and(|c| matches!(c.state, State::AwaitingPeer(_)));
+                    if awaiting {
+                        self.read_peer_ok(key);
+                    } else {
+                        self.read_host(key);
+                    }
                 }
             }
         }
@@ -437,7 +518,7 @@ impl Muxer {
             return;
         };
         let host_port = self.free_host_port(guest_port);
-        let key = (host_port, guest_port);
+        let key = (HOST_CID, host_port, guest_port);
         self.conns
             .insert(key, Conn::new(p.stream, State::Connecting(Instant::now())));
         self.reply(key, op::REQUEST, 0);
@@ -447,7 +528,7 @@ impl Muxer {
         loop {
             let port = self.next_host_port;
             self.next_host_port = self.next_host_port.wrapping_add(1).max(FIRST_HOST_PORT);
-            if !self.conns.contains_key(&(port, guest_port)) {
+            if !self.conns.contains_key(&(HOST_CID, port, guest_port)) {
                 return port;
             }
         }
@@ -463,7 +544,8 @@ impl Muxer {
             .conns
             .iter()
             .filter(|(_, c)| {
-                matches!(c.state, State::Connecting(t) if now.duration_since(t) >= CONNECT_TIMEOUT)
+                matches!(c.state, State::Connecting(t) | State::AwaitingPeer(t)
+                    if now.duration_since(t) >= CONNECT_TIMEOUT)
             })
             .map(|(k, _)| *k)
             .collect();
@@ -529,10 +611,10 @@ impl Muxer {
             None => 0,
         };
         Header {
-            src_cid: HOST_CID,
+            src_cid: key.0,
             dst_cid: self.guest_cid,
-            src_port: key.0,
-            dst_port: key.1,
+            src_port: key.1,
+            dst_port: key.2,
             len,
             kind: TYPE_STREAM,
             op,

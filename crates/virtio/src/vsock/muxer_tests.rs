@@ -63,7 +63,7 @@ fn guest_stream_to_host_listener_with_credit() {
     assert_eq!(&buf, b"hello");
     // Host → guest, within the guest's 16-byte buffer.
     host.write_all(&[7u8; 40]).unwrap();
-    let key = (6000, 1234);
+    let key = (HOST_CID, 6000, 1234);
     std::thread::sleep(Duration::from_millis(20));
     m.ready(Token::Conn(key), true, false);
     let (h, data) = next(&mut m);
@@ -136,7 +136,7 @@ fn host_program_connects_with_a_handshake() {
         (h.op, h.dst_port, h.src_port),
         (op::REQUEST, 5000, FIRST_HOST_PORT)
     );
-    let key = (FIRST_HOST_PORT, 5000);
+    let key = (HOST_CID, FIRST_HOST_PORT, 5000);
     m.from_guest(&guest(op::RESPONSE, FIRST_HOST_PORT, 5000, 0, 4096, 0), &[]);
     let mut line = [0u8; 14];
     client.read_exact(&mut line).unwrap();

@@ -1,0 +1,381 @@
+//! The management API: HTTP/1.1 + JSON on the unix socket
+//! `STATE_DIR/api.sock` (mode 0600), served by axum on hyper. The routes
+//! are described in `docs/api/phone.openapi.json` (OpenAPI 3.1), which a test checks
+//! against [`ROUTES`]. The `pocketvisor phone` commands are its clients.
+//!
+//! Every error is a 4xx or 5xx with `{"error": "..."}` and changes
+//! nothing: unknown routes and VMs (404), wrong methods (405), bad JSON
+//! (400), bodies over [`MAX_BODY`] (413), requests the VM's state does not
+//! allow (409). Consoles are raw byte streams after an HTTP upgrade
+//! (`Upgrade: pocketvisor-console`). Connections are bounded
+//! ([`MAX_CONNECTIONS`] at once) and must send their headers within
+//! [`HEADER_TIMEOUT`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixListener;
+use tokio::sync::{broadcast, Notify, Semaphore};
+
+use crate::supervisor::{PhoneError, Supervisor};
+
+/// Largest request body.
+pub const MAX_BODY: usize = 64 << 10;
+/// Most connections served at once (more wait to be accepted).
+pub const MAX_CONNECTIONS: usize = 64;
+/// How long a client may take to send its request's headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The upgrade protocol of a console stream.
+pub const CONSOLE_PROTOCOL: &str = "pocketvisor-console";
+
+/// Every route: (method, path) as in the OpenAPI document.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/phone"),
+    ("POST", "/phone/down"),
+    ("GET", "/console"),
+    ("GET", "/vms"),
+    ("GET", "/vms/{name}"),
+    ("GET", "/vms/{name}/stats"),
+    ("POST", "/vms/{name}/start"),
+    ("POST", "/vms/{name}/stop"),
+    ("POST", "/vms/{name}/pause"),
+    ("POST", "/vms/{name}/resume"),
+    ("POST", "/vms/{name}/switch"),
+    ("PUT", "/vms/{name}/balloon"),
+    ("GET", "/vms/{name}/console"),
+];
+
+/// What the handlers share.
+#[derive(Clone)]
+struct Api {
+    phone: Arc<Supervisor>,
+    /// Notified when `POST /phone/down` has stopped every VM.
+    down: Arc<Notify>,
+}
+
+/// An error answer.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<PhoneError> for ApiError {
+    fn from(e: PhoneError) -> Self {
+        let status = match &e {
+            PhoneError::NotFound(_) => StatusCode::NOT_FOUND,
+            PhoneError::Conflict(_) => StatusCode::CONFLICT,
+            PhoneError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PhoneError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+type Answer = Result<Response, ApiError>;
+
+fn ok() -> Answer {
+    Ok(Json(json!({ "ok": true })).into_response())
+}
+
+/// Runs a supervisor call that may wait (stopping a VM, a pause) off the
+/// async threads.
+async fn blocking<T: Send + 'static>(
+    api: &Api,
+    f: impl FnOnce(&Supervisor) -> Result<T, PhoneError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let phone = api.phone.clone();
+    tokio::task::spawn_blocking(move || f(&phone))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::from)
+}
+
+async fn phone_status(State(api): State<Api>) -> Answer {
+    Ok(Json(api.phone.status()).into_response())
+}
+
+async fn vm_list(State(api): State<Api>) -> Answer {
+    Ok(Json(api.phone.status().vms).into_response())
+}
+
+async fn vm_status(State(api): State<Api>, Path(name): Path<String>) -> Answer {
+    api.phone.state(&name)?;
+    let status = api.phone.status();
+    let vm = status.vms.into_iter().find(|v| v.name == name);
+    Ok(Json(vm).into_response())
+}
+
+async fn vm_stats(State(api): State<Api>, Path(name): Path<String>) -> Answer {
+    let report = api.phone.report(&name)?;
+    let status = api.phone.status();
+    let vm = status.vms.into_iter().find(|v| v.name == name);
+    Ok(Json(json!({ "vm": vm, "report": report })).into_response())
+}
+
+async fn vm_action(State(api): State<Api>, Path((name, action)): Path<(String, String)>) -> Answer {
+    let n = name.clone();
+    match action.as_str() {
+        "start" => blocking(&api, move |p| p.start_vm(&n)).await?,
+        "stop" => blocking(&api, move |p| p.stop_vm(&n)).await?,
+        "pause" => blocking(&api, move |p| p.pause_vm(&n)).await?,
+        "resume" => blocking(&api, move |p| p.resume_vm(&n)).await?,
+        "switch" => blocking(&api, move |p| p.switch_to(&n)).await?,
+        _ => return Err(not_found_route(&format!("/vms/{name}/{action}"))),
+    }
+    ok()
+}
+
+/// `PUT /vms/{name}/balloon`'s body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BalloonTarget {
+    target_bytes: u64,
+}
+
+async fn vm_balloon(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    body: Result<Json<BalloonTarget>, JsonRejection>,
+) -> Answer {
+    let Json(b) = body.map_err(|r| ApiError(r.status(), r.body_text()))?;
+    blocking(&api, move |p| p.set_balloon(&name, b.target_bytes)).await?;
+    ok()
+}
+
+async fn phone_down(State(api): State<Api>) -> Answer {
+    blocking(&api, |p| {
+        p.log("down requested through the API");
+        p.stop_all(crate::supervisor::STOP_GRACE);
+        Ok(())
+    })
+    .await?;
+    api.down.notify_one();
+    ok()
+}
+
+fn not_found_route(path: &str) -> ApiError {
+    let shown: String = path.chars().take(100).collect();
+    ApiError(StatusCode::NOT_FOUND, format!("no route {shown}"))
+}
+
+async fn fallback(req: Request) -> ApiError {
+    not_found_route(req.uri().path())
+}
+
+async fn wrong_method(req: Request) -> ApiError {
+    ApiError(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+/// Which console a stream shows.
+#[derive(Clone, Copy)]
+enum Follow {
+    /// Always VM number n.
+    Vm(usize),
+    /// Whichever VM is in the foreground.
+    Foreground,
+}
+
+async fn console_vm(State(api): State<Api>, Path(name): Path<String>, req: Request) -> Answer {
+    api.phone.state(&name)?;
+    let i = api
+        .phone
+        .manifest()
+        .vms
+        .iter()
+        .position(|v| v.name == name)
+        .unwrap_or(0);
+    upgrade(api, Follow::Vm(i), req)
+}
+
+async fn console_foreground(State(api): State<Api>, req: Request) -> Answer {
+    upgrade(api, Follow::Foreground, req)
+}
+
+/// Answers `101 Switching Protocols` and streams the console on the
+/// upgraded connection.
+fn upgrade(api: Api, follow: Follow, mut req: Request) -> Answer {
+    let asked = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case(CONSOLE_PROTOCOL));
+    if !asked {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "a console is a stream: send Connection: upgrade and Upgrade: {CONSOLE_PROTOCOL}"
+            ),
+        ));
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            stream_console(api, follow, TokioIo::new(upgraded)).await;
+        }
+    });
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, CONSOLE_PROTOCOL)
+        .body(Body::empty())
+        .unwrap_or_default())
+}
+
+/// Copies a VM's console output to the client and the client's bytes to
+/// the VM, switching VMs with the foreground when following it.
+async fn stream_console<S>(api: Api, follow: Follow, io: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let mut fg = api.phone.foreground();
+    let mut current = match follow {
+        Follow::Vm(i) => i,
+        Follow::Foreground => *fg.borrow_and_update(),
+    };
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let Some(hub) = api.phone.console_at(current) else {
+            return;
+        };
+        let (recent, mut rx) = hub.subscribe();
+        if wr.write_all(&recent).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                m = rx.recv() => match m {
+                    Ok(bytes) => {
+                        if wr.write_all(&bytes).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                n = rd.read(&mut buf) => match n {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        let (phone, bytes) = (api.phone.clone(), buf[..n].to_vec());
+                        // A stopped VM takes no input; the stream stays.
+                        let _ = tokio::task::spawn_blocking(move || phone.input_at(current, &bytes)).await;
+                    }
+                },
+                changed = fg.changed(), if matches!(follow, Follow::Foreground) => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    current = *fg.borrow_and_update();
+                    let name = &api.phone.manifest().vms[current].name;
+                    let banner = format!("\r\n[pocketvisor: console of VM {} ({name})]\r\n", current + 1);
+                    if wr.write_all(banner.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The API's routes.
+fn router(api: Api) -> Router {
+    Router::new()
+        .route("/phone", get(phone_status))
+        .route("/phone/down", post(phone_down))
+        .route("/console", get(console_foreground))
+        .route("/vms", get(vm_list))
+        .route("/vms/{name}", get(vm_status))
+        .route("/vms/{name}/stats", get(vm_stats))
+        .route("/vms/{name}/balloon", put(vm_balloon))
+        .route("/vms/{name}/console", get(console_vm))
+        .route("/vms/{name}/{action}", post(vm_action))
+        .fallback(fallback)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(api)
+}
+
+/// Serves the API on `listener` until `POST /phone/down` has stopped the
+/// phone or `shutdown` is notified.
+pub async fn serve(listener: UnixListener, phone: Arc<Supervisor>, shutdown: Arc<Notify>) {
+    let down = Arc::new(Notify::new());
+    let app = router(Api {
+        phone,
+        down: down.clone(),
+    });
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = down.notified() => return,
+            _ = shutdown.notified() => return,
+        };
+        let stream = tokio::select! {
+            s = listener.accept() => match s {
+                Ok((s, _)) => s,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = down.notified() => return,
+            _ = shutdown.notified() => return,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every route in [`super::ROUTES`] is in the OpenAPI document, and
+    /// every operation there is a route.
+    #[test]
+    fn openapi_document_matches_the_routes() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/api/phone.openapi.json"))
+                .expect("the OpenAPI document is JSON");
+        let mut documented = Vec::new();
+        for (path, ops) in doc["paths"].as_object().expect("paths") {
+            for method in ops.as_object().expect("operations").keys() {
+                documented.push((method.to_ascii_uppercase(), path.clone()));
+            }
+        }
+        let mut routes: Vec<(String, String)> = super::ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        routes.sort();
+        documented.sort();
+        assert_eq!(routes, documented);
+    }
+}

@@ -1,0 +1,108 @@
+//! Guest-to-guest vsock streams, routed by the supervisor under the
+//! phone's channel policy. A worker asks for every stream its guest opens
+//! beyond itself ([`ConnectRequest`] on its router socket); the supervisor
+//! looks the destination up by CID and, only when a `[[channel]]` lets the
+//! asking VM reach that port of that VM, makes a socket pair and hands one
+//! end to each worker — the asking one as its connection, the other through
+//! its inbox as a connection from the asking VM's CID (which the asking
+//! guest cannot choose). Bytes then flow worker to worker; both vsock
+//! devices keep their own flow control. Everything refused is logged in
+//! `STATE_DIR/phone.log`.
+//!
+//! Connections to host ports (CID 2) are made by the supervisor too, to
+//! `STATE_DIR/vms/NAME/vsock.sock_PORT` as with a single VM, so a worker
+//! never connects to anything itself.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
+use crate::protocol::{self, ConnectReply, ConnectRequest, Incoming, Received};
+use crate::supervisor::{lock, Shared};
+
+/// The host's vsock CID.
+const HOST_CID: u64 = 2;
+
+/// Answers VM `i`'s (generation `g`) requests until its worker goes away.
+pub(crate) fn serve(shared: &Arc<Shared>, i: usize, g: u64, router: OwnedFd) {
+    loop {
+        let request = match protocol::receive::<ConnectRequest>(router.as_fd(), false) {
+            Ok(Received::Message(r, _)) => r,
+            Ok(Received::Empty) => continue,
+            Ok(Received::Closed) | Err(_) => return,
+        };
+        if !shared.is_current(i, g) {
+            return;
+        }
+        let (reply, fd) = route(shared, i, &request);
+        let sent = protocol::send(
+            router.as_fd(),
+            &reply,
+            fd.as_ref().map(|f| f.as_fd()),
+            false,
+        );
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// Decides one request: the reply and the stream's end for the asker.
+fn route(shared: &Shared, i: usize, r: &ConnectRequest) -> (ConnectReply, Option<OwnedFd>) {
+    let m = &shared.manifest;
+    let from = &m.vms[i];
+    if r.dst_cid == HOST_CID {
+        let mut path = crate::worker::vm_dir(m, &from.name)
+            .join("vsock.sock")
+            .into_os_string();
+        path.push(format!("_{}", r.dst_port));
+        return match UnixStream::connect(&path) {
+            Ok(s) => (ConnectReply::Established, Some(OwnedFd::from(s))),
+            Err(_) => (ConnectReply::Refused, None),
+        };
+    }
+    let refuse = |why: String| {
+        shared.log(&format!(
+            "channel refused: {} (cid {}) port {} -> cid {} port {}: {why}",
+            from.name, from.cid, r.src_port, r.dst_cid, r.dst_port
+        ));
+        (ConnectReply::Refused, None)
+    };
+    let Some(j) = m.vms.iter().position(|v| v.cid == r.dst_cid) else {
+        return refuse("no VM has that CID".into());
+    };
+    let to = &m.vms[j];
+    if !m.allows(&from.name, &to.name, r.dst_port) {
+        return refuse(format!(
+            "no [[channel]] from {} to {} port {}",
+            from.name, to.name, r.dst_port
+        ));
+    }
+    let inbox = lock(&shared.table).slots[j]
+        .worker
+        .as_ref()
+        .map(|w| w.inbox.clone());
+    let Some(inbox) = inbox else {
+        return refuse(format!("{} is not running", to.name));
+    };
+    let (ours, theirs) = match protocol::stream_pair() {
+        Ok(p) => p,
+        Err(e) => return refuse(format!("cannot make a stream: {e}")),
+    };
+    let incoming = Incoming {
+        src_cid: from.cid,
+        src_port: r.src_port,
+        dst_port: r.dst_port,
+    };
+    match protocol::send(inbox.as_fd(), &incoming, Some(theirs.as_fd()), true) {
+        Ok(true) => {
+            shared.log(&format!(
+                "channel: {} port {} -> {} port {}",
+                from.name, r.src_port, to.name, r.dst_port
+            ));
+            (ConnectReply::AwaitingPeer, Some(ours))
+        }
+        Ok(false) => refuse(format!("{} is not taking connections", to.name)),
+        Err(e) => refuse(format!("{}: {e}", to.name)),
+    }
+}
