@@ -126,16 +126,28 @@ async fn vm_stats(State(api): State<Api>, Path(name): Path<String>) -> Answer {
     Ok(Json(json!({ "vm": vm, "report": report })).into_response())
 }
 
-async fn vm_action(State(api): State<Api>, Path((name, action)): Path<(String, String)>) -> Answer {
-    let n = name.clone();
-    match action.as_str() {
-        "start" => blocking(&api, move |p| p.start_vm(&n)).await?,
-        "stop" => blocking(&api, move |p| p.stop_vm(&n)).await?,
-        "pause" => blocking(&api, move |p| p.pause_vm(&n)).await?,
-        "resume" => blocking(&api, move |p| p.resume_vm(&n)).await?,
-        "switch" => blocking(&api, move |p| p.switch_to(&n)).await?,
-        _ => return Err(not_found_route(&format!("/vms/{name}/{action}"))),
-    }
+async fn vm_start(State(api): State<Api>, Path(name): Path<String>) -> Answer {
+    blocking(&api, move |p| p.start_vm(&name)).await?;
+    ok()
+}
+
+async fn vm_stop(State(api): State<Api>, Path(name): Path<String>) -> Answer {
+    blocking(&api, move |p| p.stop_vm(&name)).await?;
+    ok()
+}
+
+async fn vm_pause(State(api): State<Api>, Path(name): Path<String>) -> Answer {
+    blocking(&api, move |p| p.pause_vm(&name)).await?;
+    ok()
+}
+
+async fn vm_resume(State(api): State<Api>, Path(name): Path<String>) -> Answer {
+    blocking(&api, move |p| p.resume_vm(&name)).await?;
+    ok()
+}
+
+async fn vm_switch(State(api): State<Api>, Path(name): Path<String>) -> Answer {
+    blocking(&api, move |p| p.switch_to(&name)).await?;
     ok()
 }
 
@@ -151,6 +163,7 @@ async fn vm_balloon(
     Path(name): Path<String>,
     body: Result<Json<BalloonTarget>, JsonRejection>,
 ) -> Answer {
+    api.phone.state(&name)?;
     let Json(b) = body.map_err(|r| ApiError(r.status(), r.body_text()))?;
     blocking(&api, move |p| p.set_balloon(&name, b.target_bytes)).await?;
     ok()
@@ -306,7 +319,11 @@ fn router(api: Api) -> Router {
         .route("/vms/{name}/stats", get(vm_stats))
         .route("/vms/{name}/balloon", put(vm_balloon))
         .route("/vms/{name}/console", get(console_vm))
-        .route("/vms/{name}/{action}", post(vm_action))
+        .route("/vms/{name}/start", post(vm_start))
+        .route("/vms/{name}/stop", post(vm_stop))
+        .route("/vms/{name}/pause", post(vm_pause))
+        .route("/vms/{name}/resume", post(vm_resume))
+        .route("/vms/{name}/switch", post(vm_switch))
         .fallback(fallback)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))

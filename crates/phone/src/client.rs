@@ -68,9 +68,25 @@ impl Client {
     async fn connect(
         &self,
     ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(|e| format!("no phone answers at '{}': {e}", self.socket.display()))?;
+        // A full listen queue (a burst of clients) clears in moments.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let stream = loop {
+            match tokio::net::UnixStream::connect(&self.socket).await {
+                Ok(s) => break s,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "no phone answers at '{}': {e}",
+                        self.socket.display()
+                    ))
+                }
+            }
+        };
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| e.to_string())?;

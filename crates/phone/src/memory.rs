@@ -135,7 +135,13 @@ pub(crate) fn manage(shared: &Arc<Shared>) {
             let most = v.config.mem.saturating_sub(vmm::BALLOON_RESERVE);
             let before = s.reclaimed;
             if pressure {
-                let free = b.free.unwrap_or(0).saturating_sub(GUEST_MARGIN);
+                // What the guest could free, caches included: inflating
+                // makes it drop clean caches, and those pages leave the host.
+                let free = b
+                    .available
+                    .or(b.free)
+                    .unwrap_or(0)
+                    .saturating_sub(GUEST_MARGIN);
                 let room = most.saturating_sub(s.balloon_base + s.reclaimed);
                 s.reclaimed += STEP.min(free).min(room);
             } else {

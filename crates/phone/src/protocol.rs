@@ -53,6 +53,9 @@ pub struct BalloonInfo {
     pub actual: u64,
     /// The guest's free memory in bytes (its latest statistics), if known.
     pub free: Option<u64>,
+    /// The memory the guest could make free (free plus reclaimable
+    /// caches; its latest statistics), if known.
+    pub available: Option<u64>,
     /// The guest's total memory in bytes (its latest statistics), if known.
     pub total: Option<u64>,
 }

@@ -112,6 +112,8 @@ pub struct VmStatus {
 pub struct PhoneStatus {
     /// The phone's name.
     pub phone: String,
+    /// The supervisor's process ID.
+    pub supervisor_pid: u32,
     /// Its VMs, in manifest order.
     pub vms: Vec<VmStatus>,
 }
@@ -361,12 +363,12 @@ impl Shared {
         std::thread::Builder::new()
             .name(format!("control-{name}"))
             .spawn(move || me.read_control(i, generation, control))
-            .map_err(|e| io(e))?;
+            .map_err(&io)?;
         let me = self.clone();
         std::thread::Builder::new()
             .name(format!("router-{name}"))
             .spawn(move || routing::serve(&me, i, generation, router))
-            .map_err(|e| io(e))?;
+            .map_err(io)?;
         Ok(())
     }
 
@@ -680,6 +682,7 @@ impl Supervisor {
             .collect();
         PhoneStatus {
             phone: m.name.clone(),
+            supervisor_pid: std::process::id(),
             vms,
         }
     }

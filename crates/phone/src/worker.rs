@@ -201,8 +201,9 @@ fn report(control: &VmControl) -> Report {
     let balloon = control.balloon().ok().map(|b| BalloonInfo {
         target: b.target,
         actual: b.actual,
-        // VIRTIO_BALLOON_S_MEMFREE, VIRTIO_BALLOON_S_MEMTOT.
+        // VIRTIO_BALLOON_S_MEMFREE, VIRTIO_BALLOON_S_AVAIL, VIRTIO_BALLOON_S_MEMTOT.
         free: stat(&b.stats, 4),
+        available: stat(&b.stats, 6),
         total: stat(&b.stats, 5),
     });
     Report {
@@ -272,6 +273,20 @@ fn serve_control(control_fd: Arc<OwnedFd>, vm: VmControl, board: Arc<Board>) {
     }
 }
 
+/// Test hook (debug builds only): with `PV_TEST_FORBIDDEN_CALL=NAME`, VM
+/// NAME's worker opens a file two seconds into its sandbox, as a
+/// compromised VMM would — and dies of SIGSYS.
+fn forbidden_call_for_tests(name: &str) {
+    if cfg!(debug_assertions) && std::env::var("PV_TEST_FORBIDDEN_CALL").is_ok_and(|v| v == name) {
+        let _ = std::thread::Builder::new()
+            .name("forbidden".into())
+            .spawn(|| {
+                std::thread::sleep(Duration::from_secs(2));
+                let _ = File::open("/etc/hostname");
+            });
+    }
+}
+
 /// Runs VM `name` of `manifest` in this process: builds it, calls
 /// `started` with it (the caller hooks its stop signals to the board), enters
 /// the sandbox and runs the VM until it ends. A `supervised` worker takes
@@ -333,6 +348,7 @@ pub fn run(
             .map_err(|e| format!("cannot start the control thread: {e}"))?;
     }
     sandbox::enter(&sandbox::worker_filter()?)?;
+    forbidden_call_for_tests(name);
     if let Some(fd) = &control_fd {
         let _ = protocol::send(fd.as_fd(), &FromWorker::Started, None, false);
     }

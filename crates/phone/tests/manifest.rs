@@ -143,7 +143,22 @@ fn mistakes_are_refused_naming_the_key() {
         (
             "memory = \"768M\"",
             "memory = \"512M\"",
-            "phone.memory: the VMs need 640 MiB together, more than the phone's 512 MiB",
+            "phone.memory: the VMs that start with the phone need 640 MiB together, more than the phone's 512 MiB",
+        ),
+        (
+            "memory = \"768M\"",
+            "memory = \"200M\"",
+            "vm[0].mem: 256 MiB is more than the phone's whole budget of 200 MiB",
+        ),
+        (
+            "memory = \"768M\"",
+            "memory = \"768M\"\nbackground_cpu = 0",
+            "phone.background_cpu: 0 is not a percentage of a core (1 to 100)",
+        ),
+        (
+            "memory = \"768M\"",
+            "memory = \"768M\"\nlow_memory = \"lots\"",
+            "phone.low_memory: \"lots\" is not a size",
         ),
         (
             "to = \"keys\"",
@@ -238,4 +253,27 @@ fn a_manifest_that_is_not_a_file_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(got.contains("cannot read manifest"), "{got}");
+}
+
+#[test]
+fn vms_that_wait_for_phone_start_are_outside_the_startup_budget() {
+    let m = parse(GOOD).unwrap();
+    assert_eq!(m.background_cpu, 25);
+    assert_eq!(m.low_memory, phone::manifest::DEFAULT_LOW_MEMORY);
+    assert!(m.vms.iter().all(|v| v.autostart));
+    // 640 MiB of VMs in 512 MiB: only if the 256 MiB one waits.
+    let tight = GOOD.replacen(
+        "memory = \"768M\"",
+        "memory = \"512M\"\nbackground_cpu = 40\nlow_memory = \"1G\"",
+        1,
+    );
+    assert!(parse(&tight).is_err());
+    let waits = tight.replacen(
+        "restart = \"never\"",
+        "restart = \"never\"\nautostart = false",
+        1,
+    );
+    let m = parse(&waits).unwrap();
+    assert!(!m.vm("work").unwrap().autostart);
+    assert_eq!((m.background_cpu, m.low_memory), (40, 1 << 30));
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod host_checks;
+pub mod phone;
 pub mod vmm_process;
 
 use std::io::Read;

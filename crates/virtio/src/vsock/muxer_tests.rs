@@ -188,3 +188,119 @@ fn bad_handshakes_and_strangers_are_refused() {
     m.from_guest(&guest(op::RST, 1, 2, 0, 0, 0), &[]);
     assert!(!m.has_packet());
 }
+
+/// A router that hands out one end of a socket pair for CID 7 and refuses
+/// everything else.
+struct PairRouter {
+    far: std::sync::Mutex<Option<UnixStream>>,
+}
+
+impl VsockRouter for PairRouter {
+    fn connect(&self, dst_cid: u64, _dst_port: u32, _src_port: u32) -> Option<Routed> {
+        if dst_cid != 7 {
+            return None;
+        }
+        let (near, far) = UnixStream::pair().unwrap();
+        *self.far.lock().unwrap() = Some(far);
+        Some(Routed::AwaitingPeer(near))
+    }
+    fn inbox(&self) -> std::os::fd::RawFd {
+        -1
+    }
+    fn receive(&self) -> Option<PeerStream> {
+        None
+    }
+}
+
+#[test]
+fn streams_to_other_vms_go_through_the_router_and_wait_for_the_peer() {
+    let d = dir("router");
+    let router = Arc::new(PairRouter {
+        far: Default::default(),
+    });
+    let mut m = Muxer::with_router(CID, &d.join("v.sock"), Some(router.clone()));
+    let to = |cid: u64, port: u32| {
+        let mut h = guest(op::REQUEST, port, 1234, 0, 4096, 0);
+        h.dst_cid = cid;
+        h
+    };
+    // Refused by the router: a reset from that CID.
+    m.from_guest(&to(8, 5000), &[]);
+    let (h, _) = next(&mut m);
+    assert_eq!((h.op, h.src_cid, h.src_port), (op::RST, 8, 5000));
+    // Its own CID is never routed.
+    m.from_guest(&to(CID, 5000), &[]);
+    assert_eq!(next(&mut m).0.op, op::RST);
+    // Accepted by the router: no answer until the peer says OK.
+    m.from_guest(&to(7, 5000), &[]);
+    assert!(!m.has_packet());
+    let key = (7, 5000, 1234);
+    let mut far = router.far.lock().unwrap().take().unwrap();
+    far.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    far.write_all(b"OK 5000\nhi").unwrap();
+    m.ready(Token::Conn(key), true, false);
+    let (h, _) = next(&mut m);
+    assert_eq!(
+        (h.op, h.src_cid, h.src_port, h.dst_port),
+        (op::RESPONSE, 7, 5000, 1234)
+    );
+    // Then data flows, attributed to the peer's CID.
+    let mut rw = to(7, 5000);
+    rw.op = op::RW;
+    rw.len = 3;
+    m.from_guest(&rw, b"abc");
+    let mut got = [0u8; 3];
+    far.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"abc");
+    m.ready(Token::Conn(key), true, false);
+    let (h, data) = next(&mut m);
+    assert_eq!((h.op, h.src_cid, data.as_slice()), (op::RW, 7, &b"hi"[..]));
+    // A peer that closes before OK fails the connect.
+    m.from_guest(&to(7, 6000), &[]);
+    drop(router.far.lock().unwrap().take());
+    m.ready(Token::Conn((7, 6000, 1234)), true, false);
+    let (h, _) = next(&mut m);
+    assert_eq!((h.op, h.src_port), (op::RST, 6000));
+}
+
+#[test]
+fn a_peer_stream_is_offered_from_the_peers_cid() {
+    let d = dir("peer-in");
+    let router = Arc::new(PairRouter {
+        far: Default::default(),
+    });
+    let mut m = Muxer::with_router(CID, &d.join("v.sock"), Some(router));
+    let (near, mut far) = UnixStream::pair().unwrap();
+    far.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    m.peer_connects(PeerStream {
+        stream: near,
+        src_cid: 9,
+        src_port: 777,
+        dst_port: 5000,
+    });
+    let (h, _) = next(&mut m);
+    assert_eq!(
+        (h.op, h.src_cid, h.src_port, h.dst_port),
+        (op::REQUEST, 9, 777, 5000)
+    );
+    // The guest accepts: the peer reads OK.
+    let mut resp = guest(op::RESPONSE, 777, 5000, 0, 4096, 0);
+    resp.dst_cid = 9;
+    m.from_guest(&resp, &[]);
+    let mut line = [0u8; 7];
+    far.read_exact(&mut line).unwrap();
+    assert_eq!(&line, b"OK 777\n");
+    // A peer claiming the host's CID or the guest's own is dropped.
+    for cid in [HOST_CID, CID] {
+        let (near, _far) = UnixStream::pair().unwrap();
+        m.peer_connects(PeerStream {
+            stream: near,
+            src_cid: cid,
+            src_port: 1,
+            dst_port: 5000,
+        });
+        assert!(!m.has_packet());
+    }
+}

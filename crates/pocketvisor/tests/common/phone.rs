@@ -1,0 +1,305 @@
+//! A phone under test: a manifest in a temporary directory, brought up with
+//! `pocketvisor phone up --detach`, driven through the CLI and the API
+//! client, and always brought down — by `phone down`, then by killing what
+//! is left by PID — when dropped.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use phone::client::Client;
+use serde_json::Value;
+
+use super::linux_guest_dir;
+
+/// One `[[vm]]` of a test manifest.
+pub struct VmSpec {
+    /// Its name.
+    pub name: &'static str,
+    /// open, corporate or trusted.
+    pub role: &'static str,
+    /// Guest RAM.
+    pub mem: &'static str,
+    /// Further TOML lines for the entry (restart, balloon, disks...).
+    pub extra: String,
+}
+
+impl VmSpec {
+    /// A VM named `name` with role `role` and 128 MiB.
+    pub fn new(name: &'static str, role: &'static str) -> Self {
+        VmSpec {
+            name,
+            role,
+            mem: "128M",
+            extra: String::new(),
+        }
+    }
+
+    /// Adds TOML lines to the entry.
+    pub fn with(mut self, lines: &str) -> Self {
+        self.extra.push_str(lines);
+        self.extra.push('\n');
+        self
+    }
+}
+
+/// A running phone (brought down on drop).
+pub struct TestPhone {
+    /// The temporary directory holding the manifest and the state dir.
+    pub dir: tempfile::TempDir,
+    /// The manifest's path.
+    pub manifest: PathBuf,
+    /// The state directory.
+    pub state: PathBuf,
+    /// PIDs seen (supervisor and workers), killed on drop if still there.
+    seen: std::cell::RefCell<Vec<u32>>,
+}
+
+/// The pocketvisor binary.
+pub fn pocketvisor() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pocketvisor"))
+}
+
+/// Whether process `pid` exists.
+pub fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid as i32, 0) == 0 }
+}
+
+/// Waits for `done`, failing the test with `what` after `limit`.
+pub fn wait(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The text of a manifest: `[phone]` lines and VMs booting the test guest
+/// with `pv.vm=NAME` on their command lines.
+pub fn manifest_text(phone_lines: &str, vms: &[VmSpec], channels: &str) -> String {
+    let guest = linux_guest_dir();
+    let mut text = format!("[phone]\nname = \"test\"\nstate_dir = \"state\"\n{phone_lines}\n");
+    for v in vms {
+        text.push_str(&format!(
+            "[[vm]]\nname = \"{}\"\nrole = \"{}\"\nkernel = \"{}\"\ninitrd = \"{}\"\n\
+             cmdline = \"console=ttyAMA0 quiet cryptomgr.notests pv.vm={}\"\nmem = \"{}\"\n{}\n",
+            v.name,
+            v.role,
+            guest.join("Image").display(),
+            guest.join("initramfs.cpio.gz").display(),
+            v.name,
+            v.mem,
+            v.extra
+        ));
+    }
+    text.push_str(channels);
+    text
+}
+
+impl TestPhone {
+    /// Writes the manifest (see [`manifest_text`]) without starting anything.
+    pub fn prepare(phone_lines: &str, vms: &[VmSpec], channels: &str) -> TestPhone {
+        let dir = tempfile::Builder::new()
+            .prefix("pv-phone-")
+            .tempdir()
+            .unwrap();
+        let manifest = dir.path().join("phone.toml");
+        std::fs::write(&manifest, manifest_text(phone_lines, vms, channels)).unwrap();
+        let state = dir.path().join("state");
+        TestPhone {
+            dir,
+            manifest,
+            state,
+            seen: Default::default(),
+        }
+    }
+
+    /// Writes the manifest and brings the phone up detached; waits until
+    /// every VM that starts with it has reached its shell.
+    pub fn up(phone_lines: &str, vms: &[VmSpec], channels: &str) -> TestPhone {
+        let p = Self::prepare(phone_lines, vms, channels);
+        let out = pocketvisor()
+            .args(["phone", "up", "--detach"])
+            .arg(&p.manifest)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "phone up failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        p.remember();
+        for v in vms {
+            if !v.extra.contains("autostart = false") {
+                p.wait_for_console(v.name, "Pocketvisor guest shell", Duration::from_secs(120));
+            }
+        }
+        p
+    }
+
+    /// The API client.
+    pub fn client(&self) -> Client {
+        Client::for_phone(&self.state)
+    }
+
+    /// Runs `pocketvisor phone ARGS --phone STATE`.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let out = pocketvisor()
+            .arg("phone")
+            .args(args)
+            .arg("--phone")
+            .arg(&self.state)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        self.remember();
+        out
+    }
+
+    /// `phone status --json`.
+    pub fn status(&self) -> Value {
+        let out = self.cli(&["status", "--json"]);
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+    }
+
+    /// VM `name`'s row of the status.
+    pub fn vm(&self, name: &str) -> Value {
+        self.status()["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no VM {name} in the status"))
+    }
+
+    /// Notes every PID the phone has now, to kill on drop.
+    fn remember(&self) {
+        if let Ok(a) = self.client().call("GET", "/phone", None) {
+            let mut seen = self.seen.borrow_mut();
+            if let Some(p) = a.body["supervisor_pid"].as_u64() {
+                seen.push(p as u32);
+            }
+            for v in a.body["vms"].as_array().into_iter().flatten() {
+                if let Some(p) = v["pid"].as_u64() {
+                    seen.push(p as u32);
+                }
+            }
+        }
+    }
+
+    /// Every PID seen so far.
+    pub fn pids(&self) -> Vec<u32> {
+        self.remember();
+        self.seen.borrow().clone()
+    }
+
+    /// VM `name`'s console log.
+    pub fn console_log(&self, name: &str) -> String {
+        let path = self.state.join("vms").join(name).join("console.log");
+        String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
+    }
+
+    /// Waits until VM `name`'s console log holds `text` `count` times.
+    pub fn wait_for_console_n(&self, name: &str, text: &str, count: usize, limit: Duration) {
+        let start = Instant::now();
+        while self.console_log(name).matches(text).count() < count {
+            assert!(
+                start.elapsed() < limit,
+                "timed out waiting for {text:?} on {name}'s console:\n{}\n--- phone.log:\n{}",
+                self.console_log(name),
+                self.phone_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until VM `name`'s console log holds `text`.
+    pub fn wait_for_console(&self, name: &str, text: &str, limit: Duration) {
+        self.wait_for_console_n(name, text, 1, limit);
+    }
+
+    /// The phone's log.
+    pub fn phone_log(&self) -> String {
+        std::fs::read_to_string(self.state.join("phone.log")).unwrap_or_default()
+    }
+
+    /// Types `line` into VM `name`'s console (through the API's console
+    /// stream) and waits until it has run: the line is followed by an echo
+    /// of a marker the shell computes, so the typed line's own echo does
+    /// not count.
+    pub fn run_in(&self, name: &str, line: &str, limit: Duration) {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1000);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (mut stream, _) = self
+            .client()
+            .console(&format!("/vms/{name}/console"))
+            .expect("console stream");
+        let join = if line.trim_end().ends_with('&') {
+            " "
+        } else {
+            "; "
+        };
+        let typed = format!("{line}{join}echo PV-DONE-$(({n}+1))\n");
+        stream.write_all(typed.as_bytes()).unwrap();
+        self.wait_for_console(name, &format!("PV-DONE-{}", n + 1), limit);
+    }
+
+    /// Opens VM `name`'s console stream.
+    pub fn console_stream(&self, path: &str) -> UnixStream {
+        let (stream, _) = self.client().console(path).expect("console stream");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        stream
+    }
+}
+
+/// Reads from `stream` until `text` has arrived (after what `seen` held).
+pub fn read_until(stream: &mut UnixStream, seen: &mut String, text: &str, limit: Duration) {
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    while !seen.contains(text) {
+        assert!(
+            start.elapsed() < limit,
+            "timed out waiting for {text:?}; got:\n{seen}"
+        );
+        match stream.read(&mut buf) {
+            Ok(0) => panic!("the stream closed before {text:?}; got:\n{seen}"),
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(_) => {}
+        }
+    }
+}
+
+impl Drop for TestPhone {
+    fn drop(&mut self) {
+        let pids = self.pids();
+        let _ = pocketvisor()
+            .args(["phone", "down", "--phone"])
+            .arg(&self.state)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        for pid in pids {
+            // Only if the PID is still one of ours (not reused meanwhile).
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let ours = String::from_utf8_lossy(&cmdline).contains("pocketvisor")
+                && String::from_utf8_lossy(&cmdline).contains(&*self.dir.path().to_string_lossy());
+            if alive(pid) && ours {
+                // SAFETY: killing a process this test started (by PID).
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+        }
+    }
+}
