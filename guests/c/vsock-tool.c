@@ -3,6 +3,8 @@
  *   vsock-tool ping CID PORT BYTES   send BYTES to CID:PORT, check the echo
  *   vsock-tool sink PORT             accept one stream, count it (MB/s)
  *   vsock-tool source CID PORT BYTES send BYTES to CID:PORT (MB/s)
+ *   vsock-tool rtt CID PORT COUNT    COUNT 1-byte round trips with an echo
+ *                                    at CID:PORT (p50/p99 latency in us)
  * Data is a fixed pattern so either end can check it (sink and source, made
  * for throughput, only check and make the first MiB). Prints one result line.
  */
@@ -145,6 +147,40 @@ static int source(unsigned cid, unsigned port, unsigned long bytes) {
     return 0;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* One byte out, the same byte back, COUNT times; the latency of each. */
+static int rtt(unsigned cid, unsigned port, unsigned long count) {
+    if (count == 0) count = 1;
+    double *us = malloc(count * sizeof *us);
+    if (!us) die("malloc");
+    int s = connect_to(cid, port);
+    unsigned long bad = 0;
+    for (unsigned long i = 0; i < count; i++) {
+        unsigned char out = pattern(i), in;
+        double t0 = now();
+        if (write(s, &out, 1) != 1) die("write");
+        ssize_t n;
+        while ((n = read(s, &in, 1)) < 0 && errno == EINTR) {}
+        if (n < 0) die("read");
+        if (n == 0) {
+            errno = ECONNRESET;
+            die("read (closed)");
+        }
+        us[i] = (now() - t0) * 1e6;
+        bad += in != out;
+    }
+    close(s);
+    qsort(us, count, sizeof *us, cmp_double);
+    printf("VSOCK-RTT p50 %.0f us p99 %.0f us (%lu round trips, %lu wrong, max %.0f us)\n",
+           us[(count - 1) / 2], us[(count * 99 + 99) / 100 - 1], count, bad, us[count - 1]);
+    free(us);
+    return bad != 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "echo")) return echo(atoi(argv[2]));
     if (argc == 3 && !strcmp(argv[1], "sink")) return sink(atoi(argv[2]));
@@ -152,6 +188,9 @@ int main(int argc, char **argv) {
         return ping(atoi(argv[2]), atoi(argv[3]), strtoul(argv[4], 0, 10));
     if (argc == 5 && !strcmp(argv[1], "source"))
         return source(atoi(argv[2]), atoi(argv[3]), strtoul(argv[4], 0, 10));
-    fprintf(stderr, "usage: vsock-tool echo PORT | ping CID PORT BYTES | sink PORT | source CID PORT BYTES\n");
+    if (argc == 5 && !strcmp(argv[1], "rtt"))
+        return rtt(atoi(argv[2]), atoi(argv[3]), strtoul(argv[4], 0, 10));
+    fprintf(stderr, "usage: vsock-tool echo PORT | ping CID PORT BYTES | sink PORT | source CID PORT BYTES"
+                    " | rtt CID PORT COUNT\n");
     return 2;
 }

@@ -1,8 +1,11 @@
-//! `phone`: several VMs side by side from one manifest. Today: the
-//! manifest ([`manifest`]) — read, checked and turned into each VM's
-//! configuration — and the sandbox a VM's worker process enters
-//! ([`sandbox`]: seccomp, non-dumpable). The supervisor, the worker
-//! processes and the management API build on them.
+//! `phone`: several VMs side by side from one manifest, each in its own
+//! sandboxed worker process ([`worker`], [`sandbox`]) under a supervisor
+//! ([`supervisor`], [`daemon`]) that restarts them by policy, routes
+//! guest-to-guest vsock streams by the manifest's channels, keeps
+//! background VMs under a CPU quota, reclaims memory from them under
+//! pressure ([`memory`]) and serves a management API ([`api`], [`client`]).
+//! The manifest is read by [`manifest`]; supervisor and workers speak
+//! [`protocol`].
 
 pub mod api;
 pub mod client;

@@ -7,8 +7,9 @@
 //!
 //! The allow-list is what the VMM does while a guest runs: memory (guest
 //! RAM, the allocator, balloon hole-punching), threads waiting and waking,
-//! reads and writes of the files and sockets it already holds, the vsock
-//! device's few new unix sockets (guest connections to host ports), the
+//! reads and writes of the files and sockets it already holds (a worker on
+//! its own also makes the vsock device's few new unix sockets for guest
+//! connections to host ports; a supervised one is given them), the
 //! network switch's datagrams, directory listing (read-only directories
 //! only) and removal of dead peers' sockets, the
 //! CPU's compiled-code buffer (an anonymous memfd),
@@ -72,7 +73,6 @@ const ALWAYS: &[libc::c_long] = &[
     libc::SYS_ppoll,
     libc::SYS_pipe2,
     libc::SYS_accept4,
-    libc::SYS_connect,
     libc::SYS_recvfrom,
     libc::SYS_sendto,
     libc::SYS_recvmsg,
@@ -97,10 +97,23 @@ fn arg_is(index: u8, value: u64) -> Result<SeccompCondition, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The worker's seccomp filter for this host's architecture.
+/// The seccomp filter of a worker on its own (`phone worker` without a
+/// supervisor): its vsock device connects to host ports itself.
+pub fn worker_filter() -> Result<BpfProgram, String> {
+    filter(true)
+}
+
+/// The seccomp filter of a supervised worker: every vsock stream comes
+/// from the supervisor, so it may neither create sockets nor connect —
+/// not to another VM's sockets, nor to anything else.
+pub fn supervised_worker_filter() -> Result<BpfProgram, String> {
+    filter(false)
+}
+
+/// The allow-list; `connects` adds `socket` (AF_UNIX only) and `connect`.
 // libc's constants have different types on different architectures.
 #[allow(clippy::unnecessary_cast)]
-pub fn worker_filter() -> Result<BpfProgram, String> {
+fn filter(connects: bool) -> Result<BpfProgram, String> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| e.to_string())?;
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = ALWAYS
         .iter()
@@ -109,11 +122,14 @@ pub fn worker_filter() -> Result<BpfProgram, String> {
         .collect();
     let rule =
         |conditions: Vec<SeccompCondition>| SeccompRule::new(conditions).map_err(|e| e.to_string());
-    // New sockets: unix only (the vsock device's streams to host ports).
-    rules.insert(
-        libc::SYS_socket as i64,
-        vec![rule(vec![arg_is(0, libc::AF_UNIX as u64)?])?],
-    );
+    if connects {
+        // New sockets: unix only (the vsock device's streams to host ports).
+        rules.insert(
+            libc::SYS_socket as i64,
+            vec![rule(vec![arg_is(0, libc::AF_UNIX as u64)?])?],
+        );
+        rules.insert(libc::SYS_connect as i64, Vec::new());
+    }
     // ioctl: only making a socket non-blocking.
     rules.insert(
         libc::SYS_ioctl as i64,

@@ -347,7 +347,12 @@ pub fn run(
             .spawn(move || serve_control(fd, control, board))
             .map_err(|e| format!("cannot start the control thread: {e}"))?;
     }
-    sandbox::enter(&sandbox::worker_filter()?)?;
+    let filter = if control_fd.is_some() {
+        sandbox::supervised_worker_filter()?
+    } else {
+        sandbox::worker_filter()?
+    };
+    sandbox::enter(&filter)?;
     forbidden_call_for_tests(name);
     if let Some(fd) = &control_fd {
         let _ = protocol::send(fd.as_fd(), &FromWorker::Started, None, false);

@@ -63,6 +63,14 @@ fn child() {
             let _ = std::fs::File::open("/etc/hostname");
             println!("STILL ALIVE");
         }
+        "connect" => {
+            phone::sandbox::enter(&phone::sandbox::supervised_worker_filter().unwrap()).unwrap();
+            println!("ENTERED");
+            std::io::stdout().flush().unwrap();
+            // A supervised worker gets its streams; it never connects.
+            let _ = std::os::unix::net::UnixStream::connect(dir.join("anything.sock"));
+            println!("STILL ALIVE");
+        }
         "vm" => {
             let guest = linux_guest();
             let mut cfg = VmConfig::new(guest.join("Image"));
@@ -103,6 +111,16 @@ fn child() {
 fn a_forbidden_system_call_kills_the_worker_with_sigsys() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_child("forbidden", dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ENTERED"), "{stdout}");
+    assert!(!stdout.contains("STILL ALIVE"), "{stdout}");
+    assert_eq!(out.status.signal(), Some(libc::SIGSYS), "{:?}", out.status);
+}
+
+#[test]
+fn a_supervised_worker_cannot_connect_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_child("connect", dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("ENTERED"), "{stdout}");
     assert!(!stdout.contains("STILL ALIVE"), "{stdout}");

@@ -68,6 +68,32 @@ fn only_listed_channels_connect() {
     ] {
         assert!(log.contains(line), "phone.log lacks {line:?}:\n{log}");
     }
+    // A host program listening on the VM's host port P gets the guest's
+    // stream, through the supervisor (the worker itself cannot connect).
+    let listener =
+        std::os::unix::net::UnixListener::bind(p.state.join("vms/work/vsock.sock_6000")).unwrap();
+    let echo = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut total = 0;
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            s.write_all(&buf[..n]).unwrap();
+            total += n;
+        }
+        total
+    });
+    p.run_in("work", "vsock-tool ping 2 6000 65536", LIMIT);
+    assert!(
+        p.console_log("work")
+            .contains("VSOCK-PING ok 65536/65536 bytes back, 0 wrong"),
+        "{}",
+        p.console_log("work")
+    );
+    assert_eq!(echo.join().unwrap(), 65536);
     // Everything still runs.
     for v in p.status()["vms"].as_array().unwrap() {
         assert_eq!(v["state"], "running", "{v}");
