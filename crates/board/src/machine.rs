@@ -96,6 +96,9 @@ pub struct BoardConfig {
     pub ram_size: u64,
     /// Where the UART's output goes.
     pub console: Box<dyn Write + Send>,
+    /// RAM the host may merge with identical pages of other VMs
+    /// ([`GuestRam::new_mergeable`]) instead of a memfd.
+    pub mergeable_ram: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,7 +112,11 @@ impl Board {
         let cpus = cfg.cpus.clamp(1, layout::MAX_CPUS);
         let irq = Arc::new(IrqChip::new(cpus, layout::NUM_SPIS));
         Ok(Board {
-            ram: Arc::new(GuestRam::new(layout::RAM_BASE, cfg.ram_size)?),
+            ram: Arc::new(if cfg.mergeable_ram {
+                GuestRam::new_mergeable(layout::RAM_BASE, cfg.ram_size)?
+            } else {
+                GuestRam::new(layout::RAM_BASE, cfg.ram_size)?
+            }),
             uart: Platform {
                 device: Mutex::new(Pl011::new(cfg.console)),
                 line: irq.line(32 + spi::UART),
@@ -577,6 +584,7 @@ mod tests {
             cpus: 1,
             ram_size: 1 << 20,
             console: Box::new(std::io::sink()),
+            mergeable_ram: false,
         })
         .unwrap()
     }

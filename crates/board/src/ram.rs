@@ -31,8 +31,8 @@ pub struct GuestRam {
     base: u64,
     ptr: NonNull<u8>,
     size: u64,
-    /// The memfd behind the mapping.
-    fd: OwnedFd,
+    /// The memfd behind the mapping (none for private, mergeable RAM).
+    fd: Option<OwnedFd>,
     /// One bit per page written since the log was last taken.
     dirty: Box<[AtomicU64]>,
 }
@@ -87,14 +87,78 @@ impl GuestRam {
             base,
             ptr,
             size,
-            fd,
+            fd: Some(fd),
             dirty,
         })
     }
 
-    /// The memfd holding the guest's memory (offset 0 = [`GuestRam::base`]).
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+    /// Reserves `size` bytes of zeroed RAM at `base` as private anonymous
+    /// memory offered to the host's same-page merging (KSM,
+    /// `MADV_MERGEABLE`): pages identical across VMs — the same kernel
+    /// loaded in each, zeroed pages — can be shared copy-on-write by the
+    /// host. It has no memfd ([`GuestRam::memfd`] is `None`).
+    pub fn new_mergeable(base: u64, size: u64) -> Result<Self, RamError> {
+        assert!(
+            size > 0 && size.is_multiple_of(4096),
+            "RAM size must be whole pages"
+        );
+        // SAFETY: a private anonymous mapping, no address hint.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(RamError(std::io::Error::last_os_error()));
+        }
+        // Where KSM is off or absent this is refused; the RAM works the same.
+        // SAFETY: advice on our own mapping.
+        unsafe { libc::madvise(p, size as usize, libc::MADV_MERGEABLE) };
+        let ptr = NonNull::new(p as *mut u8).expect("mmap never returns null on success");
+        let pages = size / DIRTY_PAGE;
+        let dirty = (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
+        Ok(GuestRam {
+            base,
+            ptr,
+            size,
+            fd: None,
+            dirty,
+        })
+    }
+
+    /// The memfd holding the guest's memory (offset 0 = [`GuestRam::base`]),
+    /// unless the RAM is private mergeable memory.
+    pub fn memfd(&self) -> Option<BorrowedFd<'_>> {
+        self.fd.as_ref().map(|f| f.as_fd())
+    }
+
+    /// Frees `[off, off + len)` of the RAM (it reads as zeros afterwards).
+    pub(crate) fn free_range(&self, off: u64, len: u64) -> bool {
+        match &self.fd {
+            // SAFETY: punching a hole in our own memfd, inside its size.
+            Some(fd) => unsafe {
+                libc::fallocate(
+                    fd.as_raw_fd(),
+                    libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                    off as libc::off_t,
+                    len as libc::off_t,
+                ) == 0
+            },
+            // SAFETY: dropping pages of our own private mapping, inside it;
+            // they read as zeros afterwards.
+            None => unsafe {
+                libc::madvise(
+                    self.ptr.as_ptr().add(off as usize).cast(),
+                    len as usize,
+                    libc::MADV_DONTNEED,
+                ) == 0
+            },
+        }
     }
 
     /// Marks the page holding guest physical address `gpa` as written.
@@ -210,18 +274,9 @@ impl GuestRam {
         {
             return false;
         }
-        let off = (gpa - self.base) as libc::off_t;
-        // SAFETY: punching a hole in our own memfd, inside its size.
-        let r = unsafe {
-            libc::fallocate(
-                self.fd.as_raw_fd(),
-                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-                off,
-                len as libc::off_t,
-            )
-        };
+        let r = self.free_range(gpa - self.base, len);
         self.mark_range(gpa, len);
-        r == 0
+        r
     }
 }
 
@@ -284,7 +339,7 @@ mod tests {
                 1 << 20,
                 libc::PROT_READ,
                 libc::MAP_SHARED,
-                ram.fd().as_raw_fd(),
+                ram.memfd().unwrap().as_raw_fd(),
                 0,
             )
         };

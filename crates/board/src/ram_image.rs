@@ -76,7 +76,13 @@ impl GuestRam {
         file.set_len(0)?;
         file.set_len(self.size())?;
         let mut written = 0;
-        for (start, end) in data_extents(self.fd().as_raw_fd(), self.size())? {
+        // A memfd says where its data is; private RAM is read whole (its
+        // untouched pages read as zeros and are skipped all the same).
+        let extents = match self.memfd() {
+            Some(fd) => data_extents(fd.as_raw_fd(), self.size())?,
+            None => vec![(0, self.size())],
+        };
+        for (start, end) in extents {
             let mut at = start;
             while at < end {
                 let n = (end - at).min(CHUNK);
@@ -108,18 +114,8 @@ impl GuestRam {
                 ),
             ));
         }
-        let fd = self.fd().as_raw_fd();
         // Start from all zeros: free every page the RAM holds now.
-        // SAFETY: fallocate on our own memfd, inside its size.
-        let punched = unsafe {
-            libc::fallocate(
-                fd,
-                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-                0,
-                self.size() as libc::off_t,
-            )
-        };
-        if punched != 0 {
+        if !self.free_range(0, self.size()) {
             return Err(io::Error::last_os_error());
         }
         let mut buf = vec![0u8; CHUNK as usize];
@@ -145,7 +141,16 @@ mod tests {
 
     #[test]
     fn round_trip_is_exact_and_sparse() {
-        let ram = GuestRam::new(0x4000_0000, 8 << 20).unwrap();
+        round_trip(GuestRam::new);
+    }
+
+    #[test]
+    fn mergeable_ram_round_trips_too() {
+        round_trip(GuestRam::new_mergeable);
+    }
+
+    fn round_trip(make: fn(u64, u64) -> Result<GuestRam, crate::ram::RamError>) {
+        let ram = make(0x4000_0000, 8 << 20).unwrap();
         ram.write(0x4000_0000 + 5, b"hello");
         ram.write(0x4000_0000 + (3 << 20) + 4096 * 7, &[0xaa; 9000]);
         ram.write(0x4000_0000 + (8 << 20) - 1, &[1]);
@@ -154,12 +159,17 @@ mod tests {
         let file = tempfile::tempfile().unwrap();
         let written = ram.save_to(&file).unwrap();
         assert_eq!(written, 4096 * (1 + 3 + 1), "only the pages holding data");
-        let copy = GuestRam::new(0x4000_0000, 8 << 20).unwrap();
+        let copy = make(0x4000_0000, 8 << 20).unwrap();
         copy.write(0x4000_0000 + (1 << 20), b"stale");
         copy.load_from(&file).unwrap();
         let (mut a, mut b) = (vec![0u8; 8 << 20], vec![0u8; 8 << 20]);
         assert!(ram.read(0x4000_0000, &mut a) && copy.read(0x4000_0000, &mut b));
         assert!(a == b, "contents differ");
+        // Discarded pages read as zeros.
+        assert!(copy.discard(0x4000_0000, 4096));
+        let mut page = [1u8; 8];
+        assert!(copy.read(0x4000_0000, &mut page));
+        assert_eq!(page, [0; 8]);
         let small = GuestRam::new(0x4000_0000, 4 << 20).unwrap();
         let err = small.load_from(&file).unwrap_err();
         assert!(err.to_string().contains("memory image"), "{err}");

@@ -95,6 +95,8 @@ struct PhoneTable {
     memory: Size,
     #[serde(default = "default_background_cpu")]
     background_cpu: u32,
+    #[serde(default = "yes")]
+    share_memory: bool,
     low_memory: Option<Size>,
 }
 
@@ -334,6 +336,9 @@ impl Manifest {
             config.mem = v.mem.0;
             config.balloon = v.balloon;
             config.rng = v.rng;
+            // A trusted VM never shares pages with another VM: merged pages
+            // would let others time its memory.
+            config.share_memory = p.share_memory && v.role != Role::Trusted;
             for (k, d) in v.disks.iter().enumerate() {
                 let mut disk: DiskConfig = d
                     .parse()

@@ -261,6 +261,16 @@ fn vms_that_wait_for_phone_start_are_outside_the_startup_budget() {
     assert_eq!(m.background_cpu, 25);
     assert_eq!(m.low_memory, phone::manifest::DEFAULT_LOW_MEMORY);
     assert!(m.vms.iter().all(|v| v.autostart));
+    // Pages are shared between VMs, never a trusted VM's.
+    assert!(m.vm("personal").unwrap().config.share_memory);
+    assert!(!m.vm("keys").unwrap().config.share_memory);
+    let private = parse(&GOOD.replacen(
+        "memory = \"768M\"",
+        "memory = \"768M\"\nshare_memory = false",
+        1,
+    ))
+    .unwrap();
+    assert!(private.vms.iter().all(|v| !v.config.share_memory));
     // 640 MiB of VMs in 512 MiB: only if the 256 MiB one waits.
     let tight = GOOD.replacen(
         "memory = \"768M\"",

@@ -284,6 +284,7 @@ fn run(args: RunArgs) -> ExitCode {
         nets: args.nets,
         vsock: args.vsock,
         overcommit: args.overcommit,
+        share_memory: false,
     };
     if let Err(e) = cfg.check() {
         return bad_input(&e);

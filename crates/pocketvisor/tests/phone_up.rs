@@ -2,7 +2,8 @@
 //! way a user runs it: `phone up` shows the foreground VM's console, typed
 //! input reaches that VM, `phone switch` and Ctrl-A 3 change which console
 //! it shows, `status --json` shows every VM running in its own process, and
-//! Ctrl-A q brings the whole phone down: `phone up` ends with 0 and no
+//! open and corporate guests' RAM is offered to the host's same-page
+//! merging (a trusted VM's never), and Ctrl-A q brings the whole phone down: `phone up` ends with 0 and no
 //! process of the phone is left.
 
 mod common;
@@ -66,6 +67,15 @@ fn three_vms_switch_consoles_and_go_down() {
     assert_eq!(rows[0]["cid"], 3);
     assert_eq!(rows[2]["cid"], 5);
     assert_eq!(rows[0]["foreground"], true);
+    // Open and corporate RAM is offered to the host's page merging; a
+    // trusted VM's never is.
+    for (pid, mergeable) in pids.iter().zip([true, true, false]) {
+        assert_eq!(
+            common::phone::ram_is_mergeable(*pid, 128 << 20),
+            Some(mergeable),
+            "worker {pid}"
+        );
+    }
     pids.sort();
     pids.dedup();
     assert_eq!(pids.len(), 3, "one process per VM: {status}");

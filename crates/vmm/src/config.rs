@@ -33,6 +33,9 @@ pub struct VmConfig {
     pub vsock: Option<VsockConfig>,
     /// Allow more guest RAM than the host has (it is committed on touch).
     pub overcommit: bool,
+    /// Guest RAM as private memory the host may merge with identical pages
+    /// of other VMs (KSM) instead of a memfd (which snapshots use).
+    pub share_memory: bool,
 }
 
 /// A virtio-vsock device: the guest's context ID and the host's unix socket.
@@ -208,6 +211,7 @@ impl VmConfig {
             nets: Vec::new(),
             vsock: None,
             overcommit: false,
+            share_memory: false,
         }
     }
 

@@ -236,6 +236,7 @@ impl Vm {
                 cpus: cfg.cpus,
                 ram_size: cfg.mem,
                 console,
+                mergeable_ram: cfg.share_memory,
             })
             .map_err(|e| VmError::Host(e.to_string()))?,
         );

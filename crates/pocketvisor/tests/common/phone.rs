@@ -303,3 +303,26 @@ impl Drop for TestPhone {
         }
     }
 }
+
+/// Whether process `pid`'s mapping of exactly `size` bytes (a guest's RAM)
+/// is offered to the host's same-page merging (`mg` in its VmFlags), or
+/// `None` if it has no such mapping.
+pub fn ram_is_mergeable(pid: u32, size: u64) -> Option<bool> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    let mut in_ram = false;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-') {
+            if let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
+                in_ram = b - a == size;
+                continue;
+            }
+        }
+        if in_ram {
+            if let Some(flags) = line.strip_prefix("VmFlags:") {
+                return Some(flags.split_whitespace().any(|f| f == "mg"));
+            }
+        }
+    }
+    None
+}
