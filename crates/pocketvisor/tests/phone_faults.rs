@@ -2,7 +2,8 @@
 //! running; with `restart = "on-crash"` the VM is back (a new process,
 //! booted again) within seconds, with `never` it stays crashed; a worker
 //! that makes a system call outside its sandbox dies of SIGSYS and the
-//! supervisor reports it as such.
+//! supervisor reports it as such; a supervisor killed outright takes its
+//! workers with it.
 
 mod common;
 
@@ -96,4 +97,23 @@ fn crashes_stay_in_their_vm_and_restart_by_policy() {
         String::from_utf8_lossy(&out.stderr)
     );
     p.wait_for_console_n("work", "Pocketvisor guest shell", 2, LIMIT);
+
+    // A supervisor that dies takes its workers with it: each sees its
+    // control socket close and stops its VM. No orphan runs on.
+    let status = p.status();
+    let supervisor = status["supervisor_pid"].as_u64().unwrap() as u32;
+    let workers: Vec<u32> = status["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["pid"].as_u64().map(|p| p as u32))
+        .collect();
+    assert_eq!(workers.len(), 2, "{status}");
+    // SAFETY: killing the supervisor of the phone this test started.
+    unsafe { libc::kill(supervisor as i32, libc::SIGKILL) };
+    for pid in workers {
+        wait(&format!("worker {pid} to end"), Duration::from_secs(30), || {
+            !alive(pid)
+        });
+    }
 }

@@ -62,10 +62,16 @@ pub fn pocketvisor() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pocketvisor"))
 }
 
-/// Whether process `pid` exists.
+/// Whether process `pid` exists and has not ended (a zombie waiting for a
+/// parent that may never reap it — PID 1 of some containers — has ended).
 pub fn alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid as i32, 0) == 0 }
+    let exists = unsafe { libc::kill(pid as i32, 0) == 0 };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next());
+    exists && !matches!(state, Some("Z") | Some("X") | None)
 }
 
 /// Waits for `done`, failing the test with `what` after `limit`.
