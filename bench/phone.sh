@@ -4,9 +4,12 @@
 # the test initramfs, at its shell), against qemu-system-aarch64 -M virt -cpu
 # cortex-a53 in the same run, with the same kernel, initramfs and command line.
 #   1. boot: `phone up --detach` until all three consoles show the shell, vs
-#      three QEMUs started together until all three do.
+#      three QEMUs started together until all three do (the phone's two
+#      background VMs boot under its background vCPU quota).
 #   2. RSS after boot has settled: three VMs over one (a phone of one 256M VM;
-#      workers' rss_bytes + the supervisor's), vs three QEMUs over one.
+#      workers' rss_bytes + the supervisor's), vs three QEMUs over one; and
+#      the same with PSS, which splits shared pages (KSM's merged ones, when
+#      the host's KSM is on) between their users.
 #   3. idle CPU (utime + stime from /proc) of the whole phone, vs one idle QEMU.
 #   4. guest-to-guest vsock on a [[channel]]: personal → keys throughput
 #      (vsock-tool source/sink) and 1-byte round trips (vsock-tool rtt/echo).
@@ -49,6 +52,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The host's same-page merging (KSM) on for the run, as a phone would have
+# it (PV_BENCH_KSM=0 leaves it alone); the old setting is put back on exit.
+ksm_old=$(cat /sys/kernel/mm/ksm/run 2>/dev/null || echo "")
+if [ "${PV_BENCH_KSM:-1}" = 1 ] && [ -w /sys/kernel/mm/ksm/run ]; then
+    echo 1 >/sys/kernel/mm/ksm/run
+    trap 'cleanup; [ -n "$ksm_old" ] && echo "$ksm_old" >/sys/kernel/mm/ksm/run' EXIT
+fi
+
 now() { date +%s.%N; }
 fail() { echo "bench/phone.sh: $*" >&2; exit 1; }
 # wait_for FILE TEXT SECONDS
@@ -73,6 +84,29 @@ boot_wait() {
     awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'
 }
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+# pss_kib PID... -> proportional set sizes summed (shared pages, KSM's
+# merged ones too, split between their users), or 0 if unreadable
+pss_kib() {
+    local p t=0 k
+    for p in "$@"; do
+        k=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || true)
+        t=$((t + ${k:-0}))
+    done
+    echo "$t"
+}
+ksm_sharing() { cat /sys/kernel/mm/ksm/pages_sharing 2>/dev/null || echo 0; }
+# ksm_settle: with KSM on, waits until its merging stops growing (at most
+# 90 s), so what is measured is what stays shared
+ksm_settle() {
+    [ "$(cat /sys/kernel/mm/ksm/run 2>/dev/null)" = 1 ] || return 0
+    local last=-1 cur deadline=$((SECONDS + 90))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        sleep 5
+        cur=$(ksm_sharing)
+        [ "$cur" -le "$last" ] && break
+        last=$cur
+    done
+}
 # cpu_ticks PID... -> utime + stime of them all, in clock ticks
 cpu_ticks() {
     local p t=0
@@ -105,7 +139,10 @@ qemu work 256M; q2=$!
 qemu keys 128M; q3=$!
 q_boot3=$(boot_wait "$start" "$work"/qemu-{personal,work,keys}.log)
 sleep "$settle_secs"
+ksm_settle
+q_ksm_mib=$(( $(ksm_sharing) * $(getconf PAGESIZE) >> 20 ))
 q_rss3=$(( $(rss_kib "$q1") + $(rss_kib "$q2") + $(rss_kib "$q3") ))
+q_pss3=$(pss_kib "$q1" "$q2" "$q3")
 kill "$q1" "$q2" "$q3"; wait "$q1" "$q2" "$q3" 2>/dev/null || true
 
 echo "phone bench: QEMU, one VM alone (RSS, idle CPU over $idle_secs s)" >&2
@@ -113,7 +150,9 @@ start=$(now)
 qemu single 256M; q1=$!
 q_boot1=$(boot_wait "$start" "$work/qemu-single.log")
 sleep "$settle_secs"
+ksm_settle
 q_rss1=$(rss_kib "$q1")
+q_pss1=$(pss_kib "$q1")
 q_cpu=$(idle_cpu "$q1")
 kill "$q1"; wait "$q1" 2>/dev/null || true
 
@@ -145,11 +184,12 @@ status() {
     "$pv" phone status --phone "$1" --json | jq -r \
         '[.supervisor_pid, ([.vms[].rss_bytes] | add)] + [.vms[] | select(.pid != null) | .pid] | map(tostring) | join(" ")'
 }
-# phone_rss DIR -> KiB: the workers' rss_bytes + the supervisor's VmRSS
+# phone_rss DIR -> "RSS PSS" in KiB: the workers' rss_bytes + the
+# supervisor's VmRSS, and all their PSS
 phone_rss() {
-    local sup rss
-    read -r sup rss _ < <(status "$1")
-    echo $((rss / 1024 + $(rss_kib "$sup")))
+    local s
+    read -r -a s < <(status "$1")
+    echo "$((s[1] / 1024 + $(rss_kib "${s[0]}"))) $(pss_kib "${s[0]}" "${s[@]:2}")"
 }
 # phone_up DIR MANIFEST -> starts it; its processes join the clean-up list
 phone_up() {
@@ -168,7 +208,8 @@ start=$(now)
 phone_up "$work/one" "$work/one.toml"
 p_boot1=$(boot_wait "$start" "$work/one/vms/personal/console.log")
 sleep "$settle_secs"
-p_rss1=$(phone_rss "$work/one")
+ksm_settle
+read -r p_rss1 p_pss1 < <(phone_rss "$work/one")
 phone_down "$work/one"
 
 echo "phone bench: a phone of three VMs (boot, RSS, idle CPU over $idle_secs s)" >&2
@@ -177,7 +218,10 @@ start=$(now)
 phone_up "$three" "$work/three.toml"
 p_boot3=$(boot_wait "$start" "$three"/vms/{personal,work,keys}/console.log)
 sleep "$settle_secs"
-p_rss3=$(phone_rss "$three")
+ksm_settle
+read -r p_rss3 p_pss3 < <(phone_rss "$three")
+ksm_run=$(cat /sys/kernel/mm/ksm/run 2>/dev/null || echo "?")
+ksm_mib=$(( $(ksm_sharing) * $(getconf PAGESIZE) >> 20 ))
 read -r -a procs < <(status "$three")
 sup=${procs[0]}
 p_cpu=$(idle_cpu "$sup" "${procs[@]:2}")
@@ -261,6 +305,7 @@ echo "console echo, work spinning (its worker at ${work_cpu}% of a core): $echo_
 echo
 awk -v pb3="$p_boot3" -v qb3="$q_boot3" -v pb1="$p_boot1" -v qb1="$q_boot1" \
     -v pr3="$p_rss3" -v pr1="$p_rss1" -v qr3="$q_rss3" -v qr1="$q_rss1" \
+    -v pp3="$p_pss3" -v pp1="$p_pss1" -v qp3="$q_pss3" -v qp1="$q_pss1" -v ksm="$ksm_run" -v ksmm="$ksm_mib" -v qksmm="$q_ksm_mib" \
     -v pc="$p_cpu" -v qc="$q_cpu" -v secs="$idle_secs" -v settle="$settle_secs" \
     -v sm="$src_mbs" -v km="$sink_mbs" -v r50="$rtt_p50" -v r99="$rtt_p99" \
     -v ei50="$e_idle_p50" -v ei99="$e_idle_p99" -v eb50="$e_busy_p50" -v eb99="$e_busy_p99" 'BEGIN {
@@ -271,11 +316,14 @@ awk -v pb3="$p_boot3" -v qb3="$q_boot3" -v pb1="$p_boot1" -v qb1="$q_boot1" \
     printf f, "RSS, 3 VMs (MiB)", sprintf("%.1f", pr3 / 1024), sprintf("%.1f", qr3 / 1024), sprintf("%.2f", pr3 / qr3)
     printf f, "RSS, 1 VM (MiB)", sprintf("%.1f", pr1 / 1024), sprintf("%.1f", qr1 / 1024), sprintf("%.2f", pr1 / qr1)
     printf f, "RSS 3 VMs / 1 VM (goal <= 1.6 ours)", sprintf("%.2f", pr3 / pr1), sprintf("%.2f", qr3 / qr1), ""
+    printf f, "PSS 3 VMs / 1 VM", (pp1 > 0 ? sprintf("%.2f", pp3 / pp1) : "-"), (qp1 > 0 ? sprintf("%.2f", qp3 / qp1) : "-"), ""
     printf f, "idle CPU, % of a core (ours 3 VMs, qemu 1)", sprintf("%.2f", pc), sprintf("%.2f", qc), (qc > 0 ? sprintf("%.2f", pc / qc) : "-")
     printf f, "vsock personal->keys, MB/s (source/sink)", sm " / " km, "-", ""
     printf f, "vsock 1-byte round trip p50 / p99 (us)", r50 " / " r99, "-", ""
     printf f, "console echo, idle p50 / p99 (us)", ei50 " / " ei99, "-", ""
     printf f, "console echo, bg VM spinning p50 / p99 (us)", eb50 " / " eb99, "-", ""
     printf "(idle CPU over %s s: the supervisor and all workers, vs one QEMU; RSS %s s after boot;\n", secs, settle
-    printf " ours = workers + supervisor; QEMU has no guest-to-guest vsock or phone console to compare)\n"
+    printf " ours = workers + supervisor; host KSM run=%s, merged at the 3-VM measurement: ours %d MiB, QEMU %d MiB;\n", ksm, ksmm, qksmm
+    printf " RSS counts a merged page in every process that maps it, PSS splits it between them)\n"
+    printf " QEMU has no guest-to-guest vsock or phone console to compare)\n"
 }'

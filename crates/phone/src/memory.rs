@@ -63,7 +63,7 @@ pub fn host_available() -> Option<u64> {
 
 /// Sends VM `i` its balloon target: the API's base plus what the manager
 /// reclaimed.
-fn apply(shared: &Shared, i: usize) -> Result<(), PhoneError> {
+pub(crate) fn apply(shared: &Shared, i: usize) -> Result<(), PhoneError> {
     let target = {
         let t = lock(&shared.table);
         let s = &t.slots[i];

@@ -37,6 +37,9 @@ use crate::{memory, routing};
 pub const MAX_RESTARTS: usize = 5;
 /// See [`MAX_RESTARTS`].
 pub const RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// How often the supervisor looks for workers that ended (an idle phone
+/// should wake its host rarely).
+const REAP_INTERVAL: Duration = Duration::from_millis(250);
 /// Console output kept per VM for a console that attaches later.
 const CONSOLE_BACKLOG: usize = 16 << 10;
 /// How long a stopped worker gets to flush its disks before it is killed.
@@ -402,9 +405,14 @@ impl Shared {
                             slot.state = VmState::Running;
                         }
                     }
+                    let ballooned = t.slots[i].balloon_base + t.slots[i].reclaimed > 0;
                     drop(t);
                     self.changed.notify_all();
                     let _ = self.tell(i, &ToWorker::SetCpuQuota(self.quota_for(fg)));
+                    // A restarted worker gets the balloon target its VM had.
+                    if ballooned {
+                        let _ = memory::apply(&self, i);
+                    }
                 }
                 FromWorker::Report(r) => {
                     let mut t = lock(&self.table);
@@ -532,7 +540,7 @@ impl Shared {
     fn watch(self: Arc<Self>) {
         let mut last_sample = Instant::now();
         while !self.stop.load(Ordering::Acquire) {
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(REAP_INTERVAL);
             self.reap();
             if last_sample.elapsed() >= Duration::from_secs(1) {
                 last_sample = Instant::now();
@@ -762,6 +770,9 @@ impl Supervisor {
 
     fn pause_or_resume(&self, name: &str, pause: bool) -> Result<(), PhoneError> {
         let i = self.shared.index(name)?;
+        if lock(&self.shared.table).slots[i].state == VmState::Starting {
+            return Err(PhoneError::Conflict(format!("VM {name} is still starting")));
+        }
         let command = if pause {
             ToWorker::Pause
         } else {

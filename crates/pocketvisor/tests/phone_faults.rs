@@ -112,8 +112,10 @@ fn crashes_stay_in_their_vm_and_restart_by_policy() {
     // SAFETY: killing the supervisor of the phone this test started.
     unsafe { libc::kill(supervisor as i32, libc::SIGKILL) };
     for pid in workers {
-        wait(&format!("worker {pid} to end"), Duration::from_secs(30), || {
-            !alive(pid)
-        });
+        wait(
+            &format!("worker {pid} to end"),
+            Duration::from_secs(30),
+            || !alive(pid),
+        );
     }
 }

@@ -11,8 +11,10 @@ use crate::control::{SharedVcpu, VcpuCounters};
 use crate::quota::{CpuQuota, Throttle};
 use crate::vm::lock_vcpu;
 
-/// Longest sleep in WFI before re-checking the machine state.
-const MAX_WFI_SLEEP: Duration = Duration::from_millis(100);
+/// Longest sleep in WFI before re-checking the machine state (interrupts,
+/// power changes and pauses wake a sleeping vCPU at once; an idle guest
+/// should cost its host as few wakeups as possible).
+const MAX_WFI_SLEEP: Duration = Duration::from_millis(1000);
 
 /// How a vCPU stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
