@@ -193,21 +193,27 @@ fn filter(connects: bool) -> Result<BpfProgram, String> {
         .map_err(|e: seccompiler::BackendError| e.to_string())
 }
 
-/// The second filter: clone3 fails with ENOSYS, everything else is left to
-/// [`worker_filter`] (the kernel applies the stricter of the two answers).
-pub fn clone3_filter() -> Result<BpfProgram, String> {
+/// A filter under which `calls` fail with `errno` and everything else is
+/// left to the allow-list (the kernel applies the stricter answer).
+fn errno_filter(calls: &[libc::c_long], errno: i32) -> Result<BpfProgram, String> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| e.to_string())?;
-    let rules = BTreeMap::from([(libc::SYS_clone3, Vec::new())]);
+    let rules = calls.iter().map(|&c| (c as i64, Vec::new())).collect();
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
+        SeccompAction::Errno(errno as u32),
         arch,
     )
     .map_err(|e| e.to_string())?;
     filter
         .try_into()
         .map_err(|e: seccompiler::BackendError| e.to_string())
+}
+
+/// The second filter: clone3 fails with ENOSYS, everything else is left to
+/// [`worker_filter`] (the kernel applies the stricter of the two answers).
+pub fn clone3_filter() -> Result<BpfProgram, String> {
+    errno_filter(&[libc::SYS_clone3], libc::ENOSYS)
 }
 
 /// Installs `filter` — and the clone3 filter — on every thread of this
@@ -219,6 +225,23 @@ pub fn enter(filter: &BpfProgram) -> Result<(), String> {
     seccompiler::apply_filter_all_threads(&clone3).map_err(|e| format!("seccomp: {e}"))?;
     seccompiler::apply_filter_all_threads(filter).map_err(|e| format!("seccomp: {e}"))
 }
+
+/// Enters a supervised worker's sandbox: [`supervised_worker_filter`], and
+/// removing files fails with EPERM (the network switch's clean-up of a
+/// dead peer's socket is the only removal a VMM tries, and a path it is
+/// given cannot be checked: a compromised worker must not delete the
+/// user's files; the supervisor cleans up instead).
+pub fn enter_supervised() -> Result<(), String> {
+    let no_unlink = errno_filter(UNLINK, libc::EPERM)?;
+    seccompiler::apply_filter_all_threads(&no_unlink).map_err(|e| format!("seccomp: {e}"))?;
+    enter(&supervised_worker_filter()?)
+}
+
+/// The calls that remove a file.
+#[cfg(target_arch = "x86_64")]
+const UNLINK: &[libc::c_long] = &[libc::SYS_unlinkat, libc::SYS_unlink];
+#[cfg(not(target_arch = "x86_64"))]
+const UNLINK: &[libc::c_long] = &[libc::SYS_unlinkat];
 
 /// Makes this process non-dumpable: no core dumps, and other processes of
 /// the same user can neither ptrace it nor read its memory through /proc.

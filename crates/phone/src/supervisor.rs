@@ -474,6 +474,14 @@ impl Shared {
             let name = &self.manifest.vms[i].name;
             let (crash, why) = judge(status);
             self.log(&format!("VM {name}: worker ended: {why}"));
+            // A sandboxed worker cannot remove its own socket.
+            let socket = crate::worker::vm_dir(&self.manifest, name).join("vsock.sock");
+            if std::fs::symlink_metadata(&socket).is_ok_and(|m| {
+                use std::os::unix::fs::FileTypeExt;
+                m.file_type().is_socket()
+            }) {
+                let _ = std::fs::remove_file(&socket);
+            }
             let reset = status.code() == Some(exit::RESET as i32);
             if !crash || slot.stopping {
                 slot.state = if crash {

@@ -347,12 +347,11 @@ pub fn run(
             .spawn(move || serve_control(fd, control, board))
             .map_err(|e| format!("cannot start the control thread: {e}"))?;
     }
-    let filter = if control_fd.is_some() {
-        sandbox::supervised_worker_filter()?
+    if control_fd.is_some() {
+        sandbox::enter_supervised()?;
     } else {
-        sandbox::worker_filter()?
-    };
-    sandbox::enter(&filter)?;
+        sandbox::enter(&sandbox::worker_filter()?)?;
+    }
     forbidden_call_for_tests(name);
     if let Some(fd) = &control_fd {
         let _ = protocol::send(fd.as_fd(), &FromWorker::Started, None, false);

@@ -64,8 +64,17 @@ fn child() {
             println!("STILL ALIVE");
         }
         "connect" => {
-            phone::sandbox::enter(&phone::sandbox::supervised_worker_filter().unwrap()).unwrap();
+            phone::sandbox::enter_supervised().unwrap();
             println!("ENTERED");
+            std::io::stdout().flush().unwrap();
+            // Removing a file fails (it is not the worker's to remove).
+            let victim = dir.join("user-file");
+            let removed = std::fs::remove_file(&victim);
+            println!(
+                "REMOVE {:?} {}",
+                removed.map_err(|e| e.raw_os_error()),
+                victim.exists()
+            );
             std::io::stdout().flush().unwrap();
             // A supervised worker gets its streams; it never connects.
             let _ = std::os::unix::net::UnixStream::connect(dir.join("anything.sock"));
@@ -118,11 +127,16 @@ fn a_forbidden_system_call_kills_the_worker_with_sigsys() {
 }
 
 #[test]
-fn a_supervised_worker_cannot_connect_anywhere() {
+fn a_supervised_worker_cannot_connect_or_remove_files() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("user-file"), b"mine").unwrap();
     let out = run_child("connect", dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("ENTERED"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("REMOVE Err(Some({})) true", libc::EPERM)),
+        "{stdout}"
+    );
     assert!(!stdout.contains("STILL ALIVE"), "{stdout}");
     assert_eq!(out.status.signal(), Some(libc::SIGSYS), "{:?}", out.status);
 }

@@ -112,6 +112,13 @@ fn budget_pressure_and_down() {
             || !alive(pid),
         );
     }
+    // The supervisor removed what the sandboxed workers could not.
+    for vm in ["personal", "work", "keys"] {
+        assert!(
+            !p.state.join("vms").join(vm).join("vsock.sock").exists(),
+            "{vm}"
+        );
+    }
     let data = std::fs::read(&disk).unwrap();
     assert_eq!(&data[512..512 + 15], b"PHONE-DOWN-DATA");
 }
