@@ -195,6 +195,8 @@ fn filter(connects: bool) -> Result<BpfProgram, String> {
 
 /// A filter under which `calls` fail with `errno` and everything else is
 /// left to the allow-list (the kernel applies the stricter answer).
+// libc's constants have different types on different architectures.
+#[allow(clippy::unnecessary_cast)]
 fn errno_filter(calls: &[libc::c_long], errno: i32) -> Result<BpfProgram, String> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| e.to_string())?;
     let rules = calls.iter().map(|&c| (c as i64, Vec::new())).collect();
