@@ -135,6 +135,8 @@ struct VmTable {
     foreground: bool,
     #[serde(default = "yes")]
     autostart: bool,
+    #[serde(default)]
+    debug: bool,
     cid: Option<u64>,
 }
 
@@ -180,6 +182,8 @@ pub struct VmEntry {
     pub foreground: bool,
     /// Whether it starts with the phone (else on `phone start`).
     pub autostart: bool,
+    /// Whether it may be debugged (measured: a debuggable VM is another VM).
+    pub debug: bool,
     /// What to boot and with which devices (no vsock socket yet: the
     /// supervisor places it in the VM's state directory).
     pub config: VmConfig,
@@ -376,6 +380,7 @@ impl Manifest {
                 restart: v.restart,
                 foreground: v.foreground,
                 autostart: v.autostart,
+                debug: v.debug,
                 config,
             });
         }

@@ -29,6 +29,14 @@ enum Command {
     /// Several VMs side by side from one manifest (see docs/PHONE.md).
     #[command(subcommand)]
     Phone(PhoneCommand),
+    /// Prints the measured-boot log of a phone's VM and its measurement,
+    /// without booting it (what a trusted VM is measured as).
+    Measure {
+        /// The phone's manifest.
+        manifest: PathBuf,
+        /// The VM's name in it.
+        vm: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -204,7 +212,50 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Phone(p) => phone(p),
+        Command::Measure { manifest, vm } => measure(&manifest, &vm),
     }
+}
+
+/// `pocketvisor measure MANIFEST VM`.
+fn measure(path: &std::path::Path, name: &str) -> ExitCode {
+    let manifest = match phone::Manifest::load(path) {
+        Ok(m) => m,
+        Err(e) => return bad_input(&e.to_string()),
+    };
+    let Some(entry) = manifest.vm(name) else {
+        return bad_input(&format!("the phone has no VM named \"{name}\""));
+    };
+    let config = manifest.vm_config(entry);
+    let read = |what, p: &std::path::Path| {
+        hostio::input::read_capped(what, p, config.mem).map_err(|e| e.to_string())
+    };
+    let kernel = match read("kernel", &config.kernel) {
+        Ok(k) => k,
+        Err(e) => return bad_input(&e),
+    };
+    let initrd = match config
+        .initrd
+        .as_deref()
+        .map(|p| read("initrd", p))
+        .transpose()
+    {
+        Ok(i) => i,
+        Err(e) => return bad_input(&e),
+    };
+    let measured = trust::MeasuredConfig {
+        mem: config.mem,
+        cpus: config.cpus,
+        role: format!("{:?}", entry.role).to_lowercase(),
+        debug: entry.debug,
+        disks_read_only: config.disks.iter().map(|d| d.read_only).collect(),
+        nets: config.nets.len(),
+        balloon: config.balloon,
+        rng: config.rng,
+        vsock_cid: config.vsock.as_ref().map(|v| v.cid),
+    };
+    let log = trust::MeasurementLog::of(&kernel, initrd.as_deref(), &config.cmdline, &measured);
+    print!("{}", log.render());
+    ExitCode::SUCCESS
 }
 
 fn phone(command: PhoneCommand) -> ExitCode {
