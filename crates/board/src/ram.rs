@@ -47,10 +47,6 @@ impl GuestRam {
     /// Reserves `size` bytes (a multiple of 4 KiB) of zeroed RAM at `base`,
     /// backed by a new memfd. Nothing is committed until touched.
     pub fn new(base: u64, size: u64) -> Result<Self, RamError> {
-        assert!(
-            size > 0 && size.is_multiple_of(4096),
-            "RAM size must be whole pages"
-        );
         let err = || RamError(std::io::Error::last_os_error());
         // SAFETY: memfd_create with a static C string; the fd is owned right away.
         let raw = unsafe { libc::memfd_create(c"pocketvisor-ram".as_ptr(), libc::MFD_CLOEXEC) };
@@ -63,33 +59,8 @@ impl GuestRam {
         if unsafe { libc::ftruncate(raw, size as libc::off_t) } != 0 {
             return Err(err());
         }
-        // SAFETY: a shared mapping of our own memfd, no address hint.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                size as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_NORESERVE,
-                raw,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(err());
-        }
         // Huge pages where the host allows them for shared memory (a hint).
-        // SAFETY: advice on our own mapping.
-        unsafe { libc::madvise(p, size as usize, libc::MADV_HUGEPAGE) };
-        let ptr = NonNull::new(p as *mut u8).expect("mmap never returns null on success");
-        let pages = size / DIRTY_PAGE;
-        let dirty = (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
-        Ok(GuestRam {
-            base,
-            ptr,
-            size,
-            fd: Some(fd),
-            dirty,
-        })
+        Self::map(base, size, Some(fd), libc::MADV_HUGEPAGE)
     }
 
     /// Reserves `size` bytes of zeroed RAM at `base` as private anonymous
@@ -98,27 +69,38 @@ impl GuestRam {
     /// loaded in each, zeroed pages — can be shared copy-on-write by the
     /// host. It has no memfd ([`GuestRam::memfd`] is `None`).
     pub fn new_mergeable(base: u64, size: u64) -> Result<Self, RamError> {
+        // Where KSM is off or absent the advice is refused; the RAM works the same.
+        Self::map(base, size, None, libc::MADV_MERGEABLE)
+    }
+
+    /// Maps `size` bytes: `fd` shared, or private anonymous memory without
+    /// one; then gives the kernel `advice` (a hint: its failure is ignored).
+    fn map(base: u64, size: u64, fd: Option<OwnedFd>, advice: i32) -> Result<Self, RamError> {
         assert!(
             size > 0 && size.is_multiple_of(4096),
             "RAM size must be whole pages"
         );
-        // SAFETY: a private anonymous mapping, no address hint.
+        let (flags, raw) = match &fd {
+            Some(f) => (libc::MAP_SHARED, f.as_raw_fd()),
+            None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1),
+        };
+        // SAFETY: a new mapping of our own memfd or of anonymous memory, no
+        // address hint.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 size as usize,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
+                flags | libc::MAP_NORESERVE,
+                raw,
                 0,
             )
         };
         if p == libc::MAP_FAILED {
             return Err(RamError(std::io::Error::last_os_error()));
         }
-        // Where KSM is off or absent this is refused; the RAM works the same.
         // SAFETY: advice on our own mapping.
-        unsafe { libc::madvise(p, size as usize, libc::MADV_MERGEABLE) };
+        unsafe { libc::madvise(p, size as usize, advice) };
         let ptr = NonNull::new(p as *mut u8).expect("mmap never returns null on success");
         let pages = size / DIRTY_PAGE;
         let dirty = (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
@@ -126,7 +108,7 @@ impl GuestRam {
             base,
             ptr,
             size,
-            fd: None,
+            fd,
             dirty,
         })
     }

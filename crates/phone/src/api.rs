@@ -19,7 +19,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post, put, MethodRouter};
 use axum::{Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
@@ -126,29 +126,14 @@ async fn vm_stats(State(api): State<Api>, Path(name): Path<String>) -> Answer {
     Ok(Json(json!({ "vm": vm, "report": report })).into_response())
 }
 
-async fn vm_start(State(api): State<Api>, Path(name): Path<String>) -> Answer {
-    blocking(&api, move |p| p.start_vm(&name)).await?;
-    ok()
-}
-
-async fn vm_stop(State(api): State<Api>, Path(name): Path<String>) -> Answer {
-    blocking(&api, move |p| p.stop_vm(&name)).await?;
-    ok()
-}
-
-async fn vm_pause(State(api): State<Api>, Path(name): Path<String>) -> Answer {
-    blocking(&api, move |p| p.pause_vm(&name)).await?;
-    ok()
-}
-
-async fn vm_resume(State(api): State<Api>, Path(name): Path<String>) -> Answer {
-    blocking(&api, move |p| p.resume_vm(&name)).await?;
-    ok()
-}
-
-async fn vm_switch(State(api): State<Api>, Path(name): Path<String>) -> Answer {
-    blocking(&api, move |p| p.switch_to(&name)).await?;
-    ok()
+/// `POST /vms/{name}/ACTION`: runs `action` on the VM and answers `{"ok": true}`.
+fn vm_action(action: fn(&Supervisor, &str) -> Result<(), PhoneError>) -> MethodRouter<Api> {
+    post(
+        move |State(api): State<Api>, Path(name): Path<String>| async move {
+            blocking(&api, move |p| action(p, &name)).await?;
+            ok()
+        },
+    )
 }
 
 /// `PUT /vms/{name}/balloon`'s body.
@@ -319,11 +304,11 @@ fn router(api: Api) -> Router {
         .route("/vms/{name}/stats", get(vm_stats))
         .route("/vms/{name}/balloon", put(vm_balloon))
         .route("/vms/{name}/console", get(console_vm))
-        .route("/vms/{name}/start", post(vm_start))
-        .route("/vms/{name}/stop", post(vm_stop))
-        .route("/vms/{name}/pause", post(vm_pause))
-        .route("/vms/{name}/resume", post(vm_resume))
-        .route("/vms/{name}/switch", post(vm_switch))
+        .route("/vms/{name}/start", vm_action(Supervisor::start_vm))
+        .route("/vms/{name}/stop", vm_action(Supervisor::stop_vm))
+        .route("/vms/{name}/pause", vm_action(Supervisor::pause_vm))
+        .route("/vms/{name}/resume", vm_action(Supervisor::resume_vm))
+        .route("/vms/{name}/switch", vm_action(Supervisor::switch_to))
         .fallback(fallback)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))

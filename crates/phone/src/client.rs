@@ -44,6 +44,24 @@ impl Answer {
     }
 }
 
+/// An answer's status and JSON body (`null` if empty, a string if not JSON).
+async fn read_answer(res: hyper::Response<hyper::body::Incoming>) -> Result<Answer, String> {
+    let status = res.status().as_u16();
+    let bytes = res
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Ok(Answer { status, body })
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -115,20 +133,7 @@ impl Client {
                     .body(Full::new(Bytes::from(body)))
                     .map_err(|e| e.to_string())?;
                 let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
-                let status = res.status().as_u16();
-                let bytes = res
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .to_bytes();
-                let body = if bytes.is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_slice(&bytes)
-                        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-                };
-                Ok(Answer { status, body })
+                read_answer(res).await
             })
             .await
             .map_err(|_| "the phone did not answer in time".to_string())?
@@ -151,15 +156,7 @@ impl Client {
                 .map_err(|e| e.to_string())?;
             let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
             if res.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
-                let status = res.status().as_u16();
-                let bytes = res
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .to_bytes();
-                let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                return Err(Answer { status, body }.ok().err().unwrap_or_default());
+                return Err(read_answer(res).await?.ok().err().unwrap_or_default());
             }
             let upgraded = hyper::upgrade::on(res).await.map_err(|e| e.to_string())?;
             let parts = upgraded

@@ -47,7 +47,7 @@ pub fn run(manifest: &Manifest, command: WorkerCommand) -> Result<(), String> {
     listener
         .set_nonblocking(true)
         .map_err(|e| format!("API socket: {e}"))?;
-    let phone = Arc::new(Supervisor::start_logged(
+    let phone = Arc::new(Supervisor::start(
         manifest,
         command,
         Some(&log_file(&manifest.state_dir)),

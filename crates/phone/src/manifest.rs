@@ -75,6 +75,17 @@ pub enum Role {
     Trusted,
 }
 
+impl Role {
+    /// The role as the manifest writes it: open, corporate or trusted.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Open => "open",
+            Role::Corporate => "corporate",
+            Role::Trusted => "trusted",
+        }
+    }
+}
+
 /// What the supervisor does when a VM ends on its own.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -463,6 +474,12 @@ impl Manifest {
             vms,
             channels: file.channel,
         })
+    }
+
+    /// Where VM `name`'s vsock device listens (`STATE_DIR/vms/NAME/vsock.sock`;
+    /// guest connections to host port P go to that path with `_P` added).
+    pub fn vsock_path(&self, name: &str) -> PathBuf {
+        vsock_path(&self.state_dir, name)
     }
 
     /// The VM named `name`.

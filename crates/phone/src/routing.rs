@@ -52,9 +52,7 @@ fn route(shared: &Shared, i: usize, r: &ConnectRequest) -> (ConnectReply, Option
     let m = &shared.manifest;
     let from = &m.vms[i];
     if r.dst_cid == HOST_CID {
-        let mut path = crate::worker::vm_dir(m, &from.name)
-            .join("vsock.sock")
-            .into_os_string();
+        let mut path = m.vsock_path(&from.name).into_os_string();
         path.push(format!("_{}", r.dst_port));
         return match UnixStream::connect(&path) {
             Ok(s) => (ConnectReply::Established, Some(OwnedFd::from(s))),

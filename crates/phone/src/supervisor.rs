@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
-use crate::manifest::{Manifest, Restart, Role};
+use crate::manifest::{Manifest, Restart};
 use crate::protocol::{self, FromWorker, Received, Report, ToWorker};
 use crate::worker::exit;
 use crate::{memory, routing};
@@ -260,14 +260,6 @@ fn judge(status: ExitStatus) -> (bool, String) {
     }
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Open => "open",
-        Role::Corporate => "corporate",
-        Role::Trusted => "trusted",
-    }
-}
-
 impl Shared {
     /// Appends a line to `STATE_DIR/phone.log` (and nowhere if there is none).
     pub(crate) fn log(&self, line: &str) {
@@ -475,7 +467,7 @@ impl Shared {
             let (crash, why) = judge(status);
             self.log(&format!("VM {name}: worker ended: {why}"));
             // A sandboxed worker cannot remove its own socket.
-            let socket = crate::worker::vm_dir(&self.manifest, name).join("vsock.sock");
+            let socket = self.manifest.vsock_path(name);
             if std::fs::symlink_metadata(&socket).is_ok_and(|m| {
                 use std::os::unix::fs::FileTypeExt;
                 m.file_type().is_socket()
@@ -582,12 +574,7 @@ impl Shared {
 impl Supervisor {
     /// Starts the phone: a worker for every VM of `manifest` that starts
     /// with it. With `log`, events go to that file (`STATE_DIR/phone.log`).
-    pub fn start(manifest: &Manifest, command: WorkerCommand) -> Result<Supervisor, String> {
-        Self::start_logged(manifest, command, None)
-    }
-
-    /// Like [`Supervisor::start`], logging the phone's events to `log`.
-    pub fn start_logged(
+    pub fn start(
         manifest: &Manifest,
         command: WorkerCommand,
         log: Option<&std::path::Path>,
@@ -675,7 +662,7 @@ impl Supervisor {
             .enumerate()
             .map(|(i, (s, v))| VmStatus {
                 name: v.name.clone(),
-                role: role_name(v.role),
+                role: v.role.name(),
                 state: s.state.name(),
                 reason: match &s.state {
                     VmState::Stopped(w) | VmState::Crashed(w) => Some(w.clone()),
@@ -854,12 +841,6 @@ impl Supervisor {
         memory::set_target(&self.shared, i, bytes)
     }
 
-    /// VM `name`'s console hub.
-    pub fn console(&self, name: &str) -> Result<&ConsoleHub, PhoneError> {
-        let i = self.shared.index(name)?;
-        Ok(&self.shared.consoles[i])
-    }
-
     /// The foreground VM's index and a watch of it.
     pub fn foreground(&self) -> watch::Receiver<usize> {
         self.shared.foreground.subscribe()
@@ -868,12 +849,6 @@ impl Supervisor {
     /// The console hub of VM number `i` (manifest order).
     pub fn console_at(&self, i: usize) -> Option<&ConsoleHub> {
         self.shared.consoles.get(i)
-    }
-
-    /// Types `bytes` into VM `name`'s serial console.
-    pub fn input(&self, name: &str, bytes: &[u8]) -> Result<(), PhoneError> {
-        let i = self.shared.index(name)?;
-        self.input_at(i, bytes)
     }
 
     /// Types `bytes` into VM number `i`'s serial console.
@@ -888,49 +863,22 @@ impl Supervisor {
     /// killing those still running after `grace`. Returns once every worker
     /// process is gone.
     pub fn stop_all(&self, grace: Duration) {
-        let pids: Vec<u32> = {
-            let mut t = lock(&self.shared.table);
-            t.slots
-                .iter_mut()
-                .filter_map(|s| {
-                    s.stopping = true;
-                    s.worker.as_ref().map(|w| w.child.id())
-                })
-                .collect()
-        };
-        for &pid in &pids {
-            // SAFETY: signalling our own children (held, not reaped).
-            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        for s in lock(&self.shared.table).slots.iter_mut() {
+            s.stopping = true;
+            if let Some(w) = &s.worker {
+                // SAFETY: signalling our own child, not yet reaped (the
+                // slot holds it, and reaping takes this lock).
+                unsafe { libc::kill(w.child.id() as i32, libc::SIGTERM) };
+            }
         }
         let none = |t: &Table| t.slots.iter().all(|s| s.worker.is_none());
-        if self.watcher.is_some() && !self.shared.stop.load(Ordering::Acquire) {
-            if !self.shared.wait_until(grace, none) {
-                for &pid in &pids {
-                    // SAFETY: as above; a reaped PID is not in `pids`' slots
-                    // any more, and the watch thread reaps only under the lock.
-                    let t = lock(&self.shared.table);
-                    if t.slots
-                        .iter()
-                        .any(|s| s.worker.as_ref().is_some_and(|w| w.child.id() == pid))
-                    {
-                        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                    }
+        if !self.shared.wait_until(grace, none) {
+            for s in lock(&self.shared.table).slots.iter_mut() {
+                if let Some(w) = s.worker.as_mut() {
+                    let _ = w.child.kill();
                 }
-                self.shared.wait_until(Duration::from_secs(10), none);
             }
-        } else {
-            let deadline = Instant::now() + grace;
-            while !none(&lock(&self.shared.table)) {
-                self.shared.reap();
-                if Instant::now() > deadline {
-                    for s in lock(&self.shared.table).slots.iter_mut() {
-                        if let Some(w) = s.worker.as_mut() {
-                            let _ = w.child.kill();
-                        }
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            self.shared.wait_until(Duration::from_secs(10), none);
         }
         self.shared.log("every VM stopped");
     }

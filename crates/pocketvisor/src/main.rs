@@ -245,7 +245,7 @@ fn measure(path: &std::path::Path, name: &str) -> ExitCode {
     let measured = trust::MeasuredConfig {
         mem: config.mem,
         cpus: config.cpus,
-        role: format!("{:?}", entry.role).to_lowercase(),
+        role: entry.role.name().to_string(),
         debug: entry.debug,
         disks_read_only: config.disks.iter().map(|d| d.read_only).collect(),
         nets: config.nets.len(),

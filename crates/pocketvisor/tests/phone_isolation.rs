@@ -59,18 +59,23 @@ fn the_same_user_cannot_read_a_trusted_worker() {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
-    let out = as_user()
-        .arg(&exe)
-        .args(["phone", "up", "--detach"])
-        .arg(&p.manifest)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // `pocketvisor phone ARGS PATH` as the unprivileged user; it succeeds.
+    let phone_as_user = |args: &[&str], path: &std::path::Path| {
+        let out = as_user()
+            .arg(&exe)
+            .arg("phone")
+            .args(args)
+            .arg(path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    phone_as_user(&["up", "--detach"], &p.manifest);
     for name in ["open", "keys"] {
         p.wait_for_console(name, "Pocketvisor guest shell", Duration::from_secs(120));
     }
@@ -109,17 +114,7 @@ fn the_same_user_cannot_read_a_trusted_worker() {
         assert!(err.contains("Permission denied"), "{err}");
     }
     // The phone goes down for its own user too.
-    let out = as_user()
-        .arg(&exe)
-        .args(["phone", "down", "--phone"])
-        .arg(&p.state)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    phone_as_user(&["down", "--phone"], &p.state);
     wait("the workers to end", Duration::from_secs(30), || {
         !common::phone::alive(open as u32) && !common::phone::alive(keys as u32)
     });
