@@ -18,10 +18,7 @@ pub struct Measurement(pub [u8; 32]);
 
 impl std::fmt::Display for Measurement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(&crate::hex::encode(&self.0))
     }
 }
 
@@ -31,14 +28,10 @@ impl std::str::FromStr for Measurement {
     /// Parses 64 hex digits.
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!("'{s}' is not a measurement (64 hex digits)"));
-        }
-        let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
-        }
-        Ok(Measurement(out))
+        crate::hex::decode(s)
+            .and_then(|b| b.try_into().ok())
+            .map(Measurement)
+            .ok_or_else(|| format!("'{s}' is not a measurement (64 hex digits)"))
     }
 }
 
