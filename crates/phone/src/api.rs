@@ -54,6 +54,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/vms/{name}/switch"),
     ("PUT", "/vms/{name}/balloon"),
     ("GET", "/vms/{name}/console"),
+    ("GET", "/identity"),
+    ("POST", "/vms/{name}/evidence"),
+    ("POST", "/vms/{name}/snapshot"),
+    ("POST", "/vms/{name}/export"),
+    ("POST", "/vms/{name}/dump"),
+    ("POST", "/vms/{name}/debug"),
 ];
 
 /// What the handlers share.
@@ -80,6 +86,7 @@ impl From<PhoneError> for ApiError {
             PhoneError::Conflict(_) => StatusCode::CONFLICT,
             PhoneError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PhoneError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            PhoneError::Forbidden(_) => StatusCode::FORBIDDEN,
         };
         ApiError(status, e.to_string())
     }
@@ -152,6 +159,46 @@ async fn vm_balloon(
     let Json(b) = body.map_err(|r| ApiError(r.status(), r.body_text()))?;
     blocking(&api, move |p| p.set_balloon(&name, b.target_bytes)).await?;
     ok()
+}
+
+async fn identity(State(api): State<Api>) -> Answer {
+    Ok(Json(json!({ "root_key": api.phone.root_key() })).into_response())
+}
+
+/// `POST /vms/{name}/evidence`'s body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvidenceRequest {
+    /// The challenge, as hex.
+    nonce: String,
+}
+
+async fn vm_evidence(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    body: Result<Json<EvidenceRequest>, JsonRejection>,
+) -> Answer {
+    api.phone.state(&name)?;
+    let Json(r) = body.map_err(|r| ApiError(r.status(), r.body_text()))?;
+    let nonce = trust::hex::decode(&r.nonce)
+        .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "the nonce is not hex".to_string()))?;
+    let evidence = api.phone.evidence(&name, &nonce)?;
+    Ok(([(header::CONTENT_TYPE, "application/cbor")], evidence).into_response())
+}
+
+/// `POST /vms/{name}/ACTION` for what a trusted VM never allows (`what`:
+/// "exported", …). Other VMs: not available yet (snapshots and images
+/// are the next part of the platform).
+fn guarded(what: &'static str) -> MethodRouter<Api> {
+    post(
+        move |State(api): State<Api>, Path(name): Path<String>| async move {
+            api.phone.refuse_if_trusted(&name, what)?;
+            Err::<Response, _>(ApiError(
+                StatusCode::NOT_IMPLEMENTED,
+                format!("VM \"{name}\" cannot be {what}: not available yet for phone VMs"),
+            ))
+        },
+    )
 }
 
 async fn phone_down(State(api): State<Api>) -> Answer {
@@ -273,7 +320,13 @@ where
                     Ok(n) => {
                         let (phone, bytes) = (api.phone.clone(), buf[..n].to_vec());
                         // A stopped VM takes no input; the stream stays.
-                        let _ = tokio::task::spawn_blocking(move || phone.input_at(current, &bytes)).await;
+                        let r = tokio::task::spawn_blocking(move || phone.input_at(current, &bytes)).await;
+                        if let Ok(Err(e @ PhoneError::Forbidden(_))) = r {
+                            let note = format!("\r\n[pocketvisor: {e}]\r\n");
+                            if wr.write_all(note.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
                     }
                 },
                 changed = fg.changed(), if matches!(follow, Follow::Foreground) => {
@@ -309,6 +362,12 @@ fn router(api: Api) -> Router {
         .route("/vms/{name}/pause", vm_action(Supervisor::pause_vm))
         .route("/vms/{name}/resume", vm_action(Supervisor::resume_vm))
         .route("/vms/{name}/switch", vm_action(Supervisor::switch_to))
+        .route("/identity", get(identity))
+        .route("/vms/{name}/evidence", post(vm_evidence))
+        .route("/vms/{name}/snapshot", guarded("snapshotted"))
+        .route("/vms/{name}/export", guarded("exported"))
+        .route("/vms/{name}/dump", guarded("dumped"))
+        .route("/vms/{name}/debug", guarded("debugged"))
         .fallback(fallback)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))

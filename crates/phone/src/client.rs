@@ -26,8 +26,10 @@ pub struct Client {
 pub struct Answer {
     /// The HTTP status code.
     pub status: u16,
-    /// The body.
+    /// The body as JSON.
     pub body: Value,
+    /// The body's bytes (binary answers: evidence).
+    pub bytes: Vec<u8>,
 }
 
 impl Answer {
@@ -59,7 +61,11 @@ async fn read_answer(res: hyper::Response<hyper::body::Incoming>) -> Result<Answ
         serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
     };
-    Ok(Answer { status, body })
+    Ok(Answer {
+        status,
+        body,
+        bytes: bytes.to_vec(),
+    })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {

@@ -5,17 +5,20 @@
 //! background VMs under a CPU quota, reclaims memory from them under
 //! pressure ([`memory`]) and serves a management API ([`api`], [`client`]).
 //! The manifest is read by [`manifest`]; supervisor and workers speak
-//! [`protocol`].
+//! [`protocol`]. Trusted VMs are measured at boot ([`measure`]) and get
+//! the phone's trust device ([`trusted`]).
 
 pub mod api;
 pub mod client;
 pub mod daemon;
 pub mod manifest;
+pub mod measure;
 pub mod memory;
 pub mod protocol;
 mod routing;
 pub mod sandbox;
 pub mod supervisor;
+pub mod trusted;
 pub mod worker;
 
 pub use manifest::{Channel, Manifest, ManifestError, Restart, Role, VmEntry};

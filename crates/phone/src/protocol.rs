@@ -78,6 +78,9 @@ pub struct Report {
 /// What a worker tells the supervisor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FromWorker {
+    /// A trusted VM's boot measurement, sent before its guest's first
+    /// instruction (see [`crate::trusted`]).
+    Measured([u8; 32]),
     /// The VM is built and sandboxed; the guest is starting.
     Started,
     /// Serial console output.

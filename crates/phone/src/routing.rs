@@ -9,7 +9,9 @@
 //! devices keep their own flow control. Everything refused is logged in
 //! `STATE_DIR/phone.log`.
 //!
-//! Connections to host ports (CID 2) are made by the supervisor too, to
+//! The trust device's port on the host ([`trust::TRUST_PORT`]) is the
+//! supervisor's own ([`crate::trusted`]). Other connections to host ports
+//! (CID 2) are made by the supervisor too, to
 //! `STATE_DIR/vms/NAME/vsock.sock_PORT` as with a single VM, so a worker
 //! never connects to anything itself.
 
@@ -34,7 +36,7 @@ pub(crate) fn serve(shared: &Arc<Shared>, i: usize, g: u64, router: OwnedFd) {
         if !shared.is_current(i, g) {
             return;
         }
-        let (reply, fd) = route(shared, i, &request);
+        let (reply, fd) = route(shared, i, g, &request);
         let sent = protocol::send(
             router.as_fd(),
             &reply,
@@ -48,9 +50,20 @@ pub(crate) fn serve(shared: &Arc<Shared>, i: usize, g: u64, router: OwnedFd) {
 }
 
 /// Decides one request: the reply and the stream's end for the asker.
-fn route(shared: &Shared, i: usize, r: &ConnectRequest) -> (ConnectReply, Option<OwnedFd>) {
+fn route(
+    shared: &Arc<Shared>,
+    i: usize,
+    g: u64,
+    r: &ConnectRequest,
+) -> (ConnectReply, Option<OwnedFd>) {
     let m = &shared.manifest;
     let from = &m.vms[i];
+    if r.dst_cid == HOST_CID && r.dst_port == trust::TRUST_PORT {
+        return match shared.trust.connect(shared, i, g) {
+            Some(fd) => (ConnectReply::Established, Some(fd)),
+            None => (ConnectReply::Refused, None),
+        };
+    }
     if r.dst_cid == HOST_CID {
         let mut path = m.vsock_path(&from.name).into_os_string();
         path.push(format!("_{}", r.dst_port));

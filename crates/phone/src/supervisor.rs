@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
-use crate::manifest::{Manifest, Restart};
+use crate::manifest::{Manifest, Restart, Role};
 use crate::protocol::{self, FromWorker, Received, Report, ToWorker};
+use crate::trusted::TrustHub;
 use crate::worker::exit;
 use crate::{memory, routing};
 
@@ -132,6 +133,8 @@ pub enum PhoneError {
     BadRequest(String),
     /// The supervisor could not do it.
     Failed(String),
+    /// Never allowed for this VM (a trusted VM's protections).
+    Forbidden(String),
 }
 
 impl std::fmt::Display for PhoneError {
@@ -139,7 +142,8 @@ impl std::fmt::Display for PhoneError {
         let (PhoneError::NotFound(m)
         | PhoneError::Conflict(m)
         | PhoneError::BadRequest(m)
-        | PhoneError::Failed(m)) = self;
+        | PhoneError::Failed(m)
+        | PhoneError::Forbidden(m)) = self;
         f.write_str(m)
     }
 }
@@ -226,6 +230,8 @@ pub(crate) struct Shared {
     pub(crate) foreground: watch::Sender<usize>,
     log: Mutex<Option<File>>,
     stop: AtomicBool,
+    /// The phone's identity and its trusted VMs' trust devices.
+    pub(crate) trust: Arc<TrustHub>,
 }
 
 /// The workers of one phone.
@@ -385,6 +391,23 @@ impl Shared {
             };
             match message {
                 FromWorker::Console(bytes) => self.consoles[i].publish(&bytes),
+                FromWorker::Measured(m) => {
+                    // Only before the guest runs: a worker whose guest has
+                    // started cannot change what it measured.
+                    let starting = {
+                        let t = lock(&self.table);
+                        let slot = &t.slots[i];
+                        slot.state == VmState::Starting
+                            && slot
+                                .worker
+                                .as_ref()
+                                .is_some_and(|w| w.generation == generation)
+                    };
+                    if starting {
+                        self.trust
+                            .install(&self, i, generation, trust::Measurement(m));
+                    }
+                }
                 FromWorker::Started => {
                     let mut t = lock(&self.table);
                     let fg = t.foreground == i;
@@ -591,6 +614,7 @@ impl Supervisor {
             None => None,
         };
         let foreground = manifest.vms.iter().position(|v| v.foreground).unwrap_or(0);
+        let trust = Arc::new(TrustHub::open(manifest)?);
         let shared = Arc::new(Shared {
             manifest: manifest.clone(),
             command,
@@ -620,6 +644,7 @@ impl Supervisor {
             foreground: watch::channel(foreground).0,
             log: Mutex::new(log),
             stop: AtomicBool::new(false),
+            trust,
         });
         shared.log(&format!("phone {} starting", manifest.name));
         {
@@ -853,8 +878,39 @@ impl Supervisor {
 
     /// Types `bytes` into VM number `i`'s serial console.
     pub fn input_at(&self, i: usize, bytes: &[u8]) -> Result<(), PhoneError> {
+        let vm = &self.shared.manifest.vms[i];
+        if vm.role == Role::Trusted && !vm.debug {
+            return Err(PhoneError::Forbidden(format!(
+                "trusted VM \"{}\" takes no console input (only with debug = true in its manifest entry)",
+                vm.name
+            )));
+        }
         for chunk in bytes.chunks(4096) {
             self.shared.tell(i, &ToWorker::Input(chunk.to_vec()))?;
+        }
+        Ok(())
+    }
+
+    /// The phone's root public key (hex), which relying parties trust.
+    pub fn root_key(&self) -> String {
+        self.shared.trust.root_key()
+    }
+
+    /// Evidence for trusted VM `name` answering `nonce` (CBOR of a
+    /// [`trust::VmSigned`]), for the phone's owner.
+    pub fn evidence(&self, name: &str, nonce: &[u8]) -> Result<Vec<u8>, PhoneError> {
+        let i = self.shared.index(name)?;
+        self.shared.trust.evidence(&self.shared, i, nonce)
+    }
+
+    /// Refuses `what` (snapshot, export, memory dump, debugger) for a
+    /// trusted VM: its secrets are bound to this phone and its software.
+    pub fn refuse_if_trusted(&self, name: &str, what: &str) -> Result<(), PhoneError> {
+        let i = self.shared.index(name)?;
+        if self.shared.manifest.vms[i].role == Role::Trusted {
+            return Err(PhoneError::Forbidden(format!(
+                "trusted VM \"{name}\" cannot be {what}"
+            )));
         }
         Ok(())
     }

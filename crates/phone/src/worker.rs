@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use vmm::board_types::{Board, Power};
-use vmm::{PeerStream, Routed, Vm, VmControl, VmEnd, VsockRouter};
+use vmm::{BootImages, PeerStream, Routed, Vm, VmControl, VmEnd, VsockRouter};
 
 use crate::manifest::{Manifest, Role};
 use crate::protocol::{
@@ -333,8 +333,22 @@ pub fn run(
         ),
         None => (None, None),
     };
-    let mut vm =
-        Vm::with_router(&config, Box::new(console), None, router).map_err(|e| e.to_string())?;
+    // The bytes measured are the bytes loaded.
+    let images = BootImages::read(&config).map_err(|e| e.to_string())?;
+    if entry.role == Role::Trusted {
+        let log = crate::measure::measure(manifest, entry, &images);
+        if let Some(fd) = &control_fd {
+            protocol::send(
+                fd.as_fd(),
+                &FromWorker::Measured(log.measurement.0),
+                None,
+                false,
+            )
+            .map_err(|e| format!("cannot report the measurement: {e}"))?;
+        }
+    }
+    let mut vm = Vm::from_images(&config, &images, Box::new(console), None, router)
+        .map_err(|e| e.to_string())?;
     if entry.role == Role::Trusted {
         sandbox::make_non_dumpable()?;
         vm.ram().dont_dump();

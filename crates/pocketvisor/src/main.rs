@@ -5,6 +5,7 @@ mod console;
 mod exit;
 mod phone_cli;
 mod stop;
+mod trust_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,48 @@ enum Command {
         manifest: PathBuf,
         /// The VM's name in it.
         vm: String,
+    },
+    /// Checks attestation evidence (see docs/TRUST.md).
+    #[command(subcommand)]
+    Attest(AttestCommand),
+    /// Portable VM images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AttestCommand {
+    /// Verifies evidence from a trusted VM: the certificate chain up to the
+    /// phone's root key, the signatures, the nonce and (with --expect) the
+    /// measurement. Prints the verified claims as JSON (exit 0), or the
+    /// reason it was rejected (exit 1).
+    Verify {
+        /// The evidence (what `phone attest` or the trust device gave).
+        #[arg(long, value_name = "FILE")]
+        evidence: PathBuf,
+        /// The challenge the evidence must answer, as hex.
+        #[arg(long, value_name = "HEX")]
+        nonce: String,
+        /// The phone's root public key (what `phone identity` prints).
+        #[arg(long, value_name = "FILE")]
+        root_key: PathBuf,
+        /// The measurement the VM must run (what `measure` prints).
+        #[arg(long, value_name = "MEASUREMENT")]
+        expect: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ImageCommand {
+    /// Exports a VM of a running phone as a portable image. Trusted VMs are
+    /// refused (their secrets are bound to this phone); for other VMs
+    /// images are not available yet.
+    Export {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// The image file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -79,6 +122,32 @@ enum PhoneCommand {
         /// The balloon's size.
         #[arg(value_parser = parse_size)]
         size: u64,
+    },
+    /// Prints the phone's root public key: what relying parties trust when
+    /// they verify its VMs' evidence.
+    Identity {
+        #[command(flatten)]
+        phone: PhoneDir,
+    },
+    /// Writes evidence for a running trusted VM answering a nonce.
+    Attest {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// The challenge, as hex (1 to 64 bytes).
+        #[arg(long, value_name = "HEX")]
+        nonce: String,
+        /// Where to write the evidence.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Snapshots a VM of a running phone. Trusted VMs are refused; for
+    /// other VMs phone snapshots are not available yet.
+    Snapshot {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// The snapshot directory to write.
+        #[arg(long, value_name = "SNAPDIR")]
+        out: PathBuf,
     },
     /// Stops every VM in order (disks flushed) and ends the phone.
     Down {
@@ -212,50 +281,17 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Phone(p) => phone(p),
-        Command::Measure { manifest, vm } => measure(&manifest, &vm),
+        Command::Measure { manifest, vm } => trust_cli::measure(&manifest, &vm),
+        Command::Attest(AttestCommand::Verify {
+            evidence,
+            nonce,
+            root_key,
+            expect,
+        }) => trust_cli::verify(&evidence, &nonce, &root_key, expect.as_deref()),
+        Command::Image(ImageCommand::Export { vm, out: _ }) => {
+            trust_cli::guarded(&vm.phone.dir, &vm.vm, "export")
+        }
     }
-}
-
-/// `pocketvisor measure MANIFEST VM`.
-fn measure(path: &std::path::Path, name: &str) -> ExitCode {
-    let manifest = match phone::Manifest::load(path) {
-        Ok(m) => m,
-        Err(e) => return bad_input(&e.to_string()),
-    };
-    let Some(entry) = manifest.vm(name) else {
-        return bad_input(&format!("the phone has no VM named \"{name}\""));
-    };
-    let config = manifest.vm_config(entry);
-    let read = |what, p: &std::path::Path| {
-        hostio::input::read_capped(what, p, config.mem).map_err(|e| e.to_string())
-    };
-    let kernel = match read("kernel", &config.kernel) {
-        Ok(k) => k,
-        Err(e) => return bad_input(&e),
-    };
-    let initrd = match config
-        .initrd
-        .as_deref()
-        .map(|p| read("initrd", p))
-        .transpose()
-    {
-        Ok(i) => i,
-        Err(e) => return bad_input(&e),
-    };
-    let measured = trust::MeasuredConfig {
-        mem: config.mem,
-        cpus: config.cpus,
-        role: entry.role.name().to_string(),
-        debug: entry.debug,
-        disks_read_only: config.disks.iter().map(|d| d.read_only).collect(),
-        nets: config.nets.len(),
-        balloon: config.balloon,
-        rng: config.rng,
-        vsock_cid: config.vsock.as_ref().map(|v| v.cid),
-    };
-    let log = trust::MeasurementLog::of(&kernel, initrd.as_deref(), &config.cmdline, &measured);
-    print!("{}", log.render());
-    ExitCode::SUCCESS
 }
 
 fn phone(command: PhoneCommand) -> ExitCode {
@@ -271,6 +307,9 @@ fn phone(command: PhoneCommand) -> ExitCode {
         P::Console(a) => phone_cli::console(&a.phone.dir, &a.vm),
         P::Balloon { vm, size } => phone_cli::balloon(&vm.phone.dir, &vm.vm, size),
         P::Down { phone } => phone_cli::down(&phone.dir),
+        P::Identity { phone } => trust_cli::identity(&phone.dir),
+        P::Attest { vm, nonce, out } => trust_cli::attest(&vm.phone.dir, &vm.vm, &nonce, &out),
+        P::Snapshot { vm, out: _ } => trust_cli::guarded(&vm.phone.dir, &vm.vm, "snapshot"),
         P::Supervise { manifest } => phone_cli::supervise(&manifest),
         P::Worker {
             manifest,

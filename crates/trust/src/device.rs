@@ -126,6 +126,12 @@ pub fn write_message<T: Serialize>(stream: &mut impl Write, message: &T) -> std:
     stream.flush()
 }
 
+/// Parses a request frame's body.
+pub fn parse_request(body: &[u8]) -> std::io::Result<Request> {
+    ciborium::from_reader(body)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
 /// Sends `request` and waits for the answer (the guest's side).
 pub fn call(stream: &mut (impl Read + Write), request: &Request) -> std::io::Result<Response> {
     write_message(stream, request)?;
@@ -210,6 +216,11 @@ impl TrustDevice {
         ))
     }
 
+    /// Checks the VM's counter file without changing it.
+    pub fn check_counters(&self) -> Result<(), crate::CounterError> {
+        self.counters.check()
+    }
+
     /// The VM's certificate.
     pub fn certificate(&self) -> &[u8] {
         &self.certificate
@@ -269,9 +280,7 @@ impl TrustDevice {
     /// protocol (a frame too large or not a request ends it).
     pub fn serve(&self, stream: &mut (impl Read + Write)) -> std::io::Result<()> {
         while let Some(body) = read_frame(stream)? {
-            let request: Request = ciborium::from_reader(body.as_slice())
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
-            write_message(stream, &self.handle(&request))?;
+            write_message(stream, &self.handle(&parse_request(&body)?))?;
         }
         Ok(())
     }

@@ -131,6 +131,27 @@ fn open_net(cfg: &NetConfig, notify: Notifier) -> Result<Net, VmError> {
     Ok(Net::new(mac, backend, inbox))
 }
 
+/// A guest's kernel and initrd, as read from their files.
+pub struct BootImages {
+    /// The kernel image's bytes.
+    pub kernel: Vec<u8>,
+    /// The initrd's bytes, if the VM has one.
+    pub initrd: Option<Vec<u8>>,
+}
+
+impl BootImages {
+    /// Reads `cfg`'s kernel and initrd (nothing larger than guest RAM).
+    pub fn read(cfg: &VmConfig) -> Result<BootImages, VmError> {
+        Ok(BootImages {
+            kernel: read("kernel", &cfg.kernel, cfg.mem)?,
+            initrd: match &cfg.initrd {
+                Some(p) => Some(read("initrd", p, cfg.mem)?),
+                None => None,
+            },
+        })
+    }
+}
+
 impl Vm {
     /// Checks the configuration, builds the board and loads the guest.
     /// The UART's output goes to `console`.
@@ -156,13 +177,22 @@ impl Vm {
         router: Option<Arc<dyn VsockRouter>>,
     ) -> Result<Self, VmError> {
         cfg.check().map_err(VmError::Config)?;
-        // Nothing larger than guest RAM can be loaded into it.
-        let kernel = read("kernel", &cfg.kernel, cfg.mem)?;
-        let header = linux::identify(&kernel).map_err(VmError::Boot)?;
-        let initrd = match &cfg.initrd {
-            Some(p) => Some(read("initrd", p, cfg.mem)?),
-            None => None,
-        };
+        let images = BootImages::read(cfg)?;
+        Self::from_images(cfg, &images, console, hvc_out, router)
+    }
+
+    /// Like [`Vm::with_router`], booting `images` (already read, e.g. to be
+    /// measured first) instead of reading `cfg`'s kernel and initrd.
+    pub fn from_images(
+        cfg: &VmConfig,
+        images: &BootImages,
+        console: Box<dyn Write + Send>,
+        hvc_out: Option<Box<dyn Write + Send>>,
+        router: Option<Arc<dyn VsockRouter>>,
+    ) -> Result<Self, VmError> {
+        cfg.check().map_err(VmError::Config)?;
+        let (kernel, initrd) = (&images.kernel, &images.initrd);
+        let header = linux::identify(kernel).map_err(VmError::Boot)?;
         let plan = linux::plan(
             &header,
             layout::RAM_BASE,
@@ -172,7 +202,7 @@ impl Vm {
         .map_err(VmError::Boot)?;
         let (vm, virtio) = Self::build(cfg, console, hvc_out, router)?;
         let board = &vm.board;
-        linux::load(&board.ram, &plan, &kernel, initrd.as_deref());
+        linux::load(&board.ram, &plan, kernel, initrd.as_deref());
         let dtb = fdt::build(&FdtConfig {
             cpus: cfg.cpus,
             ram_size: cfg.mem,
