@@ -29,11 +29,14 @@ pub const MAX_SESSIONS: usize = 8;
 /// A session idle this long is closed.
 const IDLE: Duration = Duration::from_secs(60);
 
+/// A worker generation and the trust device derived from its measurement.
+type Measured = (u64, Arc<TrustDevice>);
+
 /// The phone's identity and its trusted VMs' trust devices.
 pub(crate) struct TrustHub {
     secret: DeviceSecret,
     /// Per VM: the device of the worker generation that measured it.
-    devices: Mutex<Vec<Option<(u64, Arc<TrustDevice>)>>>,
+    devices: Mutex<Vec<Option<Measured>>>,
     sessions: Vec<Arc<AtomicUsize>>,
 }
 

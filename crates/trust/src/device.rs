@@ -95,6 +95,12 @@ pub enum Response {
 
 /// Reads one frame; `Ok(None)` at a clean end of stream.
 pub fn read_frame(stream: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
+    read_frame_up_to(stream, MAX_FRAME)
+}
+
+/// Reads one frame of at most `max` bytes (protocols built on the same
+/// framing with larger messages).
+pub fn read_frame_up_to(stream: &mut impl Read, max: usize) -> std::io::Result<Option<Vec<u8>>> {
     let mut len = [0u8; 4];
     match stream.read_exact(&mut len) {
         Ok(()) => {}
@@ -102,10 +108,10 @@ pub fn read_frame(stream: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
         Err(e) => return Err(e),
     }
     let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME {
+    if len > max {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("a frame of {len} bytes is larger than {MAX_FRAME}"),
+            format!("a frame of {len} bytes is larger than {max}"),
         ));
     }
     let mut body = vec![0u8; len];
@@ -115,9 +121,18 @@ pub fn read_frame(stream: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
 
 /// Writes `message` as one frame.
 pub fn write_message<T: Serialize>(stream: &mut impl Write, message: &T) -> std::io::Result<()> {
+    write_message_up_to(stream, message, MAX_FRAME)
+}
+
+/// Writes `message` as one frame of at most `max` bytes.
+pub fn write_message_up_to<T: Serialize>(
+    stream: &mut impl Write,
+    message: &T,
+    max: usize,
+) -> std::io::Result<()> {
     let mut body = Vec::new();
     ciborium::into_writer(message, &mut body).map_err(std::io::Error::other)?;
-    if body.len() > MAX_FRAME {
+    if body.len() > max {
         return Err(std::io::Error::other("message too large"));
     }
     let mut frame = (body.len() as u32).to_be_bytes().to_vec();

@@ -7,7 +7,7 @@ pub fn encode(bytes: &[u8]) -> String {
 
 /// Parses hex (either case); `None` if it is not whole bytes of hex.
 pub fn decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
