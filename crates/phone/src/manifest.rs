@@ -495,9 +495,11 @@ impl Manifest {
     }
 
     /// The configuration VM `entry` runs with: its own, plus a vsock device
-    /// on a socket in its state directory.
+    /// on a socket in its state directory; a trusted VM also gets a virtio
+    /// console (its hvc0 is the secure output only the phone reads).
     pub fn vm_config(&self, entry: &VmEntry) -> VmConfig {
         let mut config = entry.config.clone();
+        config.vconsole |= entry.role == Role::Trusted;
         config.vsock = Some(VsockConfig {
             cid: entry.cid,
             uds: vsock_path(&self.state_dir, &entry.name),

@@ -1,7 +1,8 @@
 //! A VM's worker: the process that runs one VM of a phone. It builds the
 //! VM from the manifest — its serial console appended to
 //! `STATE_DIR/vms/NAME/console.log`, its vsock socket in the same
-//! directory — enters the sandbox ([`crate::sandbox`]; trusted VMs are also
+//! directory, a trusted VM's hvc0 (its secure output) appended to
+//! `secure-output.log` there, a trusted VM measured first — enters the sandbox ([`crate::sandbox`]; trusted VMs are also
 //! made non-dumpable), runs the VM, and ends with an exit code that tells
 //! the supervisor how the VM ended ([`exit`]). A guest reset ends the
 //! worker too (the sandbox forbids opening the kernel again): the
@@ -347,7 +348,19 @@ pub fn run(
             .map_err(|e| format!("cannot report the measurement: {e}"))?;
         }
     }
-    let mut vm = Vm::from_images(&config, &images, Box::new(console), None, router)
+    let secure_output = if entry.role == Role::Trusted {
+        let path = dir.join("secure-output.log");
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| format!("cannot open '{}': {e}", path.display()))?;
+        Some(Box::new(file) as Box<dyn Write + Send>)
+    } else {
+        None
+    };
+    let mut vm = Vm::from_images(&config, &images, Box::new(console), secure_output, router)
         .map_err(|e| e.to_string())?;
     if entry.role == Role::Trusted {
         sandbox::make_non_dumpable()?;

@@ -17,7 +17,8 @@ fn only_listed_channels_connect() {
     let vms = [
         VmSpec::new("personal", "open"),
         VmSpec::new("work", "corporate"),
-        VmSpec::new("keys", "trusted"),
+        // Debuggable: the test types into its shell.
+        VmSpec::new("keys", "trusted").with("debug = true"),
     ];
     let channels = "[[channel]]\nfrom = \"personal\"\nto = \"keys\"\nport = 5000\n";
     let p = TestPhone::up("memory = \"512M\"\nbackground_cpu = 100", &vms, channels);

@@ -22,7 +22,8 @@ fn three_vms_switch_consoles_and_go_down() {
     let vms = [
         VmSpec::new("personal", "open").with("balloon = true"),
         VmSpec::new("work", "corporate"),
-        VmSpec::new("keys", "trusted"),
+        // Debuggable: the test types into its shell.
+        VmSpec::new("keys", "trusted").with("debug = true"),
     ];
     let p = TestPhone::prepare("memory = \"512M\"", &vms, "");
     let mut up = pocketvisor()

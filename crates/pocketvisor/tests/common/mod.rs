@@ -3,6 +3,7 @@
 
 pub mod host_checks;
 pub mod phone;
+pub mod trusted;
 pub mod vmm_process;
 
 use std::io::Read;

@@ -24,6 +24,12 @@ pub struct VmSpec {
     pub mem: &'static str,
     /// Further TOML lines for the entry (restart, balloon, disks...).
     pub extra: String,
+    /// Its initramfs, in the Linux guest directory.
+    pub initrd: &'static str,
+    /// What its console shows once it is up.
+    pub ready: &'static str,
+    /// A data disk of 1 MiB made beside the manifest, if named.
+    pub data_disk: Option<&'static str>,
 }
 
 impl VmSpec {
@@ -34,7 +40,21 @@ impl VmSpec {
             role,
             mem: "128M",
             extra: String::new(),
+            initrd: "initramfs.cpio.gz",
+            ready: "Pocketvisor guest shell",
+            data_disk: None,
         }
+    }
+
+    /// A trusted VM running the reference services (pv-trustd as /init of
+    /// the trusted initramfs) with a data disk `NAME.img`.
+    pub fn trusted_services(name: &'static str) -> Self {
+        let disk: &'static str = Box::leak(format!("{name}.img").into_boxed_str());
+        let mut v = VmSpec::new(name, "trusted").with("rng = true");
+        v.initrd = "trusted-initramfs.cpio.gz";
+        v.ready = "PV-TRUSTD-READY";
+        v.data_disk = Some(disk);
+        v
     }
 
     /// Adds TOML lines to the entry.
@@ -95,11 +115,14 @@ pub fn manifest_text(phone_lines: &str, vms: &[VmSpec], channels: &str) -> Strin
             v.name,
             v.role,
             guest.join("Image").display(),
-            guest.join("initramfs.cpio.gz").display(),
+            guest.join(v.initrd).display(),
             v.name,
             v.mem,
             v.extra
         ));
+        if let Some(disk) = v.data_disk {
+            text.push_str(&format!("disks = [\"{disk}\"]\n"));
+        }
     }
     text.push_str(channels);
     text
@@ -114,6 +137,9 @@ impl TestPhone {
             .unwrap();
         let manifest = dir.path().join("phone.toml");
         std::fs::write(&manifest, manifest_text(phone_lines, vms, channels)).unwrap();
+        for disk in vms.iter().filter_map(|v| v.data_disk) {
+            std::fs::write(dir.path().join(disk), vec![0u8; 1 << 20]).unwrap();
+        }
         let state = dir.path().join("state");
         TestPhone {
             dir,
@@ -124,12 +150,19 @@ impl TestPhone {
     }
 
     /// Writes the manifest and brings the phone up detached; waits until
-    /// every VM that starts with it has reached its shell.
+    /// every VM that starts with it is up (its `ready` text).
     pub fn up(phone_lines: &str, vms: &[VmSpec], channels: &str) -> TestPhone {
         let p = Self::prepare(phone_lines, vms, channels);
+        p.bring_up(vms);
+        p
+    }
+
+    /// `phone up --detach` of the manifest as it is now; waits for `vms`
+    /// that start with it to be up.
+    pub fn bring_up(&self, vms: &[VmSpec]) {
         let out = pocketvisor()
             .args(["phone", "up", "--detach"])
-            .arg(&p.manifest)
+            .arg(&self.manifest)
             .stdin(Stdio::null())
             .output()
             .unwrap();
@@ -138,13 +171,22 @@ impl TestPhone {
             "phone up failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        p.remember();
+        self.remember();
         for v in vms {
             if !v.extra.contains("autostart = false") {
-                p.wait_for_console(v.name, "Pocketvisor guest shell", Duration::from_secs(120));
+                self.wait_for_console(v.name, v.ready, Duration::from_secs(120));
             }
         }
-        p
+    }
+
+    /// `phone down`, waiting for it.
+    pub fn down(&self) {
+        let out = self.cli(&["down"]);
+        assert!(
+            out.status.success(),
+            "phone down failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The API client.
