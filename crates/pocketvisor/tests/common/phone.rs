@@ -160,6 +160,11 @@ impl TestPhone {
     /// `phone up --detach` of the manifest as it is now; waits for `vms`
     /// that start with it to be up.
     pub fn bring_up(&self, vms: &[VmSpec]) {
+        // Consoles keep earlier boots' output: wait for one more.
+        let before: Vec<usize> = vms
+            .iter()
+            .map(|v| self.console_log(v.name).matches(v.ready).count())
+            .collect();
         let out = pocketvisor()
             .args(["phone", "up", "--detach"])
             .arg(&self.manifest)
@@ -172,9 +177,9 @@ impl TestPhone {
             String::from_utf8_lossy(&out.stderr)
         );
         self.remember();
-        for v in vms {
+        for (v, n) in vms.iter().zip(before) {
             if !v.extra.contains("autostart = false") {
-                self.wait_for_console(v.name, v.ready, Duration::from_secs(120));
+                self.wait_for_console_n(v.name, v.ready, n + 1, Duration::from_secs(120));
             }
         }
     }

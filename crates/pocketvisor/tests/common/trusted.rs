@@ -2,7 +2,7 @@
 //! (guests/trusted): host-side clients of its services, the phone's root
 //! key, and reading what `pv-trust` printed in the open VM.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,15 +24,13 @@ pub fn service(p: &TestPhone, vm: &str, port: u32) -> ServiceClient {
     let mut s = UnixStream::connect(&path).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(format!("CONNECT {port}\n").as_bytes()).unwrap();
+    // Byte by byte: nothing after the line may be read away.
     let mut line = String::new();
-    let mut reader = BufReader::new(s.try_clone().unwrap());
-    // Byte by byte: nothing after the line may be buffered away.
     let mut byte = [0u8; 1];
     while !line.ends_with('\n') {
-        std::io::Read::read_exact(reader.get_mut(), &mut byte).unwrap();
+        s.read_exact(&mut byte).unwrap();
         line.push(byte[0] as char);
     }
-    let _ = reader.fill_buf();
     assert!(line.starts_with("OK "), "CONNECT {port}: {line}");
     ServiceClient::over(s)
 }
