@@ -5,7 +5,8 @@
 //! asking VM reach that port of that VM, makes a socket pair and hands one
 //! end to each worker — the asking one as its connection, the other through
 //! its inbox as a connection from the asking VM's CID (which the asking
-//! guest cannot choose). Bytes then flow worker to worker; both vsock
+//! guest cannot choose). A VM opens at most [`CONNECT_RATE`] new streams a
+//! second to another (bursts of [`CONNECT_BURST`]); the rest are refused. Bytes then flow worker to worker; both vsock
 //! devices keep their own flow control. Everything refused is logged in
 //! `STATE_DIR/phone.log`.
 //!
@@ -15,15 +16,68 @@
 //! `STATE_DIR/vms/NAME/vsock.sock_PORT` as with a single VM, so a worker
 //! never connects to anything itself.
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use crate::protocol::{self, ConnectReply, ConnectRequest, Incoming, Received};
 use crate::supervisor::{lock, Shared};
 
 /// The host's vsock CID.
 const HOST_CID: u64 = 2;
+/// New streams one VM may open to another, per second, sustained...
+pub const CONNECT_RATE: f64 = 50.0;
+/// ...and at once after a quiet spell. Beyond that they are refused, so a
+/// VM flooding another with connections costs the target little: a
+/// trusted service keeps its CPU for the other VMs' requests.
+pub const CONNECT_BURST: f64 = 100.0;
+
+/// A token bucket per (from, to) pair of VMs, and what it refused.
+#[derive(Default)]
+pub(crate) struct ConnectLimits {
+    buckets: Mutex<HashMap<(usize, usize), Bucket>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    /// Refused since the last log line, and when that was.
+    refused: u64,
+    logged: Option<Instant>,
+}
+
+impl ConnectLimits {
+    /// Takes a token for a stream from VM `from` to VM `to`; `Err` with a
+    /// log line to write (at most one a second) when there is none.
+    fn take(&self, from: usize, to: usize) -> Result<(), Option<u64>> {
+        let now = Instant::now();
+        let mut buckets = lock(&self.buckets);
+        let b = buckets.entry((from, to)).or_insert(Bucket {
+            tokens: CONNECT_BURST,
+            at: now,
+            refused: 0,
+            logged: None,
+        });
+        b.tokens =
+            (b.tokens + now.duration_since(b.at).as_secs_f64() * CONNECT_RATE).min(CONNECT_BURST);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            return Ok(());
+        }
+        b.refused += 1;
+        if b.logged
+            .is_none_or(|t| now.duration_since(t).as_secs() >= 1)
+        {
+            b.logged = Some(now);
+            let n = std::mem::take(&mut b.refused);
+            return Err(Some(n));
+        }
+        Err(None)
+    }
+}
 
 /// Answers VM `i`'s (generation `g`) requests until its worker goes away.
 pub(crate) fn serve(shared: &Arc<Shared>, i: usize, g: u64, router: OwnedFd) {
@@ -88,6 +142,16 @@ fn route(
             "no [[channel]] from {} to {} port {}",
             from.name, to.name, r.dst_port
         ));
+    }
+    match shared.connect_limits.take(i, j) {
+        Ok(()) => {}
+        Err(Some(n)) => {
+            return refuse(format!(
+                "over {CONNECT_RATE} new streams a second to {} ({n} refused since the last line)",
+                to.name
+            ))
+        }
+        Err(None) => return (ConnectReply::Refused, None),
     }
     let inbox = lock(&shared.table).slots[j]
         .worker

@@ -43,6 +43,13 @@ pub const RESTART_WINDOW: Duration = Duration::from_secs(60);
 const REAP_INTERVAL: Duration = Duration::from_millis(250);
 /// Console output kept per VM for a console that attaches later.
 const CONSOLE_BACKLOG: usize = 16 << 10;
+/// The scheduling niceness of a trusted VM's worker, and of the others':
+/// when the host's cores are short, a trusted service (small, mostly idle,
+/// latency-bound) runs before an open or corporate VM — one flooding it
+/// included.
+pub const TRUSTED_NICE: i32 = 0;
+/// See [`TRUSTED_NICE`].
+pub const OTHER_NICE: i32 = 5;
 /// How long a stopped worker gets to flush its disks before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(20);
 
@@ -232,6 +239,8 @@ pub(crate) struct Shared {
     stop: AtomicBool,
     /// The phone's identity and its trusted VMs' trust devices.
     pub(crate) trust: Arc<TrustHub>,
+    /// Rate limits of new VM-to-VM streams.
+    pub(crate) connect_limits: routing::ConnectLimits,
 }
 
 /// The workers of one phone.
@@ -309,6 +318,11 @@ impl Shared {
         let (router, router_w) = protocol::seqpacket_pair().map_err(io)?;
         let (inbox, inbox_w) = protocol::seqpacket_pair().map_err(io)?;
         let mut command = (self.command)(name);
+        let nice = if self.manifest.vms[i].role == Role::Trusted {
+            TRUSTED_NICE
+        } else {
+            OTHER_NICE
+        };
         let given = [
             control_w.as_raw_fd(),
             router_w.as_raw_fd(),
@@ -318,6 +332,8 @@ impl Shared {
         // (fcntl, dup2) on descriptors we own.
         unsafe {
             command.pre_exec(move || {
+                // Every thread the worker makes inherits this.
+                libc::setpriority(libc::PRIO_PROCESS, 0, nice);
                 // Lift them out of the way first: a source may sit on a target.
                 let mut high = [0; 3];
                 for (h, fd) in high.iter_mut().zip(given) {
@@ -645,6 +661,7 @@ impl Supervisor {
             log: Mutex::new(log),
             stop: AtomicBool::new(false),
             trust,
+            connect_limits: Default::default(),
         });
         shared.log(&format!("phone {} starting", manifest.name));
         {

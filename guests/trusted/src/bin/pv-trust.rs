@@ -10,6 +10,7 @@
 //! pv-trust [--cid N] billing ledger                 LEDGER charges=<n> total=<cents>
 //! pv-trust [--cid N] flood PORT CONNECTIONS         FLOOD connections=<n> failed=<n>
 //! pv-trust [--cid N] bench attest|sign|charge COUNT BENCH <op> n=<n> p50_us=<n> p99_us=<n>
+//!                                                   (COUNT requests on one connection)
 //! ```
 //! The trusted VM's CID defaults to 5. A refusal prints `ERROR <why>` and
 //! exits 1. `drm play` fetches a license and content from a content
@@ -112,35 +113,37 @@ fn flood(cid: u32, port: u32, count: u64) -> String {
     format!("FLOOD connections={count} failed={failed}")
 }
 
+/// `count` requests of kind `op` on one connection, each timed from
+/// sending to the answer.
 fn bench(cid: u32, op: &str, count: u64) -> String {
+    let port = match op {
+        "attest" => ATTEST_PORT,
+        "sign" => AUTH_PORT,
+        "charge" => BILLING_PORT,
+        other => fail(&format!("no benchmark {other}")),
+    };
+    let mut client = ServiceClient::connect(cid, port).unwrap_or_else(|e| fail(&e));
+    let pin = std::env::var("PV_PIN").unwrap_or_else(|_| "1234".into());
     let mut times = Vec::new();
     for i in 0..count {
+        let request = match op {
+            "attest" => Q::Evidence {
+                nonce: i.to_le_bytes().to_vec(),
+            },
+            "sign" => Q::AuthSign {
+                challenge: i.to_le_bytes().to_vec(),
+                pin: pin.clone(),
+            },
+            _ => Q::BillingCharge {
+                amount: 1,
+                merchant: "bench".into(),
+            },
+        };
         let start = Instant::now();
-        match op {
-            "attest" => drop(call(
-                cid,
-                ATTEST_PORT,
-                &Q::Evidence {
-                    nonce: i.to_le_bytes().to_vec(),
-                },
-            )),
-            "sign" => drop(call(
-                cid,
-                AUTH_PORT,
-                &Q::AuthSign {
-                    challenge: i.to_le_bytes().to_vec(),
-                    pin: std::env::var("PV_PIN").unwrap_or_else(|_| "1234".into()),
-                },
-            )),
-            "charge" => drop(call(
-                cid,
-                BILLING_PORT,
-                &Q::BillingCharge {
-                    amount: 1,
-                    merchant: "bench".into(),
-                },
-            )),
-            other => fail(&format!("no benchmark {other}")),
+        match client.call(&request) {
+            Ok(A::Error { message }) => fail(&message),
+            Ok(_) => {}
+            Err(e) => fail(&e),
         }
         times.push(start.elapsed().as_micros() as u64);
     }

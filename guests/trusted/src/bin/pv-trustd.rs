@@ -75,6 +75,7 @@ fn fatal(message: &str) -> ! {
 }
 
 fn main() {
+    println!("pv-trustd: starting");
     if std::process::id() == 1 {
         mount("devtmpfs", "/dev", "devtmpfs");
         mount("proc", "/proc", "proc");
