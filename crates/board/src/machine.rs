@@ -338,6 +338,12 @@ impl Board {
         let _ = self.console_redirect.set(sink);
     }
 
+    /// Feeds input to the UART (the serial console), never the redirect;
+    /// returns how many bytes it took.
+    pub fn serial_input(&self, bytes: &[u8]) -> usize {
+        self.uart.with(|u| u.push_input(bytes))
+    }
+
     /// Feeds console input to the UART (or the redirect); returns how many bytes it took.
     pub fn console_input(&self, bytes: &[u8]) -> usize {
         if let Some(sink) = self.console_redirect.get() {

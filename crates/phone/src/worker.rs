@@ -216,12 +216,13 @@ fn report(control: &VmControl) -> Report {
     }
 }
 
-/// Types `bytes` into the guest's serial port, waiting while its FIFO is
-/// full (at most a second).
+/// Types `bytes` into the guest's serial port (never a virtio console: a
+/// trusted VM's is its secure output), waiting while its FIFO is full (at
+/// most a second).
 fn type_input(board: &Board, mut bytes: &[u8]) {
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
     while !bytes.is_empty() && board.power() == Power::On {
-        let taken = board.console_input(bytes);
+        let taken = board.serial_input(bytes);
         bytes = &bytes[taken..];
         if std::time::Instant::now() > deadline {
             return;
