@@ -12,7 +12,9 @@
 //! * DRM: a license from the (test) content provider plays the content to
 //!   the trusted VM's secure output, never to the open VM;
 //! * the open VM cannot reach the trust device; the trusted VM takes no
-//!   console input and refuses snapshot and export.
+//!   console input and refuses snapshot, export and memory dumps;
+//! * a flipped byte of its sealed data, or of the phone's counter file, is
+//!   detected and reported (and the counter file is not reset).
 
 mod common;
 
@@ -280,6 +282,38 @@ fn trusted_services_attest_seal_and_refuse() {
     );
     let dump = p.client().call("POST", "/vms/keys/dump", None).unwrap();
     assert_eq!(dump.status, 403);
+
+    // Tampering with the sealed data (a byte of the auth slot), then with
+    // the phone's counter file: each is detected, never taken for a fresh
+    // start.
+    let out = p.cli(&["stop", "keys"]);
+    assert!(out.status.success());
+    let mut image = std::fs::read(&disk).unwrap();
+    image[40] ^= 0x01;
+    std::fs::write(&disk, image).unwrap();
+    let out = p.cli(&["start", "keys"]);
+    assert!(out.status.success());
+    p.wait_for_console_n("keys", "PV-TRUSTD-READY", 6, LIMIT);
+    let line = pv_trust(&p, "personal", "auth sign c0ffee 2468");
+    assert!(line.contains("cannot be unsealed"), "{line}");
+    let out = p.cli(&["stop", "keys"]);
+    assert!(out.status.success());
+    let counters = p.state.join("identity/counters/keys");
+    let mut file = std::fs::read(&counters).unwrap();
+    let last = file.len() - 1;
+    file[last] ^= 0x01;
+    std::fs::write(&counters, file).unwrap();
+    let out = p.cli(&["start", "keys"]);
+    assert!(out.status.success());
+    p.wait_for_console_n("keys", "PV-TRUSTD-READY", 7, LIMIT);
+    let line = pv_trust(&p, "personal", "auth sign c0ffee 2468");
+    assert!(line.contains("tampered"), "{line}");
+    assert!(
+        p.phone_log()
+            .contains("VM keys: the rollback counters were tampered with"),
+        "{}",
+        p.phone_log()
+    );
     let _ = std::io::stdout().flush();
     let mut sink = Vec::new();
     let _ = console.read_to_end(&mut sink);
