@@ -10,8 +10,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::phone::{manifest_text, pocketvisor, TestPhone, VmSpec};
-use common::trusted::service;
+use common::phone::{manifest_text, TestPhone, VmSpec};
+use common::trusted::{attest_verify, owner_evidence, root_key, service};
 use pv_trust::wire::{ServiceRequest as Q, ServiceResponse as A, BILLING_PORT};
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -77,40 +77,10 @@ fn ledger(p: &TestPhone) -> A {
         .unwrap()
 }
 
-fn attest_verify(p: &TestPhone, expect: &str) -> (bool, String) {
-    let evidence = p.dir.path().join("e");
-    let out = p.cli(&[
-        "attest",
-        "keys",
-        "--nonce",
-        "5eed",
-        "--out",
-        evidence.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = p.dir.path().join("root.key");
-    std::fs::write(&key, p.cli(&["identity"]).stdout).unwrap();
-    let out = pocketvisor()
-        .args(["attest", "verify", "--evidence"])
-        .arg(&evidence)
-        .args(["--nonce", "5eed", "--root-key"])
-        .arg(&key)
-        .args(["--expect", expect])
-        .output()
-        .unwrap();
-    let text = if out.status.success() {
-        out.stdout
-    } else {
-        out.stderr
-    };
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&text).into_owned(),
-    )
+/// `attest verify --expect` of fresh evidence from VM keys.
+fn verify_expecting(p: &TestPhone, expect: &str) -> (bool, String) {
+    let (_, root) = root_key(p);
+    attest_verify(p, &owner_evidence(p, "5eed"), "5eed", &root, Some(expect))
 }
 
 #[test]
@@ -132,10 +102,8 @@ fn secrets_follow_the_measurement() {
         [v]
     };
     let p = TestPhone::up("memory = \"256M\"", &spec(false), "");
-    let out = p.cli(&["stop", "keys"]);
-    assert!(out.status.success());
-    let out = p.cli(&["start", "keys"]);
-    assert!(out.status.success());
+    p.cli_ok(&["stop", "keys"]);
+    p.cli_ok(&["start", "keys"]);
     p.wait_for_console_n("keys", "PV-TRUSTD-READY", 2, LIMIT);
     let m = measured(&p);
     assert_eq!(m.len(), 2, "{}", p.phone_log());
@@ -159,7 +127,7 @@ fn secrets_follow_the_measurement() {
             total: 7
         }
     );
-    assert!(attest_verify(&p, &original).0);
+    assert!(verify_expecting(&p, &original).0);
 
     // One byte of the initrd changed.
     p.down();
@@ -171,7 +139,7 @@ fn secrets_follow_the_measurement() {
         panic!("the changed software opened the ledger")
     };
     assert!(message.contains("cannot be unsealed"), "{message}");
-    let (ok, why) = attest_verify(&p, &original);
+    let (ok, why) = verify_expecting(&p, &original);
     assert!(!ok && why.contains("measurement mismatch"), "{why}");
 
     // The original software, debuggable.

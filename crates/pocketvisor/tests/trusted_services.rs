@@ -23,36 +23,11 @@ use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
 use common::phone::{pocketvisor, TestPhone, VmSpec};
-use common::trusted::{hex_after, pv_trust, root_key, service_channels};
+use common::trusted::{
+    attest_verify, hex_after, owner_evidence, pv_trust, root_key, service_channels,
+};
 
 const LIMIT: Duration = Duration::from_secs(120);
-
-fn verify(
-    p: &TestPhone,
-    evidence: &[u8],
-    nonce: &str,
-    root: &std::path::Path,
-    expect: Option<&str>,
-) -> (bool, String) {
-    let file = p.dir.path().join(format!("evidence-{nonce}"));
-    std::fs::write(&file, evidence).unwrap();
-    let mut cmd = pocketvisor();
-    cmd.args(["attest", "verify", "--evidence"])
-        .arg(&file)
-        .args(["--nonce", nonce, "--root-key"])
-        .arg(root);
-    if let Some(m) = expect {
-        cmd.args(["--expect", m]);
-    }
-    let out = cmd.output().unwrap();
-    let text = String::from_utf8_lossy(if out.status.success() {
-        &out.stdout
-    } else {
-        &out.stderr
-    })
-    .into_owned();
-    (out.status.success(), text)
-}
 
 fn predicted_measurement(p: &TestPhone) -> String {
     let out = pocketvisor()
@@ -61,11 +36,7 @@ fn predicted_measurement(p: &TestPhone) -> String {
         .arg("keys")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     text.lines()
         .last()
@@ -75,16 +46,13 @@ fn predicted_measurement(p: &TestPhone) -> String {
         .to_string()
 }
 
-fn restart_keys(p: &TestPhone, boots: usize) {
-    for action in ["stop", "start"] {
-        let out = p.cli(&[action, "keys"]);
-        assert!(
-            out.status.success(),
-            "{action}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    p.wait_for_console_n("keys", "PV-TRUSTD-READY", boots, LIMIT);
+/// Stops keys, runs `meanwhile`, starts it again and waits for its
+/// `boot`-th PV-TRUSTD-READY.
+fn with_keys_stopped(p: &TestPhone, boot: usize, meanwhile: impl FnOnce()) {
+    p.cli_ok(&["stop", "keys"]);
+    meanwhile();
+    p.cli_ok(&["start", "keys"]);
+    p.wait_for_console_n("keys", "PV-TRUSTD-READY", boot, LIMIT);
 }
 
 #[test]
@@ -111,7 +79,7 @@ fn trusted_services_attest_seal_and_refuse() {
     // Evidence through the open VM.
     let line = pv_trust(&p, "personal", "attest 0badc0de");
     let evidence = hex_after(&line, "EVIDENCE");
-    let (ok, claims) = verify(&p, &evidence, "0badc0de", &root_file, Some(&m));
+    let (ok, claims) = attest_verify(&p, &evidence, "0badc0de", &root_file, Some(&m));
     assert!(ok, "{claims}");
     let claims: serde_json::Value = serde_json::from_str(&claims).unwrap();
     assert_eq!(
@@ -122,39 +90,21 @@ fn trusted_services_attest_seal_and_refuse() {
         ),
         (Some("keys"), Some(m.as_str()), Some(false))
     );
-    let (ok, why) = verify(&p, &evidence, "0badc0df", &root_file, None);
+    let (ok, why) = attest_verify(&p, &evidence, "0badc0df", &root_file, None);
     assert!(!ok && why.contains("wrong nonce"), "{why}");
     let mut flipped = evidence.clone();
     flipped[evidence.len() / 2] ^= 0x20;
-    let (ok, why) = verify(&p, &flipped, "0badc0de", &root_file, None);
+    let (ok, why) = attest_verify(&p, &flipped, "0badc0de", &root_file, None);
     assert!(!ok && why.contains("evidence rejected"), "{why}");
     let other = "00".repeat(32);
-    let (ok, why) = verify(&p, &evidence, "0badc0de", &root_file, Some(&other));
+    let (ok, why) = attest_verify(&p, &evidence, "0badc0de", &root_file, Some(&other));
     assert!(!ok && why.contains("measurement mismatch"), "{why}");
 
     // Evidence from the host side, for the owner.
-    let file = p.dir.path().join("owner.evidence");
-    let out = p.cli(&[
-        "attest",
-        "keys",
-        "--nonce",
-        "abcd",
-        "--out",
-        file.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (ok, claims) = verify(
-        &p,
-        &std::fs::read(&file).unwrap(),
-        "abcd",
-        &root_file,
-        Some(&m),
-    );
+    let owner = owner_evidence(&p, "abcd");
+    let (ok, claims) = attest_verify(&p, &owner, "abcd", &root_file, Some(&m));
     assert!(ok, "{claims}");
+    let file = p.dir.path().join("none");
     let out = p.cli(&[
         "attest",
         "personal",
@@ -164,6 +114,7 @@ fn trusted_services_attest_seal_and_refuse() {
         file.to_str().unwrap(),
     ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a trusted VM"));
+    assert!(!file.exists());
 
     // auth.
     let line = pv_trust(&p, "personal", "auth enroll 2468");
@@ -182,10 +133,10 @@ fn trusted_services_attest_seal_and_refuse() {
             "{line}"
         );
     }
-    restart_keys(&p, 2);
+    with_keys_stopped(&p, 2, || {});
     let line = pv_trust(&p, "personal", "auth sign c0ffee 1111");
     assert!(line.starts_with("ERROR wrong PIN; locked"), "{line}");
-    restart_keys(&p, 3);
+    with_keys_stopped(&p, 3, || {});
     let line = pv_trust(&p, "personal", "auth sign c0ffee 2468");
     assert!(
         line.starts_with("ERROR locked"),
@@ -200,25 +151,16 @@ fn trusted_services_attest_seal_and_refuse() {
         (vm.vm.as_str(), receipt.charge.amount, receipt.total),
         ("keys", 250, 250)
     );
-    let out = p.cli(&["stop", "keys"]);
-    assert!(out.status.success());
     let disk = p.dir.path().join("keys.img");
-    let old = std::fs::read(&disk).unwrap();
-    let out = p.cli(&["start", "keys"]);
-    assert!(out.status.success());
-    p.wait_for_console_n("keys", "PV-TRUSTD-READY", 4, LIMIT);
+    let mut old = Vec::new();
+    with_keys_stopped(&p, 4, || old = std::fs::read(&disk).unwrap());
     let line = pv_trust(&p, "personal", "billing charge 100 books");
     assert!(line.starts_with("RECEIPT"), "{line}");
     assert_eq!(
         pv_trust(&p, "personal", "billing ledger"),
         "LEDGER charges=2 total=350"
     );
-    let out = p.cli(&["stop", "keys"]);
-    assert!(out.status.success());
-    std::fs::write(&disk, old).unwrap();
-    let out = p.cli(&["start", "keys"]);
-    assert!(out.status.success());
-    p.wait_for_console_n("keys", "PV-TRUSTD-READY", 5, LIMIT);
+    with_keys_stopped(&p, 5, || std::fs::write(&disk, &old).unwrap());
     let line = pv_trust(&p, "personal", "billing ledger");
     assert!(line.starts_with("ERROR rollback detected"), "{line}");
 
@@ -286,26 +228,17 @@ fn trusted_services_attest_seal_and_refuse() {
     // Tampering with the sealed data (a byte of the auth slot), then with
     // the phone's counter file: each is detected, never taken for a fresh
     // start.
-    let out = p.cli(&["stop", "keys"]);
-    assert!(out.status.success());
-    let mut image = std::fs::read(&disk).unwrap();
-    image[40] ^= 0x01;
-    std::fs::write(&disk, image).unwrap();
-    let out = p.cli(&["start", "keys"]);
-    assert!(out.status.success());
-    p.wait_for_console_n("keys", "PV-TRUSTD-READY", 6, LIMIT);
+    let flip = |path: &std::path::Path, at: usize| {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[at] ^= 0x01;
+        std::fs::write(path, bytes).unwrap();
+    };
+    with_keys_stopped(&p, 6, || flip(&disk, 40));
     let line = pv_trust(&p, "personal", "auth sign c0ffee 2468");
     assert!(line.contains("cannot be unsealed"), "{line}");
-    let out = p.cli(&["stop", "keys"]);
-    assert!(out.status.success());
     let counters = p.state.join("identity/counters/keys");
-    let mut file = std::fs::read(&counters).unwrap();
-    let last = file.len() - 1;
-    file[last] ^= 0x01;
-    std::fs::write(&counters, file).unwrap();
-    let out = p.cli(&["start", "keys"]);
-    assert!(out.status.success());
-    p.wait_for_console_n("keys", "PV-TRUSTD-READY", 7, LIMIT);
+    let last = std::fs::metadata(&counters).unwrap().len() as usize - 1;
+    with_keys_stopped(&p, 7, || flip(&counters, last));
     let line = pv_trust(&p, "personal", "auth sign c0ffee 2468");
     assert!(line.contains("tampered"), "{line}");
     assert!(

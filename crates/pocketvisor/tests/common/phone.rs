@@ -213,6 +213,17 @@ impl TestPhone {
         out
     }
 
+    /// Runs `pocketvisor phone ARGS --phone STATE`, which must succeed.
+    pub fn cli_ok(&self, args: &[&str]) -> Output {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "phone {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// `phone status --json`.
     pub fn status(&self) -> Value {
         let out = self.cli(&["status", "--json"]);

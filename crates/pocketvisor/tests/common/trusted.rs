@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use pv_trust::client::ServiceClient;
 
-use super::phone::TestPhone;
+use super::phone::{pocketvisor, TestPhone};
 
 /// The channels from `from` to every service port of `to`.
 pub fn service_channels(from: &str, to: &str) -> String {
@@ -83,4 +83,50 @@ pub fn hex_after(line: &str, word: &str) -> Vec<u8> {
         .nth(1)
         .unwrap_or_else(|| panic!("no {word} in {line}"));
     trust::hex::decode(rest).unwrap_or_else(|| panic!("not hex after {word}: {line}"))
+}
+
+/// `pocketvisor attest verify` of `evidence` for `nonce` against the root
+/// key in `root` (and `expect`): whether it was accepted, and its stdout
+/// (the claims) or stderr (the reason).
+pub fn attest_verify(
+    p: &TestPhone,
+    evidence: &[u8],
+    nonce: &str,
+    root: &std::path::Path,
+    expect: Option<&str>,
+) -> (bool, String) {
+    let file = p.dir.path().join(format!("evidence-{nonce}"));
+    std::fs::write(&file, evidence).unwrap();
+    let mut cmd = pocketvisor();
+    cmd.args(["attest", "verify", "--evidence"])
+        .arg(&file)
+        .args(["--nonce", nonce, "--root-key"])
+        .arg(root);
+    if let Some(m) = expect {
+        cmd.args(["--expect", m]);
+    }
+    let out = cmd.output().unwrap();
+    let text = if out.status.success() {
+        out.stdout
+    } else {
+        out.stderr
+    };
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&text).into_owned(),
+    )
+}
+
+/// Evidence for VM keys answering `nonce`, from `phone attest`.
+pub fn owner_evidence(p: &TestPhone, nonce: &str) -> Vec<u8> {
+    let file = p.dir.path().join(format!("owner-{nonce}"));
+    p.cli_ok(&[
+        "attest",
+        "keys",
+        "--nonce",
+        nonce,
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    std::fs::read(file).unwrap()
 }
