@@ -60,16 +60,8 @@ if [ "${PV_BENCH_KSM:-1}" = 1 ] && [ -w /sys/kernel/mm/ksm/run ]; then
     trap 'cleanup; [ -n "$ksm_old" ] && echo "$ksm_old" >/sys/kernel/mm/ksm/run' EXIT
 fi
 
-now() { date +%s.%N; }
-fail() { echo "bench/phone.sh: $*" >&2; exit 1; }
-# wait_for FILE TEXT SECONDS
-wait_for() {
-    local deadline=$((SECONDS + $3))
-    until grep -aq -- "$2" "$1" 2>/dev/null; do
-        [ "$SECONDS" -lt "$deadline" ] || fail "no '$2' in $1 within $3 s"
-        sleep 0.05
-    done
-}
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 # boot_wait START FILE... -> seconds from START until every FILE shows the shell
 boot_wait() {
     local start=$1 f pending deadline=$((SECONDS + 300))
