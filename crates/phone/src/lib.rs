@@ -17,8 +17,10 @@ pub mod memory;
 pub mod protocol;
 mod routing;
 pub mod sandbox;
+pub mod status;
 pub mod supervisor;
 pub mod trusted;
+mod vm_actions;
 pub mod worker;
 
 pub use manifest::{Channel, Manifest, ManifestError, Restart, Role, VmEntry};

@@ -12,7 +12,6 @@
 //! and restarts workers, samples their CPU and memory, and runs the memory
 //! manager ([`crate::memory`]).
 
-use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -24,11 +23,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::manifest::{Manifest, Restart, Role};
 use crate::protocol::{self, FromWorker, Received, Report, ToWorker};
+pub use crate::status::{ConsoleHub, PhoneError, PhoneStatus, VmState, VmStatus};
 use crate::trusted::TrustHub;
 use crate::worker::exit;
 use crate::{memory, routing};
@@ -41,8 +40,6 @@ pub const RESTART_WINDOW: Duration = Duration::from_secs(60);
 /// How often the supervisor looks for workers that ended (an idle phone
 /// should wake its host rarely).
 const REAP_INTERVAL: Duration = Duration::from_millis(250);
-/// Console output kept per VM for a console that attaches later.
-const CONSOLE_BACKLOG: usize = 16 << 10;
 /// The scheduling niceness of a trusted VM's worker, and of the others':
 /// when the host's cores are short, a trusted service (small, mostly idle,
 /// latency-bound) runs before an open or corporate VM — one flooding it
@@ -52,139 +49,6 @@ pub const TRUSTED_NICE: i32 = 0;
 pub const OTHER_NICE: i32 = 5;
 /// How long a stopped worker gets to flush its disks before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(20);
-
-/// Where a VM is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum VmState {
-    /// Its worker is building the VM.
-    Starting,
-    /// Its worker runs the guest.
-    Running,
-    /// Its vCPUs and devices are paused.
-    Paused,
-    /// It ended in order (powered off, or stopped), or was never started.
-    Stopped(String),
-    /// It ended badly; the reason says how.
-    Crashed(String),
-}
-
-impl VmState {
-    /// The state's name in the API: starting, running, paused, stopped, crashed.
-    pub fn name(&self) -> &'static str {
-        match self {
-            VmState::Starting => "starting",
-            VmState::Running => "running",
-            VmState::Paused => "paused",
-            VmState::Stopped(_) => "stopped",
-            VmState::Crashed(_) => "crashed",
-        }
-    }
-
-    /// Whether a worker process exists for it.
-    pub fn is_live(&self) -> bool {
-        matches!(self, VmState::Starting | VmState::Running | VmState::Paused)
-    }
-}
-
-/// One VM as the API shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct VmStatus {
-    /// The VM's name.
-    pub name: String,
-    /// open, corporate or trusted.
-    pub role: &'static str,
-    /// starting, running, paused, stopped or crashed.
-    pub state: &'static str,
-    /// How it ended, when it is stopped or crashed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Its worker's process ID while it has one.
-    pub pid: Option<u32>,
-    /// Its vsock context ID.
-    pub cid: u64,
-    /// Host CPU its worker used over the last second, in percent of a core.
-    pub cpu_percent: f64,
-    /// Its worker's resident memory in bytes.
-    pub rss_bytes: u64,
-    /// Its guest RAM in bytes.
-    pub mem_bytes: u64,
-    /// Bytes in its balloon (given back to the host).
-    pub balloon_bytes: u64,
-    /// How many times it was started again after a crash or reset.
-    pub restarts: u32,
-    /// Whether its console is the one in the foreground.
-    pub foreground: bool,
-    /// Its vCPU limit in percent of a core, if limited.
-    pub cpu_quota: Option<u32>,
-}
-
-/// The whole phone as the API shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct PhoneStatus {
-    /// The phone's name.
-    pub phone: String,
-    /// The supervisor's process ID.
-    pub supervisor_pid: u32,
-    /// Its VMs, in manifest order.
-    pub vms: Vec<VmStatus>,
-}
-
-/// Why a request to the supervisor was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PhoneError {
-    /// No such VM.
-    NotFound(String),
-    /// Not possible in the VM's or phone's current state.
-    Conflict(String),
-    /// The request itself is wrong.
-    BadRequest(String),
-    /// The supervisor could not do it.
-    Failed(String),
-    /// Never allowed for this VM (a trusted VM's protections).
-    Forbidden(String),
-}
-
-impl std::fmt::Display for PhoneError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (PhoneError::NotFound(m)
-        | PhoneError::Conflict(m)
-        | PhoneError::BadRequest(m)
-        | PhoneError::Failed(m)
-        | PhoneError::Forbidden(m)) = self;
-        f.write_str(m)
-    }
-}
-
-/// One VM's console: recent output for late attachers, and live output.
-pub struct ConsoleHub {
-    backlog: Mutex<VecDeque<u8>>,
-    live: broadcast::Sender<Arc<[u8]>>,
-}
-
-impl ConsoleHub {
-    fn new() -> Self {
-        ConsoleHub {
-            backlog: Mutex::new(VecDeque::new()),
-            live: broadcast::channel(4096).0,
-        }
-    }
-
-    fn publish(&self, bytes: &[u8]) {
-        let mut b = lock(&self.backlog);
-        b.extend(bytes);
-        let excess = b.len().saturating_sub(CONSOLE_BACKLOG);
-        b.drain(..excess);
-        drop(b);
-        let _ = self.live.send(Arc::from(bytes));
-    }
-
-    /// The recent output and a receiver of what follows.
-    pub fn subscribe(&self) -> (Vec<u8>, broadcast::Receiver<Arc<[u8]>>) {
-        let rx = self.live.subscribe();
-        let recent = lock(&self.backlog).iter().copied().collect();
-        (recent, rx)
-    }
-}
 
 /// A live worker's process and sockets.
 pub(crate) struct Worker {
@@ -200,14 +64,14 @@ pub(crate) struct Slot {
     pub(crate) state: VmState,
     pub(crate) worker: Option<Worker>,
     pub(crate) restarts: u32,
-    recent: Vec<Instant>,
+    pub(crate) recent: Vec<Instant>,
     pub(crate) report: Option<Report>,
     /// (CPU ticks, when) at the last sample.
     cpu_sample: Option<(u64, Instant)>,
     pub(crate) cpu_percent: f64,
     pub(crate) rss_bytes: u64,
     /// Stopped by request: a worker ending now is not restarted.
-    stopping: bool,
+    pub(crate) stopping: bool,
     /// The balloon target the API set.
     pub(crate) balloon_base: u64,
     /// What the memory manager added to it under pressure.
@@ -245,7 +109,7 @@ pub(crate) struct Shared {
 
 /// The workers of one phone.
 pub struct Supervisor {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     watcher: Option<JoinHandle<()>>,
 }
 
@@ -311,7 +175,7 @@ impl Shared {
     }
 
     /// Starts VM `i`'s worker (the table locked by the caller).
-    fn spawn(self: &Arc<Self>, table: &mut Table, i: usize) -> Result<(), String> {
+    pub(crate) fn spawn(self: &Arc<Self>, table: &mut Table, i: usize) -> Result<(), String> {
         let name = &self.manifest.vms[i].name;
         let io = |e: std::io::Error| format!("cannot start the worker of {name}: {e}");
         let (control, control_w) = protocol::seqpacket_pair().map_err(io)?;
@@ -742,145 +606,6 @@ impl Supervisor {
     pub fn report(&self, name: &str) -> Result<Option<Report>, PhoneError> {
         let i = self.shared.index(name)?;
         Ok(lock(&self.shared.table).slots[i].report.clone())
-    }
-
-    /// Starts VM `name`, if the phone's memory budget has room for it.
-    pub fn start_vm(&self, name: &str) -> Result<(), PhoneError> {
-        let i = self.shared.index(name)?;
-        let m = &self.shared.manifest;
-        let mut t = lock(&self.shared.table);
-        if t.slots[i].state.is_live() {
-            return Err(PhoneError::Conflict(format!(
-                "VM {name} is already running"
-            )));
-        }
-        let used: u64 = t
-            .slots
-            .iter()
-            .zip(&m.vms)
-            .filter(|(s, _)| s.state.is_live())
-            .map(|(_, v)| v.config.mem)
-            .sum();
-        let need = m.vms[i].config.mem;
-        if used + need > m.memory {
-            return Err(PhoneError::Conflict(format!(
-                "VM {name} needs {} MiB but only {} MiB of the phone's {} MiB budget are free",
-                need >> 20,
-                (m.memory - used.min(m.memory)) >> 20,
-                m.memory >> 20
-            )));
-        }
-        t.slots[i].recent.clear();
-        self.shared.spawn(&mut t, i).map_err(PhoneError::Failed)
-    }
-
-    /// Stops VM `name` in order (SIGTERM: the guest is stopped, its disks
-    /// flushed), killing it after [`STOP_GRACE`]; returns once it is gone.
-    pub fn stop_vm(&self, name: &str) -> Result<(), PhoneError> {
-        let i = self.shared.index(name)?;
-        let pid = {
-            let mut t = lock(&self.shared.table);
-            let slot = &mut t.slots[i];
-            let Some(w) = &slot.worker else {
-                return Err(PhoneError::Conflict(format!("VM {name} is not running")));
-            };
-            slot.stopping = true;
-            w.child.id()
-        };
-        self.shared.log(&format!("VM {name}: stopping"));
-        // SAFETY: signalling our own child by its PID (not yet reaped: the
-        // slot still holds it).
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-        let gone = |t: &Table| {
-            t.slots[i]
-                .worker
-                .as_ref()
-                .is_none_or(|w| w.child.id() != pid)
-        };
-        if !self.shared.wait_until(STOP_GRACE, gone) {
-            // SAFETY: as above.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            self.shared.wait_until(Duration::from_secs(5), gone);
-        }
-        Ok(())
-    }
-
-    fn pause_or_resume(&self, name: &str, pause: bool) -> Result<(), PhoneError> {
-        let i = self.shared.index(name)?;
-        if lock(&self.shared.table).slots[i].state == VmState::Starting {
-            return Err(PhoneError::Conflict(format!("VM {name} is still starting")));
-        }
-        let command = if pause {
-            ToWorker::Pause
-        } else {
-            ToWorker::Resume
-        };
-        self.shared.tell(i, &command)?;
-        let want = if pause {
-            VmState::Paused
-        } else {
-            VmState::Running
-        };
-        if self
-            .shared
-            .wait_until(Duration::from_secs(10), |t| t.slots[i].state == want)
-        {
-            self.shared.log(&format!(
-                "VM {name}: {}",
-                if pause { "paused" } else { "resumed" }
-            ));
-            Ok(())
-        } else {
-            Err(PhoneError::Failed(format!(
-                "VM {name} did not answer the {} in time",
-                if pause { "pause" } else { "resume" }
-            )))
-        }
-    }
-
-    /// Pauses VM `name` (no host CPU until it is resumed).
-    pub fn pause_vm(&self, name: &str) -> Result<(), PhoneError> {
-        self.pause_or_resume(name, true)
-    }
-
-    /// Resumes VM `name`.
-    pub fn resume_vm(&self, name: &str) -> Result<(), PhoneError> {
-        self.pause_or_resume(name, false)
-    }
-
-    /// Brings VM `name` to the foreground: its console is the one `phone
-    /// up` shows, its vCPUs run without a quota and its balloon is let go;
-    /// the VM it replaces goes under the background quota.
-    pub fn switch_to(&self, name: &str) -> Result<(), PhoneError> {
-        let i = self.shared.index(name)?;
-        let old = {
-            let mut t = lock(&self.shared.table);
-            std::mem::replace(&mut t.foreground, i)
-        };
-        self.shared.foreground.send_replace(i);
-        if old != i {
-            self.shared.log(&format!(
-                "foreground: {} -> {name}",
-                self.shared.manifest.vms[old].name
-            ));
-            let _ = self
-                .shared
-                .tell(old, &ToWorker::SetCpuQuota(self.shared.quota_for(false)));
-        }
-        let _ = self
-            .shared
-            .tell(i, &ToWorker::SetCpuQuota(self.shared.quota_for(true)));
-        memory::foreground_changed(&self.shared, i);
-        Ok(())
-    }
-
-    /// Sets VM `name`'s balloon target in bytes.
-    pub fn set_balloon(&self, name: &str, bytes: u64) -> Result<(), PhoneError> {
-        let i = self.shared.index(name)?;
-        if !self.shared.manifest.vms[i].config.balloon {
-            return Err(PhoneError::Conflict(format!("VM {name} has no balloon")));
-        }
-        memory::set_target(&self.shared, i, bytes)
     }
 
     /// The foreground VM's index and a watch of it.
