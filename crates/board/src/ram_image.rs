@@ -75,6 +75,13 @@ impl GuestRam {
     pub fn save_to(&self, file: &File) -> io::Result<u64> {
         file.set_len(0)?;
         file.set_len(self.size())?;
+        self.write_image_into(file)
+    }
+
+    /// Like [`GuestRam::save_to`] into a file that is already
+    /// [`GuestRam::size`] bytes of zeros (a sandboxed worker may not
+    /// resize files): writes only the RAM's nonzero runs.
+    pub fn write_image_into(&self, file: &File) -> io::Result<u64> {
         let mut written = 0;
         // A memfd says where its data is; private RAM is read whole (its
         // untouched pages read as zeros and are skipped all the same).

@@ -57,6 +57,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/identity"),
     ("POST", "/vms/{name}/evidence"),
     ("POST", "/vms/{name}/snapshot"),
+    ("POST", "/phone/restore"),
     ("POST", "/vms/{name}/export"),
     ("POST", "/vms/{name}/dump"),
     ("POST", "/vms/{name}/debug"),
@@ -184,6 +185,54 @@ async fn vm_evidence(
         .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "the nonce is not hex".to_string()))?;
     let evidence = api.phone.evidence(&name, &nonce)?;
     Ok(([(header::CONTENT_TYPE, "application/cbor")], evidence).into_response())
+}
+
+/// `POST /vms/{name}/snapshot`'s body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotRequest {
+    /// The snapshot directory to create (absolute).
+    out: std::path::PathBuf,
+}
+
+async fn vm_snapshot(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    body: Result<Json<SnapshotRequest>, JsonRejection>,
+) -> Answer {
+    api.phone.state(&name)?;
+    let Json(r) = body.map_err(|r| ApiError(r.status(), r.body_text()))?;
+    if !r.out.is_absolute() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "\"out\" must be an absolute path".into(),
+        ));
+    }
+    let summary = blocking(&api, move |p| p.snapshot_vm(&name, &r.out)).await?;
+    Ok(Json(summary).into_response())
+}
+
+/// `POST /phone/restore`'s body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreRequest {
+    /// The snapshot directory (absolute).
+    snapshot: std::path::PathBuf,
+}
+
+async fn phone_restore(
+    State(api): State<Api>,
+    body: Result<Json<RestoreRequest>, JsonRejection>,
+) -> Answer {
+    let Json(r) = body.map_err(|r| ApiError(r.status(), r.body_text()))?;
+    if !r.snapshot.is_absolute() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "\"snapshot\" must be an absolute path".into(),
+        ));
+    }
+    let vm = blocking(&api, move |p| p.restore_vm(&r.snapshot)).await?;
+    Ok(Json(json!({ "ok": true, "vm": vm })).into_response())
 }
 
 /// `POST /vms/{name}/ACTION` for what a trusted VM never allows (`what`:
@@ -364,7 +413,8 @@ fn router(api: Api) -> Router {
         .route("/vms/{name}/switch", vm_action(Supervisor::switch_to))
         .route("/identity", get(identity))
         .route("/vms/{name}/evidence", post(vm_evidence))
-        .route("/vms/{name}/snapshot", guarded("snapshotted"))
+        .route("/vms/{name}/snapshot", post(vm_snapshot))
+        .route("/phone/restore", post(phone_restore))
         .route("/vms/{name}/export", guarded("exported"))
         .route("/vms/{name}/dump", guarded("dumped"))
         .route("/vms/{name}/debug", guarded("debugged"))

@@ -17,6 +17,7 @@ pub mod memory;
 pub mod protocol;
 mod routing;
 pub mod sandbox;
+pub mod snapshot;
 pub mod status;
 pub mod supervisor;
 pub mod trusted;

@@ -42,6 +42,10 @@ pub enum ToWorker {
     Input(Vec<u8>),
     /// Answer with a [`FromWorker::Report`].
     Report,
+    /// Write the paused VM's RAM into the file that comes with this
+    /// message (already its size, all zeros) and answer
+    /// [`FromWorker::Snapshot`] with the rest of its state.
+    Snapshot,
 }
 
 /// A worker's balloon, as its guest reports it.
@@ -89,6 +93,14 @@ pub enum FromWorker {
     Report(Report),
     /// A command could not be carried out.
     Error(String),
+    /// A snapshot's state (`vmm::VmState` bytes) and the bytes of RAM
+    /// data written.
+    Snapshot {
+        /// The VM's state but its RAM.
+        state: Vec<u8>,
+        /// RAM bytes written (nonzero runs).
+        memory_bytes: u64,
+    },
 }
 
 /// A guest's vsock connection, asked of the supervisor.

@@ -76,6 +76,22 @@ pub(crate) struct Slot {
     pub(crate) balloon_base: u64,
     /// What the memory manager added to it under pressure.
     pub(crate) reclaimed: u64,
+    /// A snapshot asked of the worker, and its answer.
+    pub(crate) snapshot: SnapshotReply,
+    /// Start the next worker from this snapshot directory (once).
+    pub(crate) restore_from: Option<std::path::PathBuf>,
+}
+
+/// A worker's answer to [`ToWorker::Snapshot`], as the supervisor waits.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum SnapshotReply {
+    /// None asked.
+    #[default]
+    None,
+    /// Asked, not answered yet.
+    Pending,
+    /// The state bytes and RAM bytes written, or why it failed.
+    Done(Result<(Vec<u8>, u64), String>),
 }
 
 /// The VMs' table, under one lock.
@@ -158,8 +174,13 @@ impl Shared {
             .ok_or_else(|| PhoneError::NotFound(format!("the phone has no VM named \"{name}\"")))
     }
 
-    /// Sends `command` to VM `i`'s worker.
-    pub(crate) fn tell(&self, i: usize, command: &ToWorker) -> Result<(), PhoneError> {
+    /// Sends `command` (and `fd`) to VM `i`'s worker.
+    pub(crate) fn tell_with(
+        &self,
+        i: usize,
+        command: &ToWorker,
+        fd: Option<std::os::fd::BorrowedFd<'_>>,
+    ) -> Result<(), PhoneError> {
         let table = lock(&self.table);
         let Some(w) = &table.slots[i].worker else {
             return Err(PhoneError::Conflict(format!(
@@ -169,9 +190,14 @@ impl Shared {
         };
         let control = w.control.clone();
         drop(table);
-        protocol::send(control.as_fd(), command, None, false)
+        protocol::send(control.as_fd(), command, fd, false)
             .map(|_| ())
             .map_err(|e| PhoneError::Failed(format!("cannot reach the worker: {e}")))
+    }
+
+    /// Sends `command` to VM `i`'s worker.
+    pub(crate) fn tell(&self, i: usize, command: &ToWorker) -> Result<(), PhoneError> {
+        self.tell_with(i, command, None)
     }
 
     /// Starts VM `i`'s worker (the table locked by the caller).
@@ -182,6 +208,10 @@ impl Shared {
         let (router, router_w) = protocol::seqpacket_pair().map_err(io)?;
         let (inbox, inbox_w) = protocol::seqpacket_pair().map_err(io)?;
         let mut command = (self.command)(name);
+        // A restore is for this start only: a crash later boots afresh.
+        if let Some(dir) = table.slots[i].restore_from.take() {
+            command.arg("--restore").arg(dir);
+        }
         let nice = if self.manifest.vms[i].role == Role::Trusted {
             TRUSTED_NICE
         } else {
@@ -333,6 +363,20 @@ impl Shared {
                     self.log(&format!("VM {}: {e}", self.manifest.vms[i].name));
                     let mut t = lock(&self.table);
                     t.slots[i].report = None;
+                    if t.slots[i].snapshot == SnapshotReply::Pending {
+                        t.slots[i].snapshot = SnapshotReply::Done(Err(e));
+                    }
+                    drop(t);
+                    self.changed.notify_all();
+                }
+                FromWorker::Snapshot {
+                    state,
+                    memory_bytes,
+                } => {
+                    let mut t = lock(&self.table);
+                    if t.slots[i].snapshot == SnapshotReply::Pending {
+                        t.slots[i].snapshot = SnapshotReply::Done(Ok((state, memory_bytes)));
+                    }
                     drop(t);
                     self.changed.notify_all();
                 }
@@ -514,6 +558,8 @@ impl Supervisor {
                         stopping: false,
                         balloon_base: 0,
                         reclaimed: 0,
+                        snapshot: SnapshotReply::None,
+                        restore_from: None,
                     })
                     .collect(),
                 foreground,

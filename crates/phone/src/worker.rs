@@ -19,7 +19,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -233,13 +233,42 @@ fn type_input(board: &Board, mut bytes: &[u8]) {
     }
 }
 
+/// Writes the paused VM's RAM into `memory` (a file of its size, zeros)
+/// and answers its state.
+fn snapshot(vm: &VmControl, memory: Option<File>) -> FromWorker {
+    let Some(memory) = memory else {
+        return FromWorker::Error("a snapshot needs the memory file".into());
+    };
+    let state = match vm.save_state() {
+        Ok(s) => s.to_bytes(),
+        Err(e) => return FromWorker::Error(format!("cannot snapshot: {e}")),
+    };
+    if state.len() > protocol::MAX_MESSAGE - 1024 {
+        return FromWorker::Error(format!(
+            "the VM's state is {} bytes, too large to send",
+            state.len()
+        ));
+    }
+    match vm
+        .ram()
+        .write_image_into(&memory)
+        .and_then(|n| memory.sync_all().map(|()| n))
+    {
+        Ok(memory_bytes) => FromWorker::Snapshot {
+            state,
+            memory_bytes,
+        },
+        Err(e) => FromWorker::Error(format!("cannot write the snapshot's memory: {e}")),
+    }
+}
+
 /// Serves the supervisor's commands until it goes away — then the VM is
 /// stopped (a worker never outlives its supervisor).
 fn serve_control(control_fd: Arc<OwnedFd>, vm: VmControl, board: Arc<Board>) {
     let fd: BorrowedFd<'_> = control_fd.as_fd();
     loop {
-        let command = match protocol::receive::<ToWorker>(fd, false) {
-            Ok(Received::Message(c, _)) => c,
+        let (command, file) = match protocol::receive::<ToWorker>(fd, false) {
+            Ok(Received::Message(c, file)) => (c, file),
             Ok(Received::Empty) => continue,
             Ok(Received::Closed) | Err(_) => {
                 board.set_power(Power::Stopped);
@@ -268,6 +297,7 @@ fn serve_control(control_fd: Arc<OwnedFd>, vm: VmControl, board: Arc<Board>) {
                 None
             }
             ToWorker::Report => Some(FromWorker::Report(report(&vm))),
+            ToWorker::Snapshot => Some(snapshot(&vm, file.map(File::from))),
         };
         if let Some(a) = answer {
             let _ = protocol::send(fd, &a, None, false);
@@ -293,10 +323,13 @@ fn forbidden_call_for_tests(name: &str) {
 /// `started` with it (the caller hooks its stop signals to the board), enters
 /// the sandbox and runs the VM until it ends. A `supervised` worker takes
 /// its protocol sockets from descriptors 3 to 5 and closes every other.
+/// A supervised worker started `--restore SNAPDIR` continues the VM from
+/// that snapshot ([`crate::snapshot`]) instead of booting it.
 pub fn run(
     manifest: &Manifest,
     name: &str,
     supervised: bool,
+    restore: Option<&Path>,
     started: impl FnOnce(&Vm),
 ) -> Result<VmEnd, String> {
     let sockets = if supervised {
@@ -335,6 +368,21 @@ pub fn run(
         ),
         None => (None, None),
     };
+    if let Some(dir) = restore {
+        if entry.role == Role::Trusted {
+            return Err(format!(
+                "trusted VM \"{name}\" cannot be restored from a snapshot"
+            ));
+        }
+        let state = std::fs::read(dir.join("state.bin"))
+            .map_err(|e| format!("cannot read '{}': {e}", dir.join("state.bin").display()))?;
+        let state = vmm::VmState::from_bytes(&state).map_err(|e| e.to_string())?;
+        let memory = File::open(dir.join("memory.bin"))
+            .map_err(|e| format!("cannot open '{}': {e}", dir.join("memory.bin").display()))?;
+        let vm = Vm::restore_routed(&config, Box::new(console), None, router, &state, &memory)
+            .map_err(|e| e.to_string())?;
+        return serve(vm, name, control_fd, started);
+    }
     // The bytes measured are the bytes loaded.
     let images = BootImages::read(&config).map_err(|e| e.to_string())?;
     if entry.role == Role::Trusted {
@@ -361,12 +409,23 @@ pub fn run(
     } else {
         None
     };
-    let mut vm = Vm::from_images(&config, &images, Box::new(console), secure_output, router)
+    let vm = Vm::from_images(&config, &images, Box::new(console), secure_output, router)
         .map_err(|e| e.to_string())?;
     if entry.role == Role::Trusted {
         sandbox::make_non_dumpable()?;
         vm.ram().dont_dump();
     }
+    serve(vm, name, control_fd, started)
+}
+
+/// Runs a built VM: hands it to `started`, serves the supervisor's
+/// commands, enters the sandbox, and runs the guest until it ends.
+fn serve(
+    mut vm: Vm,
+    name: &str,
+    control_fd: Option<Arc<OwnedFd>>,
+    started: impl FnOnce(&Vm),
+) -> Result<VmEnd, String> {
     started(&vm);
     if let Some(fd) = &control_fd {
         let (fd, control, board) = (fd.clone(), vm.control(), vm.board());

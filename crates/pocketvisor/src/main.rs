@@ -140,14 +140,23 @@ enum PhoneCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Snapshots a VM of a running phone. Trusted VMs are refused; for
-    /// other VMs phone snapshots are not available yet.
+    /// Snapshots a VM of a running phone into a new directory (pause,
+    /// write its state and the RAM pages that hold data, resume). Trusted
+    /// VMs are refused.
     Snapshot {
         #[command(flatten)]
         vm: VmArgs,
-        /// The snapshot directory to write.
+        /// The snapshot directory to create (its parent must exist).
         #[arg(long, value_name = "SNAPDIR")]
         out: PathBuf,
+    },
+    /// Starts a stopped VM from a snapshot of it: the guest continues where
+    /// the snapshot was taken (its disks must be as they were then).
+    Restore {
+        /// The snapshot directory.
+        snapshot: PathBuf,
+        #[command(flatten)]
+        phone: PhoneDir,
     },
     /// Stops every VM in order (disks flushed) and ends the phone.
     Down {
@@ -176,6 +185,9 @@ enum PhoneCommand {
         /// descriptors 3 to 5.
         #[arg(long)]
         supervised: bool,
+        /// Continue the VM from this snapshot directory instead of booting.
+        #[arg(long, value_name = "SNAPDIR")]
+        restore: Option<PathBuf>,
     },
 }
 
@@ -309,18 +321,25 @@ fn phone(command: PhoneCommand) -> ExitCode {
         P::Down { phone } => phone_cli::down(&phone.dir),
         P::Identity { phone } => trust_cli::identity(&phone.dir),
         P::Attest { vm, nonce, out } => trust_cli::attest(&vm.phone.dir, &vm.vm, &nonce, &out),
-        P::Snapshot { vm, out: _ } => trust_cli::guarded(&vm.phone.dir, &vm.vm, "snapshot"),
+        P::Snapshot { vm, out } => phone_cli::snapshot(&vm.phone.dir, &vm.vm, &out),
+        P::Restore { snapshot, phone } => phone_cli::restore(&phone.dir, &snapshot),
         P::Supervise { manifest } => phone_cli::supervise(&manifest),
         P::Worker {
             manifest,
             vm,
             supervised,
-        } => phone_worker(&manifest, &vm, supervised),
+            restore,
+        } => phone_worker(&manifest, &vm, supervised, restore.as_deref()),
     }
 }
 
 /// `pocketvisor phone worker`: one VM of a phone, sandboxed.
-fn phone_worker(manifest: &std::path::Path, name: &str, supervised: bool) -> ExitCode {
+fn phone_worker(
+    manifest: &std::path::Path,
+    name: &str,
+    supervised: bool,
+    restore: Option<&std::path::Path>,
+) -> ExitCode {
     if supervised {
         phone::worker::close_unexpected_fds();
     }
@@ -333,7 +352,9 @@ fn phone_worker(manifest: &std::path::Path, name: &str, supervised: bool) -> Exi
         Ok(s) => s,
         Err(e) => return bad_input(&format!("cannot install signal handlers: {e}")),
     };
-    match run(&manifest, name, supervised, |vm| stop.watch(vm.board())) {
+    match run(&manifest, name, supervised, restore, |vm| {
+        stop.watch(vm.board())
+    }) {
         Ok(end) => {
             if let VmEnd::Crashed(report) = &end {
                 say(&format!("pocketvisor: VM {name} crashed: {report}"));

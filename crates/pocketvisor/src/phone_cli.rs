@@ -381,3 +381,51 @@ pub fn status(dir: &Path, json: bool) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+/// `pocketvisor phone snapshot VM --out SNAPDIR`.
+pub fn snapshot(dir: &Path, vm: &str, out: &Path) -> ExitCode {
+    let out = match std::path::absolute(out) {
+        Ok(p) => p,
+        Err(e) => return fail(&format!("'{}': {e}", out.display())),
+    };
+    let body = serde_json::json!({ "out": out });
+    match Client::for_phone(dir)
+        .call("POST", &format!("/vms/{vm}/snapshot"), Some(&body))
+        .and_then(|a| a.ok())
+    {
+        Ok(b) => {
+            println!(
+                "snapshot of {vm} in {}: {} bytes of state, {} bytes of RAM, paused {} ms",
+                out.display(),
+                b["state_bytes"],
+                b["memory_bytes"],
+                b["paused_ms"]
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `pocketvisor phone restore SNAPDIR`.
+pub fn restore(dir: &Path, snapshot: &Path) -> ExitCode {
+    let snapshot = match std::path::absolute(snapshot) {
+        Ok(p) => p,
+        Err(e) => return fail(&format!("'{}': {e}", snapshot.display())),
+    };
+    let body = serde_json::json!({ "snapshot": snapshot });
+    match Client::for_phone(dir)
+        .call("POST", "/phone/restore", Some(&body))
+        .and_then(|a| a.ok())
+    {
+        Ok(b) => {
+            println!(
+                "VM {} continues from {}",
+                b["vm"].as_str().unwrap_or("?"),
+                snapshot.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}

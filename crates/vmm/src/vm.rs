@@ -238,8 +238,20 @@ impl Vm {
         state: &VmState,
         ram: &std::fs::File,
     ) -> Result<Self, VmError> {
+        Self::restore_routed(cfg, console, hvc_out, None, state, ram)
+    }
+
+    /// Like [`Vm::restore`], with a vsock router (a phone's worker).
+    pub fn restore_routed(
+        cfg: &VmConfig,
+        console: Box<dyn Write + Send>,
+        hvc_out: Option<Box<dyn Write + Send>>,
+        router: Option<Arc<dyn VsockRouter>>,
+        state: &VmState,
+        ram: &std::fs::File,
+    ) -> Result<Self, VmError> {
         cfg.check().map_err(VmError::Config)?;
-        let (vm, _) = Self::build(cfg, console, hvc_out, None)?;
+        let (vm, _) = Self::build(cfg, console, hvc_out, router)?;
         vm.board
             .ram
             .load_from(ram)

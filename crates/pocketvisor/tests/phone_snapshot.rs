@@ -1,0 +1,127 @@
+//! `phone snapshot` and `phone restore`: an open VM counting on its
+//! console, with a file in its tmpfs (RAM) and a mark on its disk, is
+//! snapshotted while it runs (it carries on), stopped, and restored: its
+//! counter continues from the snapshot's value (not from 1) and the file
+//! in RAM is back. The snapshot's RAM is sparse. A changed disk, a
+//! snapshot directory that exists, one that is damaged, and a running VM
+//! are refused with one clear error each.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+use common::phone::{wait, TestPhone, VmSpec};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// The last `TICK n` in `text`.
+fn last_tick(text: &str) -> Option<u64> {
+    text.lines().rev().find_map(|l| {
+        l.trim()
+            .strip_prefix("TICK ")
+            .and_then(|n| n.trim().parse().ok())
+    })
+}
+
+#[test]
+fn a_snapshot_continues_where_it_was_taken() {
+    let mut vm = VmSpec::new("personal", "open");
+    vm.data_disk = Some("personal.img");
+    let p = TestPhone::up("memory = \"256M\"", &[vm], "");
+    let disk = p.dir.path().join("personal.img");
+    p.run_in(
+        "personal",
+        "echo secret-$((6*7)) > /tmp/in-ram; echo disk-mark | dd of=/dev/vda bs=512 count=1 conv=fsync 2>/dev/null",
+        LIMIT,
+    );
+    p.run_in(
+        "personal",
+        "(i=0; while :; do i=$((i+1)); echo TICK $i; sleep 0.2; done) &",
+        LIMIT,
+    );
+    wait("ticks", LIMIT, || {
+        last_tick(&p.console_log("personal")).unwrap_or(0) >= 5
+    });
+
+    let snap = p.dir.path().join("snap");
+    let out = p.cli_ok(&["snapshot", "personal", "--out", snap.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("snapshot of personal"), "{said}");
+    let at = last_tick(&p.console_log("personal")).unwrap();
+    // Sparse: far fewer bytes allocated than the 128 MiB of RAM.
+    let memory = std::fs::metadata(snap.join("memory.bin")).unwrap();
+    assert_eq!(memory.len(), 128 << 20);
+    assert!(
+        memory.blocks() * 512 < 100 << 20,
+        "memory.bin allocates {} bytes",
+        memory.blocks() * 512
+    );
+    let meta = std::fs::read_to_string(snap.join("snapshot.toml")).unwrap();
+    assert!(
+        meta.contains("vm = \"personal\"") && meta.contains("sha256"),
+        "{meta}"
+    );
+    // The VM carries on.
+    wait("ticks after the snapshot", LIMIT, || {
+        last_tick(&p.console_log("personal")).unwrap() > at + 5
+    });
+
+    // Refusals: a running VM, a directory that exists.
+    let out = p.cli(&["restore", snap.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is running: stop it first"));
+    let out = p.cli(&["snapshot", "personal", "--out", snap.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot create"));
+
+    // Restore: the counter goes on from the snapshot.
+    p.cli_ok(&["stop", "personal"]);
+    wait("personal to stop", LIMIT, || {
+        p.vm("personal")["state"] == "stopped"
+    });
+    let before = p.console_log("personal").len();
+    p.cli_ok(&["restore", snap.to_str().unwrap()]);
+    wait("ticks after the restore", LIMIT, || {
+        last_tick(&p.console_log("personal")[before..]).is_some()
+    });
+    let log = p.console_log("personal");
+    let first = log[before..]
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("TICK ")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .unwrap();
+    assert!(
+        first + 2 >= at && first <= at + 3,
+        "the restored counter went on from {first}; the snapshot was taken at {at}"
+    );
+    p.run_in("personal", "cat /tmp/in-ram", LIMIT);
+    assert!(p.console_log("personal")[before..].contains("secret-42"));
+    assert!(p.phone_log().contains("VM personal: restoring from"));
+
+    // A changed disk is refused; so is a damaged snapshot.
+    p.cli_ok(&["stop", "personal"]);
+    wait("personal to stop", LIMIT, || {
+        p.vm("personal")["state"] == "stopped"
+    });
+    let mut bytes = std::fs::read(&disk).unwrap();
+    bytes[4096] ^= 1;
+    std::fs::write(&disk, &bytes).unwrap();
+    let out = p.cli(&["restore", snap.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("changed since the snapshot"),
+        "{err}"
+    );
+    bytes[4096] ^= 1;
+    std::fs::write(&disk, &bytes).unwrap();
+    std::fs::remove_file(snap.join("state.bin")).unwrap();
+    let out = p.cli(&["restore", snap.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no state.bin"),
+        "{err}"
+    );
+    assert_eq!(p.vm("personal")["state"], "stopped");
+}
