@@ -140,7 +140,7 @@ impl Header {
                 t_cost,
                 p_cost,
             } => {
-                if salt.len() != 16 || *m_cost > 4 << 20 || *t_cost > 64 || *p_cost > 16 {
+                if salt.len() != 16 || *m_cost > 256 << 10 || *t_cost > 16 || *p_cost > 4 {
                     return bad("passphrase parameters out of range");
                 }
             }
