@@ -250,6 +250,13 @@ fn guarded(what: &'static str) -> MethodRouter<Api> {
     )
 }
 
+/// `POST /vms/{name}/export`: whether the VM may be exported (`image
+/// export` asks before it snapshots): 403 for a trusted VM.
+async fn vm_export(State(api): State<Api>, Path(name): Path<String>) -> Answer {
+    api.phone.refuse_if_trusted(&name, "exported")?;
+    ok()
+}
+
 async fn phone_down(State(api): State<Api>) -> Answer {
     blocking(&api, |p| {
         p.log("down requested through the API");
@@ -415,7 +422,7 @@ fn router(api: Api) -> Router {
         .route("/vms/{name}/evidence", post(vm_evidence))
         .route("/vms/{name}/snapshot", post(vm_snapshot))
         .route("/phone/restore", post(phone_restore))
-        .route("/vms/{name}/export", guarded("exported"))
+        .route("/vms/{name}/export", post(vm_export))
         .route("/vms/{name}/dump", guarded("dumped"))
         .route("/vms/{name}/debug", guarded("debugged"))
         .fallback(fallback)

@@ -245,8 +245,34 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
     }
 }
 
+/// Where a phone keeps imported VMs: `STATE_DIR/imported/NAME/` with
+/// `vm.toml`, a `[[vm]]` entry with absolute paths.
+pub fn imported_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("imported")
+}
+
+/// The `[[vm]]` entries of the VMs imported into the phone at `state_dir`,
+/// as TOML, in name order.
+fn imported_entries(state_dir: &Path) -> String {
+    let Ok(dir) = std::fs::read_dir(imported_dir(state_dir)) else {
+        return String::new();
+    };
+    let mut names: Vec<_> = dir
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("vm.toml").is_file())
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p.join("vm.toml")).ok())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl Manifest {
-    /// Reads and checks the manifest at `path`.
+    /// Reads and checks the manifest at `path`, with the VMs imported into
+    /// its phone's state directory.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         let text = std::fs::metadata(path)
             .and_then(|m| {
@@ -272,7 +298,21 @@ impl Manifest {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         let base = std::fs::canonicalize(&base).unwrap_or(base);
-        Self::parse(&text, &base)
+        let manifest = Self::parse(&text, &base)?;
+        // VMs imported into this phone (`image import`) join the manifest's.
+        let imported = imported_entries(&manifest.state_dir);
+        if imported.is_empty() {
+            return Ok(manifest);
+        }
+        Self::parse(&format!("{text}\n{imported}"), &base).map_err(|e| {
+            error(
+                "",
+                format!(
+                    "with the VMs imported into {}: {e}",
+                    manifest.state_dir.display()
+                ),
+            )
+        })
     }
 
     /// Checks manifest text whose relative paths are relative to `base`.

@@ -57,6 +57,26 @@ pub struct SnapshotMeta {
     pub taken_at: u64,
     /// The VM's disks, in order, as they were.
     pub disks: Vec<DiskRecord>,
+    /// What else it was booted with (for a phone it moves to).
+    pub entry: EntryRecord,
+}
+
+/// The rest of a VM's manifest entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryRecord {
+    /// Its kernel.
+    pub kernel: PathBuf,
+    /// Its initrd, if any.
+    pub initrd: Option<PathBuf>,
+    /// Its command line.
+    pub cmdline: String,
+    /// Whether it has a balloon.
+    pub balloon: bool,
+    /// Whether it has an entropy device.
+    pub rng: bool,
+    /// How many network interfaces it has.
+    pub nets: usize,
 }
 
 /// A disk at the moment of the snapshot.
@@ -262,6 +282,14 @@ impl Supervisor {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             disks,
+            entry: EntryRecord {
+                kernel: vm.config.kernel.clone(),
+                initrd: vm.config.initrd.clone(),
+                cmdline: vm.config.cmdline.clone(),
+                balloon: vm.config.balloon,
+                rng: vm.config.rng,
+                nets: vm.config.nets.len(),
+            },
         };
         let text = toml::to_string(&meta).map_err(failed)?;
         write_new(&out.join("snapshot.toml"), text.as_bytes()).map_err(failed)?;
@@ -336,4 +364,13 @@ impl Supervisor {
         shared.log(&format!("VM {}: restoring from {}", vm.name, dir.display()));
         Ok(vm.name.clone())
     }
+}
+
+/// The snapshot an imported VM resumes from at its next start, if it has
+/// not yet: `STATE_DIR/imported/NAME/snapshot` while it holds `PENDING`.
+pub fn pending_import(state_dir: &Path, vm: &str) -> Option<PathBuf> {
+    let dir = crate::manifest::imported_dir(state_dir)
+        .join(vm)
+        .join("snapshot");
+    dir.join("PENDING").is_file().then_some(dir)
 }

@@ -210,6 +210,8 @@ impl Shared {
         let mut command = (self.command)(name);
         // A restore is for this start only: a crash later boots afresh.
         if let Some(dir) = table.slots[i].restore_from.take() {
+            // An imported VM's snapshot is used once.
+            let _ = std::fs::remove_file(dir.join("PENDING"));
             command.arg("--restore").arg(dir);
         }
         let nice = if self.manifest.vms[i].role == Role::Trusted {
@@ -574,6 +576,14 @@ impl Supervisor {
             connect_limits: Default::default(),
         });
         shared.log(&format!("phone {} starting", manifest.name));
+        // An imported snapshot resumes at its VM's first start.
+        {
+            let mut table = lock(&shared.table);
+            for (i, v) in manifest.vms.iter().enumerate() {
+                let pending = crate::snapshot::pending_import(&manifest.state_dir, &v.name);
+                table.slots[i].restore_from = pending;
+            }
+        }
         {
             let mut table = lock(&shared.table);
             for (i, v) in manifest.vms.iter().enumerate() {

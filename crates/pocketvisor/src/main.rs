@@ -3,6 +3,7 @@
 mod api;
 mod console;
 mod exit;
+mod image_cli;
 mod phone_cli;
 mod stop;
 mod trust_cli;
@@ -70,15 +71,43 @@ enum AttestCommand {
 
 #[derive(Subcommand, Debug)]
 enum ImageCommand {
-    /// Exports a VM of a running phone as a portable image. Trusted VMs are
-    /// refused (their secrets are bound to this phone); for other VMs
-    /// images are not available yet.
+    /// Exports a running VM of a phone as one portable image file: a
+    /// snapshot of it, its kernel, initrd and disks, compressed, encrypted
+    /// to a passphrase or a recipient phone, signed by this phone. Trusted
+    /// VMs are refused.
     Export {
         #[command(flatten)]
         vm: VmArgs,
-        /// The image file to write.
+        /// The image file to write (never replaced).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Encrypt to the passphrase in this file (Argon2id).
+        #[arg(long, value_name = "F", conflicts_with = "recipient")]
+        passphrase_file: Option<PathBuf>,
+        /// Encrypt to this phone (what `phone identity --recipient` prints there).
+        #[arg(long, value_name = "PUBKEY")]
+        recipient: Option<String>,
+    },
+    /// Shows an image's header (VM, size, signer, cipher) without its key.
+    Inspect {
+        /// The image file.
+        file: PathBuf,
+    },
+    /// Verifies an image whole, then adds its VM to a phone's state
+    /// directory; it resumes from the image's snapshot at the next
+    /// `phone up`.
+    Import {
+        /// The image file.
+        file: PathBuf,
+        #[command(flatten)]
+        phone: PhoneDir,
+        /// The passphrase, if the image is encrypted to one.
+        #[arg(long, value_name = "F")]
+        passphrase_file: Option<PathBuf>,
+        /// Another phone whose images to accept (what `phone identity`
+        /// prints there); this phone's own are always accepted.
+        #[arg(long, value_name = "KEY_FILE")]
+        trust_signer: Vec<PathBuf>,
     },
 }
 
@@ -128,6 +157,10 @@ enum PhoneCommand {
     Identity {
         #[command(flatten)]
         phone: PhoneDir,
+        /// Print instead the X25519 key other phones encrypt images to
+        /// (`image export --recipient`).
+        #[arg(long)]
+        recipient: bool,
     },
     /// Writes evidence for a running trusted VM answering a nonce.
     Attest {
@@ -300,9 +333,25 @@ fn main() -> ExitCode {
             root_key,
             expect,
         }) => trust_cli::verify(&evidence, &nonce, &root_key, expect.as_deref()),
-        Command::Image(ImageCommand::Export { vm, out: _ }) => {
-            trust_cli::guarded(&vm.phone.dir, &vm.vm, "export")
-        }
+        Command::Image(ImageCommand::Export {
+            vm,
+            out,
+            passphrase_file,
+            recipient,
+        }) => image_cli::export(
+            &vm.phone.dir,
+            &vm.vm,
+            &out,
+            passphrase_file.as_deref(),
+            recipient.as_deref(),
+        ),
+        Command::Image(ImageCommand::Inspect { file }) => image_cli::inspect(&file),
+        Command::Image(ImageCommand::Import {
+            file,
+            phone,
+            passphrase_file,
+            trust_signer,
+        }) => image_cli::import(&file, &phone.dir, passphrase_file.as_deref(), &trust_signer),
     }
 }
 
@@ -319,7 +368,7 @@ fn phone(command: PhoneCommand) -> ExitCode {
         P::Console(a) => phone_cli::console(&a.phone.dir, &a.vm),
         P::Balloon { vm, size } => phone_cli::balloon(&vm.phone.dir, &vm.vm, size),
         P::Down { phone } => phone_cli::down(&phone.dir),
-        P::Identity { phone } => trust_cli::identity(&phone.dir),
+        P::Identity { phone, recipient } => trust_cli::identity(&phone.dir, recipient),
         P::Attest { vm, nonce, out } => trust_cli::attest(&vm.phone.dir, &vm.vm, &nonce, &out),
         P::Snapshot { vm, out } => phone_cli::snapshot(&vm.phone.dir, &vm.vm, &out),
         P::Restore { snapshot, phone } => phone_cli::restore(&phone.dir, &snapshot),

@@ -60,6 +60,13 @@ pub fn supervise(path: &Path) -> ExitCode {
         Ok(m) => m,
         Err(code) => return code,
     };
+    // `image import` finds the manifest through the state directory.
+    if phone::daemon::make_state_dir(&manifest).is_ok() {
+        let _ = std::fs::write(
+            manifest.state_dir.join("manifest.path"),
+            abs.display().to_string(),
+        );
+    }
     match phone::daemon::run(&manifest, worker_command(abs)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),

@@ -1,7 +1,5 @@
 //! The trust commands: `measure`, `attest verify`, `phone identity`,
-//! `phone attest`, and the refusals of what a trusted VM never allows
-//! (`phone snapshot`, `image export`). Every failure is one line on stderr
-//! and exit status 1.
+//! `phone attest`. Every failure is one line on stderr and exit status 1.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -69,8 +67,9 @@ pub fn verify(evidence: &Path, nonce: &str, root_key: &Path, expect: Option<&str
     }
 }
 
-/// `pocketvisor phone identity --phone DIR`: the phone's root public key.
-pub fn identity(dir: &Path) -> ExitCode {
+/// `pocketvisor phone identity --phone DIR [--recipient]`: the phone's
+/// root public key, or its X25519 image recipient key.
+pub fn identity(dir: &Path, recipient: bool) -> ExitCode {
     let id = identity_dir(dir);
     if !id.join("uds").exists() {
         return fail(&format!(
@@ -80,7 +79,12 @@ pub fn identity(dir: &Path) -> ExitCode {
     }
     match DeviceSecret::open(&id) {
         Ok(secret) => {
-            println!("{}", trust::hex::encode(&secret.root().public().to_bytes()));
+            let key = if recipient {
+                image::keys::recipient_public(&secret.recipient_secret())
+            } else {
+                secret.root().public().to_bytes()
+            };
+            println!("{}", trust::hex::encode(&key));
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e.to_string()),
@@ -108,17 +112,5 @@ pub fn attest(dir: &Path, vm: &str, nonce: &str, out: &Path) -> ExitCode {
     match std::fs::write(out, &answer.bytes) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("cannot write '{}': {e}", out.display())),
-    }
-}
-
-/// Asks the phone to `action` (snapshot, export) VM `vm`: refused for a
-/// trusted VM, not yet available for others.
-pub fn guarded(dir: &Path, vm: &str, action: &str) -> ExitCode {
-    match Client::for_phone(dir)
-        .call("POST", &format!("/vms/{vm}/{action}"), None)
-        .and_then(|a| a.ok())
-    {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
     }
 }

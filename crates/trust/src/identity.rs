@@ -155,6 +155,12 @@ impl DeviceSecret {
         }
     }
 
+    /// The phone's X25519 secret for images encrypted to it (`image
+    /// export --recipient`, `phone identity --recipient`).
+    pub fn recipient_secret(&self) -> [u8; SECRET_LEN] {
+        hkdf(&self.uds, None, b"pocketvisor image recipient key v1")
+    }
+
     /// The key that authenticates the rollback counters of VM `vm`.
     pub fn counter_key(&self, vm: &str) -> [u8; SECRET_LEN] {
         let mut info = b"pocketvisor counter integrity v1\0".to_vec();
@@ -209,6 +215,11 @@ impl RootKey {
     /// Signs `data`.
     pub fn sign(&self, data: &[u8]) -> Vec<u8> {
         self.key.sign(data).to_bytes().to_vec()
+    }
+
+    /// The key pair itself (what signs the phone's exported images).
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
     }
 }
 

@@ -252,11 +252,14 @@ impl VirtioDevice for Vsock {
         DeviceState::Vsock { cid: self.cid }
     }
 
-    /// The restored device keeps the guest's context ID and, as its host
-    /// streams are gone, tells the driver its transport was reset.
+    /// The restored device keeps the context ID it was configured with —
+    /// a VM restored elsewhere (a clone, another phone) may get another —
+    /// and, as its host streams are gone, tells the driver its transport
+    /// was reset: the driver then reads the context ID again and ends the
+    /// streams it knew (as Linux's virtio-vsock driver does on that event).
     fn restore_state(&mut self, state: &DeviceState) -> Result<(), String> {
         match *state {
-            DeviceState::Vsock { cid } if cid == self.cid => {
+            DeviceState::Vsock { .. } => {
                 // Streams of the VM this device served until now (a restore
                 // into a running VM) end with the ones the guest knew.
                 self.muxer().reset();
@@ -264,10 +267,6 @@ impl VirtioDevice for Vsock {
                 self.reset_event_pending = true;
                 Ok(())
             }
-            DeviceState::Vsock { cid } => Err(format!(
-                "the saved vsock device had guest CID {cid}, this one {}",
-                self.cid
-            )),
             ref other => Err(crate::state::mismatch("vsock", other)),
         }
     }

@@ -1,0 +1,177 @@
+//! Moving a VM to another phone as one image file: phone A exports its
+//! running, counting VM encrypted to phone B and signed by A; B refuses a
+//! tampered copy, the image without A as a trusted signer, and a wrong
+//! passphrase, writing nothing; then imports it while down, and at `phone
+//! up` the VM resumes: its counter goes on from the export, the file in
+//! its RAM and the mark on its disk are there. A keeps running.
+
+mod common;
+
+use std::time::Duration;
+
+use common::phone::{pocketvisor, wait, TestPhone, VmSpec};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn last_tick(text: &str) -> Option<u64> {
+    text.lines().rev().find_map(|l| {
+        l.trim()
+            .strip_prefix("TICK ")
+            .and_then(|n| n.trim().parse().ok())
+    })
+}
+
+fn image(args: &[&str]) -> std::process::Output {
+    pocketvisor().arg("image").args(args).output().unwrap()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_vm_moves_to_another_phone_and_carries_on() {
+    let mut vm = VmSpec::new("personal", "open");
+    vm.data_disk = Some("personal.img");
+    let a = TestPhone::up("memory = \"256M\"", &[vm], "");
+    a.run_in(
+        "personal",
+        "echo secret-$((6*7)) > /tmp/in-ram; echo disk-mark | dd of=/dev/vda bs=512 count=1 conv=fsync 2>/dev/null",
+        LIMIT,
+    );
+    a.run_in(
+        "personal",
+        "(i=0; while :; do i=$((i+1)); echo TICK $i; sleep 0.2; done) &",
+        LIMIT,
+    );
+    wait("ticks", LIMIT, || {
+        last_tick(&a.console_log("personal")).unwrap_or(0) >= 5
+    });
+
+    let home = [VmSpec::new("home", "open")];
+    let b = TestPhone::up("memory = \"512M\"", &home, "");
+    let recipient = String::from_utf8(b.cli_ok(&["identity", "--recipient"]).stdout).unwrap();
+    b.down();
+    let a_key = a.dir.path().join("a.key");
+    std::fs::write(&a_key, a.cli_ok(&["identity"]).stdout).unwrap();
+
+    let before = last_tick(&a.console_log("personal")).unwrap();
+    let file = a.dir.path().join("personal.pvi");
+    let (fs, a_state) = (file.to_str().unwrap(), a.state.to_str().unwrap());
+    let out = image(&[
+        "export",
+        "personal",
+        "--phone",
+        a_state,
+        "--out",
+        fs,
+        "--recipient",
+        recipient.trim(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let at = last_tick(&a.console_log("personal")).unwrap();
+    let shown = String::from_utf8(image(&["inspect", fs]).stdout).unwrap();
+    assert!(
+        shown.contains("vm       personal (open, 128 MiB RAM)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("key      recipient {}", recipient.trim())),
+        "{shown}"
+    );
+    let out = image(&[
+        "export",
+        "personal",
+        "--phone",
+        a_state,
+        "--out",
+        fs,
+        "--recipient",
+        recipient.trim(),
+    ]);
+    assert!(stderr(&out).contains("never replaces"), "{}", stderr(&out));
+
+    // Refusals write nothing.
+    let b_state = b.state.to_str().unwrap();
+    let imported = b.state.join("imported/personal");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    let bad = a.dir.path().join("bad.pvi");
+    std::fs::write(&bad, &bytes).unwrap();
+    let key = a_key.to_str().unwrap();
+    let out = image(&[
+        "import",
+        bad.to_str().unwrap(),
+        "--phone",
+        b_state,
+        "--trust-signer",
+        key,
+    ]);
+    assert!(stderr(&out).contains("tampered"), "{}", stderr(&out));
+    let out = image(&["import", fs, "--phone", b_state]);
+    assert!(stderr(&out).contains("unknown signer"), "{}", stderr(&out));
+    let pass = a.dir.path().join("pass");
+    std::fs::write(&pass, "open sesame\n").unwrap();
+    let pfile = a.dir.path().join("p.pvi");
+    let out = image(&[
+        "export",
+        "personal",
+        "--phone",
+        a_state,
+        "--out",
+        pfile.to_str().unwrap(),
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(&pass, "open sesame!\n").unwrap();
+    let out = image(&[
+        "import",
+        pfile.to_str().unwrap(),
+        "--phone",
+        b_state,
+        "--trust-signer",
+        key,
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+    ]);
+    assert!(stderr(&out).contains("wrong key"), "{}", stderr(&out));
+    assert!(!imported.exists());
+    assert!(std::fs::read_dir(b.state.join("imported")).map_or(true, |d| d.count() == 0));
+
+    // The real import, then B comes up and the VM carries on.
+    let out = image(&["import", fs, "--phone", b_state, "--trust-signer", key]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    b.bring_up(&home);
+    wait("the imported VM's ticks", LIMIT, || {
+        last_tick(&b.console_log("personal")).is_some()
+    });
+    let first = b
+        .console_log("personal")
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("TICK ")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .unwrap();
+    assert!(
+        first + 1 >= before && first <= at + 1,
+        "counter went on from {first}; the export ran from {before} to {at}"
+    );
+    b.run_in(
+        "personal",
+        "cat /tmp/in-ram; head -c 9 /dev/vda; echo",
+        LIMIT,
+    );
+    let log = b.console_log("personal");
+    assert!(
+        log.contains("secret-42") && log.contains("disk-mark"),
+        "{log}"
+    );
+    // A's VM never stopped.
+    wait("A's ticks", LIMIT, || {
+        last_tick(&a.console_log("personal")).unwrap() > at + 5
+    });
+}
