@@ -86,6 +86,11 @@ fn export_inner(
     passphrase: Option<&Path>,
     recipient: Option<&str>,
 ) -> Result<(), String> {
+    let client = Client::for_phone(dir);
+    // A trusted VM is refused first (its secrets are bound to this phone).
+    client
+        .call("POST", &format!("/vms/{vm}/export"), None)
+        .and_then(|a| a.ok())?;
     let passphrase = passphrase.map(read_passphrase).transpose()?;
     let key = match (&passphrase, recipient) {
         (Some(p), None) => KeySource::Passphrase(p),
@@ -104,11 +109,6 @@ fn export_inner(
         ));
     }
     let secret = phone_secret(dir)?;
-    let client = Client::for_phone(dir);
-    // A trusted VM is refused here (its secrets are bound to this phone).
-    client
-        .call("POST", &format!("/vms/{vm}/export"), None)
-        .and_then(|a| a.ok())?;
     let exports = std::path::absolute(dir.join("exports")).map_err(|e| e.to_string())?;
     DirBuilder::new()
         .recursive(true)
