@@ -28,53 +28,21 @@ qemu() {
         </dev/null >/dev/null 2>&1 &
     qemu_pid=$!
 }
-# qmp COMMAND-JSON... -> prints each reply's "return" as JSON, one per line.
-qmp() {
-    python3 - "$out/qmp" "$@" <<'PY'
-import json, socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-for _ in range(500):
-    try:
-        s.connect(sys.argv[1]); break
-    except OSError:
-        time.sleep(0.01)
-f = s.makefile("rw")
-json.loads(f.readline())
-def call(cmd):
-    f.write(cmd + "\n"); f.flush()
-    while True:
-        r = json.loads(f.readline())
-        if "return" in r or "error" in r:
-            return r
-call('{"execute":"qmp_capabilities"}')
-for cmd in sys.argv[2:]:
-    if cmd == "wait-migrated":
-        while True:
-            r = call('{"execute":"query-migrate"}')["return"]
-            if r.get("status") in ("completed", "failed"):
-                print(json.dumps(r)); break
-            time.sleep(0.005)
-    elif cmd == "wait-incoming":
-        while call('{"execute":"query-status"}')["return"]["status"] == "inmigrate":
-            time.sleep(0.005)
-        print("{}")
-    else:
-        print(json.dumps(call(cmd)))
-PY
-}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 qemu_save=() qemu_restore=()
 for _ in $(seq "$rounds"); do
     qemu
     for _ in $(seq 3000); do grep -q "Pocketvisor guest shell" "$out/console" 2>/dev/null && break; sleep 0.1; done
     sleep 0.5
-    r=$(qmp '{"execute":"stop"}' \
+    r=$(qmp "$out/qmp" '{"execute":"stop"}' \
         "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"exec:cat > $out/state\"}}" wait-migrated | tail -1)
     qemu_save+=("$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["total-time"])' "$r")")
     kill "$qemu_pid"; wait "$qemu_pid" 2>/dev/null || true
     start=$(date +%s%N)
     qemu -S -incoming "exec:cat $out/state"
-    qmp wait-incoming >/dev/null
+    qmp "$out/qmp" wait-incoming >/dev/null
     qemu_restore+=("$(( ($(date +%s%N) - start) / 1000000 ))")
     kill "$qemu_pid"; wait "$qemu_pid" 2>/dev/null || true
     qemu_pid=""
