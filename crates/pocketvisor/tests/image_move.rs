@@ -9,17 +9,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::counting::{check_carries_on, last_tick};
 use common::phone::{pocketvisor, wait, TestPhone, VmSpec};
 
 const LIMIT: Duration = Duration::from_secs(120);
-
-fn last_tick(text: &str) -> Option<u64> {
-    text.lines().rev().find_map(|l| {
-        l.trim()
-            .strip_prefix("TICK ")
-            .and_then(|n| n.trim().parse().ok())
-    })
-}
 
 fn image(args: &[&str]) -> std::process::Output {
     pocketvisor().arg("image").args(args).output().unwrap()
@@ -34,19 +27,7 @@ fn a_vm_moves_to_another_phone_and_carries_on() {
     let mut vm = VmSpec::new("personal", "open");
     vm.data_disk = Some("personal.img");
     let a = TestPhone::up("memory = \"256M\"", &[vm], "");
-    a.run_in(
-        "personal",
-        "echo secret-$((6*7)) > /tmp/in-ram; echo disk-mark | dd of=/dev/vda bs=512 count=1 conv=fsync 2>/dev/null",
-        LIMIT,
-    );
-    a.run_in(
-        "personal",
-        "(i=0; while :; do i=$((i+1)); echo TICK $i; sleep 0.2; done) &",
-        LIMIT,
-    );
-    wait("ticks", LIMIT, || {
-        last_tick(&a.console_log("personal")).unwrap_or(0) >= 5
-    });
+    common::counting::start(&a, "personal");
 
     let home = [VmSpec::new("home", "open")];
     let b = TestPhone::up("memory = \"512M\"", &home, "");
@@ -58,16 +39,19 @@ fn a_vm_moves_to_another_phone_and_carries_on() {
     let before = last_tick(&a.console_log("personal")).unwrap();
     let file = a.dir.path().join("personal.pvi");
     let (fs, a_state) = (file.to_str().unwrap(), a.state.to_str().unwrap());
-    let out = image(&[
-        "export",
-        "personal",
-        "--phone",
-        a_state,
-        "--out",
-        fs,
-        "--recipient",
-        recipient.trim(),
-    ]);
+    let export = || {
+        image(&[
+            "export",
+            "personal",
+            "--phone",
+            a_state,
+            "--out",
+            fs,
+            "--recipient",
+            recipient.trim(),
+        ])
+    };
+    let out = export();
     assert!(out.status.success(), "{}", stderr(&out));
     let at = last_tick(&a.console_log("personal")).unwrap();
     let shown = String::from_utf8(image(&["inspect", fs]).stdout).unwrap();
@@ -79,16 +63,7 @@ fn a_vm_moves_to_another_phone_and_carries_on() {
         shown.contains(&format!("key      recipient {}", recipient.trim())),
         "{shown}"
     );
-    let out = image(&[
-        "export",
-        "personal",
-        "--phone",
-        a_state,
-        "--out",
-        fs,
-        "--recipient",
-        recipient.trim(),
-    ]);
+    let out = export();
     assert!(stderr(&out).contains("never replaces"), "{}", stderr(&out));
 
     // Refusals write nothing.
@@ -144,32 +119,7 @@ fn a_vm_moves_to_another_phone_and_carries_on() {
     let out = image(&["import", fs, "--phone", b_state, "--trust-signer", key]);
     assert!(out.status.success(), "{}", stderr(&out));
     b.bring_up(&home);
-    wait("the imported VM's ticks", LIMIT, || {
-        last_tick(&b.console_log("personal")).is_some()
-    });
-    let first = b
-        .console_log("personal")
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("TICK ")
-                .and_then(|n| n.trim().parse::<u64>().ok())
-        })
-        .unwrap();
-    assert!(
-        first + 1 >= before && first <= at + 1,
-        "counter went on from {first}; the export ran from {before} to {at}"
-    );
-    b.run_in(
-        "personal",
-        "cat /tmp/in-ram; head -c 9 /dev/vda; echo",
-        LIMIT,
-    );
-    let log = b.console_log("personal");
-    assert!(
-        log.contains("secret-42") && log.contains("disk-mark"),
-        "{log}"
-    );
+    check_carries_on(&b, "personal", 0, before, at);
     // A's VM never stopped.
     wait("A's ticks", LIMIT, || {
         last_tick(&a.console_log("personal")).unwrap() > at + 5

@@ -11,18 +11,10 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
+use common::counting::{check_carries_on, last_tick};
 use common::phone::{wait, TestPhone, VmSpec};
 
 const LIMIT: Duration = Duration::from_secs(120);
-
-/// The last `TICK n` in `text`.
-fn last_tick(text: &str) -> Option<u64> {
-    text.lines().rev().find_map(|l| {
-        l.trim()
-            .strip_prefix("TICK ")
-            .and_then(|n| n.trim().parse().ok())
-    })
-}
 
 #[test]
 fn a_snapshot_continues_where_it_was_taken() {
@@ -30,25 +22,17 @@ fn a_snapshot_continues_where_it_was_taken() {
     vm.data_disk = Some("personal.img");
     let p = TestPhone::up("memory = \"256M\"", &[vm], "");
     let disk = p.dir.path().join("personal.img");
-    p.run_in(
-        "personal",
-        "echo secret-$((6*7)) > /tmp/in-ram; echo disk-mark | dd of=/dev/vda bs=512 count=1 conv=fsync 2>/dev/null",
-        LIMIT,
-    );
-    p.run_in(
-        "personal",
-        "(i=0; while :; do i=$((i+1)); echo TICK $i; sleep 0.2; done) &",
-        LIMIT,
-    );
-    wait("ticks", LIMIT, || {
-        last_tick(&p.console_log("personal")).unwrap_or(0) >= 5
-    });
+    common::counting::start(&p, "personal");
 
+    let before_snapshot = last_tick(&p.console_log("personal")).unwrap();
     let snap = p.dir.path().join("snap");
     let out = p.cli_ok(&["snapshot", "personal", "--out", snap.to_str().unwrap()]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("snapshot of personal"), "{said}");
-    let at = last_tick(&p.console_log("personal")).unwrap();
+    let (low, at) = (
+        before_snapshot,
+        last_tick(&p.console_log("personal")).unwrap(),
+    );
     // Sparse: far fewer bytes allocated than the 128 MiB of RAM.
     let memory = std::fs::metadata(snap.join("memory.bin")).unwrap();
     assert_eq!(memory.len(), 128 << 20);
@@ -80,24 +64,7 @@ fn a_snapshot_continues_where_it_was_taken() {
     });
     let before = p.console_log("personal").len();
     p.cli_ok(&["restore", snap.to_str().unwrap()]);
-    wait("ticks after the restore", LIMIT, || {
-        last_tick(&p.console_log("personal")[before..]).is_some()
-    });
-    let log = p.console_log("personal");
-    let first = log[before..]
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("TICK ")
-                .and_then(|n| n.trim().parse::<u64>().ok())
-        })
-        .unwrap();
-    assert!(
-        first + 2 >= at && first <= at + 3,
-        "the restored counter went on from {first}; the snapshot was taken at {at}"
-    );
-    p.run_in("personal", "cat /tmp/in-ram", LIMIT);
-    assert!(p.console_log("personal")[before..].contains("secret-42"));
+    check_carries_on(&p, "personal", before, low, at);
     assert!(p.phone_log().contains("VM personal: restoring from"));
 
     // A changed disk is refused; so is a damaged snapshot.

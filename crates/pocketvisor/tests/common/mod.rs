@@ -1,6 +1,7 @@
 //! Shared helpers: the guest parts and running the pocketvisor binary.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod counting;
 pub mod host_checks;
 pub mod phone;
 pub mod trusted;
