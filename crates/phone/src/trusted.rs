@@ -17,8 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use trust::device::{parse_request, read_frame, write_message};
-use trust::{DeviceSecret, Measurement, Response, TrustDevice};
+use trust::{CounterError, DeviceSecret, Measurement, TrustDevice};
 
 use crate::manifest::{Manifest, Role};
 use crate::protocol;
@@ -138,7 +137,12 @@ impl TrustHub {
                 let mut stream = UnixStream::from(ours);
                 let _ = stream.set_read_timeout(Some(IDLE));
                 let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-                if let Err(e) = serve(&device, &mut stream, &shared, &name) {
+                let mut log_tampering = |e: &CounterError| {
+                    if matches!(e, CounterError::Tampered(_)) {
+                        shared.log(&format!("VM {name}: {e}"));
+                    }
+                };
+                if let Err(e) = device.serve(&mut stream, &mut log_tampering) {
                     shared.log(&format!("trust device: {name}: session ended: {e}"));
                 }
                 count.fetch_sub(1, Ordering::SeqCst);
@@ -179,23 +183,4 @@ impl TrustHub {
             ))),
         }
     }
-}
-
-/// Answers one session's requests, logging counter tampering.
-fn serve(
-    device: &TrustDevice,
-    stream: &mut UnixStream,
-    shared: &Shared,
-    name: &str,
-) -> std::io::Result<()> {
-    while let Some(body) = read_frame(stream)? {
-        let response = device.handle(&parse_request(&body)?);
-        if let Response::Error { message } = &response {
-            if message.contains("tampered") {
-                shared.log(&format!("VM {name}: {message}"));
-            }
-        }
-        write_message(stream, &response)?;
-    }
-    Ok(())
 }

@@ -323,6 +323,16 @@ fn forbidden_call_for_tests(name: &str) {
 /// `started` with it (the caller hooks its stop signals to the board), enters
 /// the sandbox and runs the VM until it ends. A `supervised` worker takes
 /// its protocol sockets from descriptors 3 to 5 and closes every other.
+/// Opens a log of the VM's for appending (mode 0600).
+fn open_log(path: &Path) -> Result<File, String> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot open '{}': {e}", path.display()))
+}
+
 /// A supervised worker started `--restore SNAPDIR` continues the VM from
 /// that snapshot ([`crate::snapshot`]) instead of booting it.
 pub fn run(
@@ -346,15 +356,8 @@ pub fn run(
         .mode(0o700)
         .create(&dir)
         .map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
-    let log = dir.join("console.log");
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&log)
-        .map_err(|e| format!("cannot open '{}': {e}", log.display()))?;
     let console = Tee {
-        log,
+        log: open_log(&dir.join("console.log"))?,
         control: sockets.as_ref().map(|s| s.control.clone()),
     };
     let config = manifest.vm_config(entry);
@@ -398,13 +401,7 @@ pub fn run(
         }
     }
     let secure_output = if entry.role == Role::Trusted {
-        let path = dir.join("secure-output.log");
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| format!("cannot open '{}': {e}", path.display()))?;
+        let file = open_log(&dir.join("secure-output.log"))?;
         Some(Box::new(file) as Box<dyn Write + Send>)
     } else {
         None

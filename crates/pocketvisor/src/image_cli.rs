@@ -17,18 +17,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crate::phone_cli::fail;
+use crate::trust_cli::phone_secret;
 use image::write::Describe;
 use image::{ImageReader, KeySource, Section};
 use indicatif::{ProgressBar, ProgressStyle};
 use phone::client::Client;
 use phone::snapshot::{load_meta, SnapshotMeta};
-use trust::identity::{identity_dir, parse_public_key};
+use trust::identity::parse_public_key;
 use trust::DeviceSecret;
-
-fn fail(message: &str) -> ExitCode {
-    eprintln!("pocketvisor: {message}");
-    ExitCode::FAILURE
-}
 
 /// A progress bar on stderr for `total` bytes (drawn only on a terminal).
 fn progress(total: u64, what: &str) -> ProgressBar {
@@ -52,17 +49,6 @@ fn read_passphrase(file: &Path) -> Result<Vec<u8>, String> {
         return Err(format!("'{}' holds no passphrase", file.display()));
     }
     Ok(p)
-}
-
-fn phone_secret(dir: &Path) -> Result<DeviceSecret, String> {
-    let id = identity_dir(dir);
-    if !id.join("uds").exists() {
-        return Err(format!(
-            "'{}' has no phone identity (it is made when the phone first starts)",
-            dir.display()
-        ));
-    }
-    DeviceSecret::open(&id).map_err(|e| e.to_string())
 }
 
 /// `pocketvisor image export VM --phone DIR --out FILE (--passphrase-file F | --recipient HEX)`.
@@ -207,13 +193,9 @@ fn write_export(
 
 /// `pocketvisor image inspect FILE`: the header, without a key.
 pub fn inspect(file: &Path) -> ExitCode {
-    let f = match File::open(file) {
-        Ok(f) => f,
-        Err(e) => return fail(&format!("cannot open '{}': {e}", file.display())),
-    };
-    let reader = match ImageReader::open(std::io::BufReader::new(f)) {
+    let reader = match open_image(file) {
         Ok(r) => r,
-        Err(e) => return fail(&format!("'{}': {e}", file.display())),
+        Err(e) => return fail(&e),
     };
     let h = reader.header();
     println!("vm       {} ({}, {} MiB RAM)", h.vm, h.role, h.mem >> 20);
@@ -253,6 +235,22 @@ pub fn import(file: &Path, dir: &Path, passphrase: Option<&Path>, signers: &[Pat
     }
 }
 
+/// A `--trust-signer`: a root key as `phone identity` prints it, or a
+/// file holding one.
+fn signer_key(arg: &Path) -> Result<ed25519_dalek::VerifyingKey, String> {
+    let text = arg.to_string_lossy();
+    if let Ok(key) = parse_public_key(&text) {
+        return Ok(key);
+    }
+    let text = std::fs::read_to_string(arg).map_err(|e| {
+        format!(
+            "--trust-signer '{}' is neither a key nor a readable file: {e}",
+            arg.display()
+        )
+    })?;
+    parse_public_key(&text).map_err(|e| format!("'{}': {e}", arg.display()))
+}
+
 fn open_image(file: &Path) -> Result<ImageReader<std::io::BufReader<File>>, String> {
     let f = File::open(file).map_err(|e| format!("cannot open '{}': {e}", file.display()))?;
     ImageReader::open(std::io::BufReader::with_capacity(1 << 20, f))
@@ -273,9 +271,7 @@ fn import_inner(
     };
     let mut trusted = vec![secret.root().public()];
     for s in signers {
-        let text = std::fs::read_to_string(s)
-            .map_err(|e| format!("cannot read '{}': {e}", s.display()))?;
-        trusted.push(parse_public_key(&text).map_err(|e| format!("'{}': {e}", s.display()))?);
+        trusted.push(signer_key(s)?);
     }
     let reader = open_image(file)?;
     let header = reader.header().clone();

@@ -104,9 +104,10 @@ enum ImageCommand {
         /// The passphrase, if the image is encrypted to one.
         #[arg(long, value_name = "F")]
         passphrase_file: Option<PathBuf>,
-        /// Another phone whose images to accept (what `phone identity`
-        /// prints there); this phone's own are always accepted.
-        #[arg(long, value_name = "KEY_FILE")]
+        /// Another phone whose images to accept: what `phone identity`
+        /// prints there, or a file holding it; this phone's own are always
+        /// accepted.
+        #[arg(long, value_name = "KEY")]
         trust_signer: Vec<PathBuf>,
     },
 }

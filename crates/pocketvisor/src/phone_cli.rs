@@ -24,7 +24,9 @@ const UP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The exit code of a phone command that failed after its input was fine.
 const FAILED: u8 = 1;
 
-fn fail(message: &str) -> ExitCode {
+/// One line on stderr and exit status 1: how every phone, trust and image
+/// command reports a failure.
+pub(crate) fn fail(message: &str) -> ExitCode {
     say(&format!("pocketvisor: {message}"));
     ExitCode::from(FAILED)
 }

@@ -4,14 +4,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::phone_cli::fail;
 use phone::client::Client;
 use trust::identity::{identity_dir, parse_public_key};
 use trust::{DeviceSecret, Measurement};
-
-fn fail(message: &str) -> ExitCode {
-    eprintln!("pocketvisor: {message}");
-    ExitCode::FAILURE
-}
 
 /// `pocketvisor measure MANIFEST VM`.
 pub fn measure(path: &Path, name: &str) -> ExitCode {
@@ -70,14 +66,7 @@ pub fn verify(evidence: &Path, nonce: &str, root_key: &Path, expect: Option<&str
 /// `pocketvisor phone identity --phone DIR [--recipient]`: the phone's
 /// root public key, or its X25519 image recipient key.
 pub fn identity(dir: &Path, recipient: bool) -> ExitCode {
-    let id = identity_dir(dir);
-    if !id.join("uds").exists() {
-        return fail(&format!(
-            "'{}' has no phone identity (it is made when the phone first starts)",
-            dir.display()
-        ));
-    }
-    match DeviceSecret::open(&id) {
+    match phone_secret(dir) {
         Ok(secret) => {
             let key = if recipient {
                 image::keys::recipient_public(&secret.recipient_secret())
@@ -87,8 +76,20 @@ pub fn identity(dir: &Path, recipient: bool) -> ExitCode {
             println!("{}", trust::hex::encode(&key));
             ExitCode::SUCCESS
         }
-        Err(e) => fail(&e.to_string()),
+        Err(e) => fail(&e),
     }
+}
+
+/// The identity of the phone whose state directory is `dir`.
+pub(crate) fn phone_secret(dir: &Path) -> Result<DeviceSecret, String> {
+    let id = identity_dir(dir);
+    if !id.join("uds").exists() {
+        return Err(format!(
+            "'{}' has no phone identity (it is made when the phone first starts)",
+            dir.display()
+        ));
+    }
+    DeviceSecret::open(&id).map_err(|e| e.to_string())
 }
 
 /// `pocketvisor phone attest VM --nonce HEX --out FILE`: evidence for a

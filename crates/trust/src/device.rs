@@ -17,7 +17,7 @@ use std::sync::Arc;
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
-use crate::counters::CounterStore;
+use crate::counters::{CounterError, CounterStore};
 use crate::evidence::{certify, make_evidence, sign_as_vm, CertifiedVmInput};
 use crate::identity::{DeviceSecret, VmIdentity, VmInputs};
 use crate::measure::Measurement;
@@ -254,6 +254,22 @@ impl TrustDevice {
 
     /// Answers one request.
     pub fn handle(&self, request: &Request) -> Response {
+        self.handle_noting(request, &mut |_| {})
+    }
+
+    /// Answers one request; a counter that failed is also shown to
+    /// `counter_failed` (the phone logs tampering).
+    pub fn handle_noting(
+        &self,
+        request: &Request,
+        counter_failed: &mut dyn FnMut(&CounterError),
+    ) -> Response {
+        let mut counter_error = |e: CounterError| {
+            counter_failed(&e);
+            Response::Error {
+                message: e.to_string(),
+            }
+        };
         let error = |message: String| Response::Error { message };
         let short = |what: &str, len: usize| {
             if len == 0 || len > MAX_SHORT {
@@ -275,12 +291,12 @@ impl TrustDevice {
                 .counters
                 .read_counter(name)
                 .map(|value| Response::Counter { value })
-                .map_err(|e| error(e.to_string())),
+                .map_err(&mut counter_error),
             Request::CounterIncrement { name } => self
                 .counters
                 .increment(name)
                 .map(|value| Response::Counter { value })
-                .map_err(|e| error(e.to_string())),
+                .map_err(&mut counter_error),
             Request::Sign { data } if data.len() > MAX_SIGN => {
                 Err(error(format!("at most {MAX_SIGN} bytes can be signed")))
             }
@@ -292,10 +308,16 @@ impl TrustDevice {
     }
 
     /// Serves one connection until the guest closes it or breaks the
-    /// protocol (a frame too large or not a request ends it).
-    pub fn serve(&self, stream: &mut (impl Read + Write)) -> std::io::Result<()> {
+    /// protocol (a frame too large or not a request ends it); counter
+    /// failures also go to `counter_failed`.
+    pub fn serve(
+        &self,
+        stream: &mut (impl Read + Write),
+        counter_failed: &mut dyn FnMut(&CounterError),
+    ) -> std::io::Result<()> {
         while let Some(body) = read_frame(stream)? {
-            write_message(stream, &self.handle(&parse_request(&body)?))?;
+            let response = self.handle_noting(&parse_request(&body)?, counter_failed);
+            write_message(stream, &response)?;
         }
         Ok(())
     }

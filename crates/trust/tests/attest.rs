@@ -196,7 +196,7 @@ fn the_wire_protocol_round_trips_and_bounds_requests() {
     let dir = tempfile::tempdir().unwrap();
     let d = device(dir.path(), "keys", M1, false);
     let (mut guest, mut host) = std::os::unix::net::UnixStream::pair().unwrap();
-    let server = std::thread::spawn(move || d.serve(&mut host));
+    let server = std::thread::spawn(move || d.serve(&mut host, &mut |_| {}));
     let r = call(&mut guest, &Request::Evidence { nonce: vec![7; 16] }).unwrap();
     let Response::Signed { bytes } = r else {
         panic!("{r:?}")
