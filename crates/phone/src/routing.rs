@@ -6,9 +6,9 @@
 //! end to each worker — the asking one as its connection, the other through
 //! its inbox as a connection from the asking VM's CID (which the asking
 //! guest cannot choose). A VM opens at most [`CONNECT_RATE`] new streams a
-//! second to another (bursts of [`CONNECT_BURST`]); the rest are refused. Bytes then flow worker to worker; both vsock
-//! devices keep their own flow control. Everything refused is logged in
-//! `STATE_DIR/phone.log`.
+//! second to another (bursts of [`CONNECT_BURST`]); the rest are refused.
+//! Bytes then flow worker to worker; both vsock devices keep their own
+//! flow control. Everything refused is logged in `STATE_DIR/phone.log`.
 //!
 //! The trust device's port on the host ([`trust::TRUST_PORT`]) is the
 //! supervisor's own ([`crate::trusted`]). Other connections to host ports
