@@ -293,12 +293,21 @@ mod tests {
     use std::io::{Read, Write};
     use std::os::unix::fs::PermissionsExt;
 
+    /// `remove_all_now` removes every socket this process owns, the other
+    /// tests' too: it runs alone (write), the others together (read).
+    static ALONE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+    fn together() -> std::sync::RwLockReadGuard<'static, ()> {
+        ALONE.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn mode(p: &Path) -> u32 {
         std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
     }
 
     #[test]
     fn creates_0600_and_removes_on_drop() {
+        let _together = together();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("api.sock");
         // SAFETY: umask is process-wide; 0 is the worst case we must survive.
@@ -318,6 +327,7 @@ mod tests {
 
     #[test]
     fn never_replaces_a_file_or_live_socket() {
+        let _together = together();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("precious");
         std::fs::write(&file, b"user data").unwrap();
@@ -349,6 +359,7 @@ mod tests {
 
     #[test]
     fn leaves_no_temporary_names_behind() {
+        let _together = together();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.sock");
         let (_l, _f) = bind_listener(&p).unwrap();
@@ -363,6 +374,7 @@ mod tests {
 
     #[test]
     fn replaces_a_stale_socket() {
+        let _together = together();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("stale.sock");
         // A socket file whose owner is gone (std leaves the file behind).
@@ -378,6 +390,7 @@ mod tests {
 
     #[test]
     fn leaves_a_replacement_alone() {
+        let _together = together();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("moved.sock");
         let (_l, f) = bind_listener(&p).unwrap();
@@ -390,6 +403,7 @@ mod tests {
 
     #[test]
     fn remove_all_now_removes_live_sockets() {
+        let _alone = ALONE.write().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("forced.sock");
         let (_l, f) = bind_listener(&p).unwrap();
@@ -400,6 +414,7 @@ mod tests {
 
     #[test]
     fn long_and_missing_paths() {
+        let _together = together();
         let long = PathBuf::from(format!("/tmp/{}", "x".repeat(120)));
         assert!(matches!(bind_listener(&long), Err(SocketError::TooLong(_))));
         let missing = Path::new("/nonexistent-dir-pv/api.sock");
