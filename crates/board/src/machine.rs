@@ -99,6 +99,9 @@ pub struct BoardConfig {
     /// RAM the host may merge with identical pages of other VMs
     /// ([`GuestRam::new_mergeable`]) instead of a memfd.
     pub mergeable_ram: bool,
+    /// RAM that already holds the guest's memory: a memfd of `ram_size`
+    /// bytes (a migration's received pages), mapped as it is.
+    pub ram_fd: Option<std::os::fd::OwnedFd>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -112,7 +115,9 @@ impl Board {
         let cpus = cfg.cpus.clamp(1, layout::MAX_CPUS);
         let irq = Arc::new(IrqChip::new(cpus, layout::NUM_SPIS));
         Ok(Board {
-            ram: Arc::new(if cfg.mergeable_ram {
+            ram: Arc::new(if let Some(fd) = cfg.ram_fd {
+                GuestRam::from_memfd(layout::RAM_BASE, cfg.ram_size, fd)?
+            } else if cfg.mergeable_ram {
                 GuestRam::new_mergeable(layout::RAM_BASE, cfg.ram_size)?
             } else {
                 GuestRam::new(layout::RAM_BASE, cfg.ram_size)?
@@ -591,6 +596,7 @@ mod tests {
             ram_size: 1 << 20,
             console: Box::new(std::io::sink()),
             mergeable_ram: false,
+            ram_fd: None,
         })
         .unwrap()
     }

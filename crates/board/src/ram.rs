@@ -63,6 +63,24 @@ impl GuestRam {
         Self::map(base, size, Some(fd), libc::MADV_HUGEPAGE)
     }
 
+    /// RAM at `base` backed by `fd`, a memfd of exactly `size` bytes that
+    /// already holds the guest's memory (filled by another process or
+    /// thread, e.g. a migration's receiver): mapped, not copied.
+    pub fn from_memfd(base: u64, size: u64, fd: OwnedFd) -> Result<Self, RamError> {
+        // SAFETY: fstat on a descriptor we own writes one stat we own.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+            return Err(RamError(std::io::Error::last_os_error()));
+        }
+        if st.st_size as u64 != size {
+            return Err(RamError(std::io::Error::other(format!(
+                "the memory file is {} bytes, the VM has {size}",
+                st.st_size
+            ))));
+        }
+        Self::map(base, size, Some(fd), libc::MADV_HUGEPAGE)
+    }
+
     /// Reserves `size` bytes of zeroed RAM at `base` as private anonymous
     /// memory offered to the host's same-page merging (KSM,
     /// `MADV_MERGEABLE`): pages identical across VMs — the same kernel

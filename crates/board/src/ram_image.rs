@@ -78,6 +78,16 @@ impl GuestRam {
         self.write_image_into(file)
     }
 
+    /// The byte ranges (from the RAM's base) that may hold data: a memfd's
+    /// data extents, or the whole RAM when it has no memfd. Pages outside
+    /// them read as zeros.
+    pub fn data_ranges(&self) -> io::Result<Vec<(u64, u64)>> {
+        match self.memfd() {
+            Some(fd) => data_extents(fd.as_raw_fd(), self.size()),
+            None => Ok(vec![(0, self.size())]),
+        }
+    }
+
     /// Like [`GuestRam::save_to`] into a file that is already
     /// [`GuestRam::size`] bytes of zeros (a sandboxed worker may not
     /// resize files): writes only the RAM's nonzero runs.

@@ -30,6 +30,22 @@ impl std::fmt::Display for LockError {
 
 impl std::error::Error for LockError {}
 
+/// Drops the lock [`lock_image`] took on `file` (it stays open), so that
+/// another process may take the image — a VM migrating hands its disks
+/// over this way, and takes them back with [`lock_image`] if the move fails.
+pub fn unlock_image(file: &File) -> std::io::Result<()> {
+    // SAFETY: flock is plain data.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_UNLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: F_OFD_SETLK with a valid flock on our own descriptor.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Locks the open image `file` (named `path` in messages): exclusively when
 /// `writable`, shared otherwise. The lock lasts as long as the file is open.
 /// File systems without lock support are used unlocked, as QEMU does.

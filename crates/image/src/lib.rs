@@ -11,6 +11,7 @@
 
 pub mod format;
 pub mod keys;
+pub mod migration;
 pub mod read;
 pub mod write;
 

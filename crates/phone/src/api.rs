@@ -30,6 +30,9 @@ use tokio::sync::{broadcast, Notify, Semaphore};
 
 use crate::supervisor::{PhoneError, Supervisor};
 
+#[path = "api_migration.rs"]
+mod migration;
+
 /// Largest request body.
 pub const MAX_BODY: usize = 64 << 10;
 /// Most connections served at once (more wait to be accepted).
@@ -58,6 +61,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/vms/{name}/evidence"),
     ("POST", "/vms/{name}/snapshot"),
     ("POST", "/phone/restore"),
+    ("POST", "/phone/adopt"),
+    ("POST", "/vms/{name}/migrate"),
+    ("GET", "/vms/{name}/migration"),
+    ("DELETE", "/vms/{name}/migration"),
+    ("POST", "/phone/receive"),
+    ("GET", "/phone/receive"),
+    ("DELETE", "/phone/receive"),
     ("POST", "/vms/{name}/export"),
     ("POST", "/vms/{name}/dump"),
     ("POST", "/vms/{name}/debug"),
@@ -218,6 +228,12 @@ async fn vm_snapshot(
 struct RestoreRequest {
     /// The snapshot directory (absolute).
     snapshot: std::path::PathBuf,
+    /// Start a clone of that name instead of the VM itself.
+    #[serde(default, rename = "as")]
+    as_name: Option<String>,
+    /// The clone gets copies of the disks.
+    #[serde(default)]
+    copy_disks: bool,
 }
 
 async fn phone_restore(
@@ -231,8 +247,38 @@ async fn phone_restore(
             "\"snapshot\" must be an absolute path".into(),
         ));
     }
-    let vm = blocking(&api, move |p| p.restore_vm(&r.snapshot)).await?;
+    if r.copy_disks && r.as_name.is_none() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "\"copy_disks\" is for a clone (give \"as\")".into(),
+        ));
+    }
+    let vm = blocking(&api, move |p| match &r.as_name {
+        Some(name) => p
+            .restore_clone(&r.snapshot, name, r.copy_disks)
+            .map(|()| name.clone()),
+        None => p.restore_vm(&r.snapshot),
+    })
+    .await?;
     Ok(Json(json!({ "ok": true, "vm": vm })).into_response())
+}
+
+/// `POST /phone/adopt`'s body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdoptRequest {
+    /// The VM imported into the state directory.
+    vm: String,
+}
+
+/// `POST /phone/adopt`: a VM imported while the phone runs joins it.
+async fn phone_adopt(
+    State(api): State<Api>,
+    body: Result<Json<AdoptRequest>, JsonRejection>,
+) -> Answer {
+    let Json(r) = body.map_err(|r| ApiError(r.status(), r.body_text()))?;
+    blocking(&api, move |p| p.adopt_imported(&r.vm)).await?;
+    Ok(Json(json!({ "ok": true })).into_response())
 }
 
 /// `POST /vms/{name}/ACTION` for what a trusted VM never allows (`what`:
@@ -422,6 +468,18 @@ fn router(api: Api) -> Router {
         .route("/vms/{name}/evidence", post(vm_evidence))
         .route("/vms/{name}/snapshot", post(vm_snapshot))
         .route("/phone/restore", post(phone_restore))
+        .route("/phone/adopt", post(phone_adopt))
+        .route("/vms/{name}/migrate", post(migration::vm_migrate))
+        .route(
+            "/vms/{name}/migration",
+            get(migration::vm_migration).delete(migration::vm_migration_cancel),
+        )
+        .route(
+            "/phone/receive",
+            post(migration::phone_receive)
+                .get(migration::phone_receiving)
+                .delete(migration::phone_receive_cancel),
+        )
         .route("/vms/{name}/export", post(vm_export))
         .route("/vms/{name}/dump", guarded("dumped"))
         .route("/vms/{name}/debug", guarded("debugged"))

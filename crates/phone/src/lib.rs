@@ -8,12 +8,14 @@
 //! [`protocol`]. Trusted VMs are measured at boot ([`measure`]) and get
 //! the phone's trust device ([`trusted`]).
 
+pub mod adopt;
 pub mod api;
 pub mod client;
 pub mod daemon;
 pub mod manifest;
 pub mod measure;
 pub mod memory;
+pub mod migration;
 pub mod protocol;
 mod routing;
 pub mod sandbox;

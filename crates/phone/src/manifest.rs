@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde::de::{self, Deserializer};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use vmm::{DiskConfig, NetConfig, VmConfig, VsockConfig};
 
@@ -151,6 +151,82 @@ struct VmTable {
     cid: Option<u64>,
 }
 
+/// A `[[vm]]` entry as [`VmEntry::to_toml`] writes it.
+#[derive(Serialize)]
+struct VmOut<'a> {
+    name: &'a str,
+    role: &'static str,
+    cid: u64,
+    kernel: &'a Path,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    initrd: Option<&'a Path>,
+    cmdline: &'a str,
+    mem: String,
+    disks: Vec<String>,
+    net: Vec<String>,
+    balloon: bool,
+    rng: bool,
+    restart: &'static str,
+    autostart: bool,
+}
+
+impl VmEntry {
+    /// The entry as a `[[vm]]` table with absolute paths and its CID, for
+    /// `STATE_DIR/imported/NAME/vm.toml` (a VM added to a phone by an
+    /// import, a clone or a migration). It starts with the phone.
+    pub fn to_toml(&self) -> Result<String, String> {
+        let c = &self.config;
+        let disks = c
+            .disks
+            .iter()
+            .map(|d| {
+                let ro = if d.read_only { ",ro" } else { "" };
+                format!("{}{ro}", d.path.display())
+            })
+            .collect();
+        let net = c
+            .nets
+            .iter()
+            .map(|n| {
+                let backend = match &n.backend {
+                    vmm::NetBackendConfig::Tap(t) => format!("tap={t}"),
+                    vmm::NetBackendConfig::Socket(p) => format!("socket={}", p.display()),
+                };
+                match n.mac {
+                    Some(m) => format!(
+                        "{backend},mac={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                        m[0], m[1], m[2], m[3], m[4], m[5]
+                    ),
+                    None => backend,
+                }
+            })
+            .collect();
+        let out = VmOut {
+            name: &self.name,
+            role: self.role.name(),
+            cid: self.cid,
+            kernel: &c.kernel,
+            initrd: c.initrd.as_deref(),
+            cmdline: &c.cmdline,
+            mem: format!("{}K", c.mem >> 10),
+            disks,
+            net,
+            balloon: c.balloon,
+            rng: c.rng,
+            restart: match self.restart {
+                Restart::Never => "never",
+                Restart::OnCrash => "on-crash",
+            },
+            autostart: true,
+        };
+        #[derive(Serialize)]
+        struct File<'a> {
+            vm: [VmOut<'a>; 1],
+        }
+        toml::to_string(&File { vm: [out] }).map_err(|e| e.to_string())
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -218,6 +294,8 @@ pub struct Manifest {
     pub vms: Vec<VmEntry>,
     /// The guest-to-guest channels the policy opens.
     pub channels: Vec<Channel>,
+    /// The file it was loaded from ([`Manifest::load`]).
+    pub source: Option<PathBuf>,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -298,13 +376,14 @@ impl Manifest {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         let base = std::fs::canonicalize(&base).unwrap_or(base);
-        let manifest = Self::parse(&text, &base)?;
+        let mut manifest = Self::parse(&text, &base)?;
+        manifest.source = Some(path.to_path_buf());
         // VMs imported into this phone (`image import`) join the manifest's.
         let imported = imported_entries(&manifest.state_dir);
         if imported.is_empty() {
             return Ok(manifest);
         }
-        Self::parse(&format!("{text}\n{imported}"), &base).map_err(|e| {
+        let mut merged = Self::parse(&format!("{text}\n{imported}"), &base).map_err(|e| {
             error(
                 "",
                 format!(
@@ -312,7 +391,18 @@ impl Manifest {
                     manifest.state_dir.display()
                 ),
             )
-        })
+        })?;
+        merged.source = manifest.source;
+        Ok(merged)
+    }
+
+    /// A CID no VM of the phone has: one past the highest.
+    pub fn free_cid(&self) -> u64 {
+        self.vms
+            .iter()
+            .map(|v| v.cid + 1)
+            .max()
+            .unwrap_or(FIRST_CID)
     }
 
     /// Checks manifest text whose relative paths are relative to `base`.
@@ -513,6 +603,7 @@ impl Manifest {
             low_memory: p.low_memory.map_or(DEFAULT_LOW_MEMORY, |s| s.0),
             vms,
             channels: file.channel,
+            source: None,
         })
     }
 

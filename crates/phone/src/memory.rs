@@ -74,7 +74,7 @@ pub(crate) fn apply(shared: &Shared, i: usize) -> Result<(), PhoneError> {
 
 /// Sets VM `i`'s balloon base target (the API's).
 pub(crate) fn set_target(shared: &Shared, i: usize, bytes: u64) -> Result<(), PhoneError> {
-    let mem = shared.manifest.vms[i].config.mem;
+    let mem = shared.manifest().vms[i].config.mem;
     let most = mem.saturating_sub(vmm::BALLOON_RESERVE);
     if bytes > most {
         return Err(PhoneError::BadRequest(format!(
@@ -100,10 +100,10 @@ pub(crate) fn set_target(shared: &Shared, i: usize, bytes: u64) -> Result<(), Ph
 /// VM `i` came to the foreground: it gets back what was reclaimed from it.
 pub(crate) fn foreground_changed(shared: &Shared, i: usize) {
     let had = std::mem::take(&mut lock(&shared.table).slots[i].reclaimed);
-    if had > 0 && shared.manifest.vms[i].config.balloon {
+    if had > 0 && shared.manifest().vms[i].config.balloon {
         shared.log(&format!(
             "memory: {} in the foreground, {} MiB given back",
-            shared.manifest.vms[i].name,
+            shared.manifest().vms[i].name,
             had >> 20
         ));
         let _ = apply(shared, i);
@@ -115,7 +115,7 @@ pub(crate) fn manage(shared: &Arc<Shared>) {
     let Some(available) = host_available() else {
         return;
     };
-    let low = shared.manifest.low_memory;
+    let low = shared.manifest().low_memory;
     let pressure = available < low;
     let relaxed = available > low.saturating_mul(2);
     if !pressure && !relaxed {
@@ -125,7 +125,7 @@ pub(crate) fn manage(shared: &Arc<Shared>) {
     {
         let mut t = lock(&shared.table);
         let fg = t.foreground;
-        for (i, (s, v)) in t.slots.iter_mut().zip(&shared.manifest.vms).enumerate() {
+        for (i, (s, v)) in t.slots.iter_mut().zip(&shared.manifest().vms).enumerate() {
             if i == fg || v.role == Role::Trusted || !v.config.balloon || s.worker.is_none() {
                 continue;
             }
@@ -158,7 +158,7 @@ pub(crate) fn manage(shared: &Arc<Shared>) {
             available >> 20,
             if pressure { "below" } else { "above twice" },
             low >> 20,
-            shared.manifest.vms[i].name,
+            shared.manifest().vms[i].name,
             before >> 20,
             now >> 20
         ));

@@ -46,6 +46,15 @@ pub enum ToWorker {
     /// message (already its size, all zeros) and answer
     /// [`FromWorker::Snapshot`] with the rest of its state.
     Snapshot,
+    /// Migrate the VM away over the stream socket that comes with this
+    /// message, aiming at this downtime in milliseconds
+    /// ([`crate::migration::outgoing`]).
+    Migrate(u32),
+    /// Give up the migration under way (the VM runs on here).
+    CancelMigration,
+    /// The first message to a worker started `--incoming`: the VM's state,
+    /// with a memfd holding its RAM.
+    Incoming(Vec<u8>),
 }
 
 /// A worker's balloon, as its guest reports it.

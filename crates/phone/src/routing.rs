@@ -110,7 +110,7 @@ fn route(
     g: u64,
     r: &ConnectRequest,
 ) -> (ConnectReply, Option<OwnedFd>) {
-    let m = &shared.manifest;
+    let m = shared.manifest();
     let from = &m.vms[i];
     if r.dst_cid == HOST_CID && r.dst_port == trust::TRUST_PORT {
         return match shared.trust.connect(shared, i, g) {

@@ -135,13 +135,20 @@ fn filter(connects: bool) -> Result<BpfProgram, String> {
         libc::SYS_ioctl as i64,
         vec![rule(vec![arg_is(1, libc::FIONBIO as u64)?])?],
     );
-    // fcntl: only reading and setting descriptor and file flags.
+    // fcntl: only reading and setting descriptor and file flags, and
+    // open-file locks (a migrating VM hands its disks' locks over).
     rules.insert(
         libc::SYS_fcntl as i64,
-        [libc::F_GETFD, libc::F_SETFD, libc::F_GETFL, libc::F_SETFL]
-            .iter()
-            .map(|&cmd| rule(vec![arg_is(1, cmd as u64)?]))
-            .collect::<Result<_, _>>()?,
+        [
+            libc::F_GETFD,
+            libc::F_SETFD,
+            libc::F_GETFL,
+            libc::F_SETFL,
+            libc::F_OFD_SETLK,
+        ]
+        .iter()
+        .map(|&cmd| rule(vec![arg_is(1, cmd as u64)?]))
+        .collect::<Result<_, _>>()?,
     );
     // openat: only directories, read-only (the network switch lists its
     // directory to flood broadcast frames); never a file.

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::manifest::Role;
+use crate::manifest::{Role, VmEntry};
 use crate::protocol::ToWorker;
 use crate::supervisor::{lock, PhoneError, SnapshotReply, Supervisor, VmState};
 
@@ -227,7 +227,7 @@ impl Supervisor {
         was_paused: bool,
     ) -> Result<(u64, u64), PhoneError> {
         let shared = &self.shared;
-        let vm = &shared.manifest.vms[i];
+        let vm = &shared.manifest().vms[i];
         if !was_paused {
             self.pause_vm(&vm.name)?;
         }
@@ -302,47 +302,8 @@ impl Supervisor {
         let meta = load_meta(dir).map_err(PhoneError::BadRequest)?;
         let shared = &self.shared;
         let i = shared.index(&meta.vm)?;
-        let vm = &shared.manifest.vms[i];
-        if vm.role == Role::Trusted {
-            return Err(PhoneError::Forbidden(format!(
-                "trusted VM \"{}\" cannot be restored from a snapshot",
-                vm.name
-            )));
-        }
-        let differs = |what: &str| {
-            PhoneError::Conflict(format!(
-                "the snapshot does not fit VM {}: its {what} differs from the manifest",
-                vm.name
-            ))
-        };
-        if meta.mem != vm.config.mem {
-            return Err(differs("RAM size"));
-        }
-        if meta.cpus != vm.config.cpus {
-            return Err(differs("vCPU count"));
-        }
-        if meta.disks.len() != vm.config.disks.len()
-            || meta
-                .disks
-                .iter()
-                .zip(&vm.config.disks)
-                .any(|(s, d)| s.path != d.path || s.read_only != d.read_only)
-        {
-            return Err(differs("disk list"));
-        }
-        for d in &meta.disks {
-            let (size, sha256) = hash_file(&d.path).map_err(|e| {
-                PhoneError::Conflict(format!("cannot read disk '{}': {e}", d.path.display()))
-            })?;
-            if size != d.size || sha256 != d.sha256 {
-                return Err(PhoneError::Conflict(format!(
-                    "disk '{}' changed since the snapshot ({size} bytes, sha256 {sha256}; the snapshot has {} bytes, sha256 {})",
-                    d.path.display(),
-                    d.size,
-                    d.sha256
-                )));
-            }
-        }
+        let vm = shared.manifest().vms[i].clone();
+        check_fits(&meta, &vm)?;
         let dir = dir
             .canonicalize()
             .map_err(|e| PhoneError::BadRequest(format!("'{}': {e}", dir.display())))?;
@@ -364,6 +325,52 @@ impl Supervisor {
         shared.log(&format!("VM {}: restoring from {}", vm.name, dir.display()));
         Ok(vm.name.clone())
     }
+}
+
+/// Checks that a snapshot fits VM `vm` of the phone: not trusted, the same
+/// RAM, vCPUs and disks, every disk as it was when it was taken.
+pub(crate) fn check_fits(meta: &SnapshotMeta, vm: &VmEntry) -> Result<(), PhoneError> {
+    if vm.role == Role::Trusted {
+        return Err(PhoneError::Forbidden(format!(
+            "trusted VM \"{}\" cannot be restored from a snapshot",
+            vm.name
+        )));
+    }
+    let differs = |what: &str| {
+        PhoneError::Conflict(format!(
+            "the snapshot does not fit VM {}: its {what} differs from the manifest",
+            vm.name
+        ))
+    };
+    if meta.mem != vm.config.mem {
+        return Err(differs("RAM size"));
+    }
+    if meta.cpus != vm.config.cpus {
+        return Err(differs("vCPU count"));
+    }
+    if meta.disks.len() != vm.config.disks.len()
+        || meta
+            .disks
+            .iter()
+            .zip(&vm.config.disks)
+            .any(|(s, d)| s.path != d.path || s.read_only != d.read_only)
+    {
+        return Err(differs("disk list"));
+    }
+    for d in &meta.disks {
+        let (size, sha256) = hash_file(&d.path).map_err(|e| {
+            PhoneError::Conflict(format!("cannot read disk '{}': {e}", d.path.display()))
+        })?;
+        if size != d.size || sha256 != d.sha256 {
+            return Err(PhoneError::Conflict(format!(
+                "disk '{}' changed since the snapshot ({size} bytes, sha256 {sha256}; the snapshot has {} bytes, sha256 {})",
+                d.path.display(),
+                d.size,
+                d.sha256
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The snapshot an imported VM resumes from at its next start, if it has

@@ -19,13 +19,13 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::manifest::{Manifest, Restart, Role};
+use crate::manifest::{Manifest, Restart, Role, VmEntry};
 use crate::protocol::{self, FromWorker, Received, Report, ToWorker};
 pub use crate::status::{ConsoleHub, PhoneError, PhoneStatus, VmState, VmStatus};
 use crate::trusted::TrustHub;
@@ -80,6 +80,33 @@ pub(crate) struct Slot {
     pub(crate) snapshot: SnapshotReply,
     /// Start the next worker from this snapshot directory (once).
     pub(crate) restore_from: Option<std::path::PathBuf>,
+    /// Start the next worker from a migration's state and RAM (once).
+    pub(crate) incoming: Option<(Vec<u8>, OwnedFd)>,
+    /// The VM left for another phone (where to): it ended here for good.
+    pub(crate) migrated_to: Option<String>,
+}
+
+impl Slot {
+    /// A VM not started yet.
+    fn new() -> Slot {
+        Slot {
+            state: VmState::Stopped("not started".into()),
+            worker: None,
+            restarts: 0,
+            recent: Vec::new(),
+            report: None,
+            cpu_sample: None,
+            cpu_percent: 0.0,
+            rss_bytes: 0,
+            stopping: false,
+            balloon_base: 0,
+            reclaimed: 0,
+            snapshot: SnapshotReply::None,
+            restore_from: None,
+            incoming: None,
+            migrated_to: None,
+        }
+    }
 }
 
 /// A worker's answer to [`ToWorker::Snapshot`], as the supervisor waits.
@@ -107,12 +134,14 @@ pub type WorkerCommand = Box<dyn Fn(&str) -> Command + Send + Sync>;
 
 /// What the supervisor's threads share.
 pub(crate) struct Shared {
-    pub(crate) manifest: Manifest,
+    /// The phone's manifest; VMs are only ever appended (imported or
+    /// migrated in while the phone runs), so an index stays valid.
+    manifest: RwLock<Arc<Manifest>>,
     command: WorkerCommand,
     pub(crate) table: Mutex<Table>,
     /// Signalled when a report arrives or a worker ends.
     changed: Condvar,
-    pub(crate) consoles: Vec<ConsoleHub>,
+    consoles: RwLock<Vec<Arc<ConsoleHub>>>,
     /// The foreground VM's index, for consoles that follow it.
     pub(crate) foreground: watch::Sender<usize>,
     log: Mutex<Option<File>>,
@@ -121,6 +150,8 @@ pub(crate) struct Shared {
     pub(crate) trust: Arc<TrustHub>,
     /// Rate limits of new VM-to-VM streams.
     pub(crate) connect_limits: routing::ConnectLimits,
+    /// Migrations under way or done, by VM, and the one being received.
+    pub(crate) migrations: crate::migration::Migrations,
 }
 
 /// The workers of one phone.
@@ -156,6 +187,55 @@ fn judge(status: ExitStatus) -> (bool, String) {
 }
 
 impl Shared {
+    /// The manifest as it is now.
+    pub(crate) fn manifest(&self) -> Arc<Manifest> {
+        self.manifest
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// VM `i`'s console hub.
+    pub(crate) fn console(&self, i: usize) -> Option<Arc<ConsoleHub>> {
+        self.consoles
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(i)
+            .cloned()
+    }
+
+    /// Adds VM `entry` to the running phone (stopped; the caller starts
+    /// it). Its name and CID must be new; trusted VMs join only at start.
+    pub(crate) fn add_vm(&self, entry: VmEntry) -> Result<usize, PhoneError> {
+        let mut table = lock(&self.table);
+        let mut manifest = self.manifest.write().unwrap_or_else(|e| e.into_inner());
+        if entry.role == Role::Trusted {
+            return Err(PhoneError::Forbidden(format!(
+                "trusted VM \"{}\" can only join the phone at its start",
+                entry.name
+            )));
+        }
+        if let Some(v) = manifest
+            .vms
+            .iter()
+            .find(|v| v.name == entry.name || v.cid == entry.cid)
+        {
+            return Err(PhoneError::Conflict(format!(
+                "the phone already has VM \"{}\" (cid {})",
+                v.name, v.cid
+            )));
+        }
+        let mut m = (**manifest).clone();
+        m.vms.push(entry);
+        *manifest = Arc::new(m);
+        table.slots.push(Slot::new());
+        self.consoles
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(ConsoleHub::new()));
+        Ok(table.slots.len() - 1)
+    }
+
     /// Appends a line to `STATE_DIR/phone.log` (and nowhere if there is none).
     pub(crate) fn log(&self, line: &str) {
         if let Some(f) = lock(&self.log).as_mut() {
@@ -167,7 +247,7 @@ impl Shared {
     }
 
     pub(crate) fn index(&self, name: &str) -> Result<usize, PhoneError> {
-        self.manifest
+        self.manifest()
             .vms
             .iter()
             .position(|v| v.name == name)
@@ -185,7 +265,7 @@ impl Shared {
         let Some(w) = &table.slots[i].worker else {
             return Err(PhoneError::Conflict(format!(
                 "VM {} is not running",
-                self.manifest.vms[i].name
+                self.manifest().vms[i].name
             )));
         };
         let control = w.control.clone();
@@ -202,7 +282,7 @@ impl Shared {
 
     /// Starts VM `i`'s worker (the table locked by the caller).
     pub(crate) fn spawn(self: &Arc<Self>, table: &mut Table, i: usize) -> Result<(), String> {
-        let name = &self.manifest.vms[i].name;
+        let name = &self.manifest().vms[i].name;
         let io = |e: std::io::Error| format!("cannot start the worker of {name}: {e}");
         let (control, control_w) = protocol::seqpacket_pair().map_err(io)?;
         let (router, router_w) = protocol::seqpacket_pair().map_err(io)?;
@@ -214,7 +294,11 @@ impl Shared {
             let _ = std::fs::remove_file(dir.join("PENDING"));
             command.arg("--restore").arg(dir);
         }
-        let nice = if self.manifest.vms[i].role == Role::Trusted {
+        let incoming = table.slots[i].incoming.take();
+        if incoming.is_some() {
+            command.arg("--incoming");
+        }
+        let nice = if self.manifest().vms[i].role == Role::Trusted {
             TRUSTED_NICE
         } else {
             OTHER_NICE
@@ -257,6 +341,16 @@ impl Shared {
         drop((control_w, router_w, inbox_w));
         table.generation += 1;
         let generation = table.generation;
+        if let Some((state, memfd)) = incoming {
+            // The worker's first read: its state and RAM.
+            protocol::send(
+                control.as_fd(),
+                &ToWorker::Incoming(state),
+                Some(memfd.as_fd()),
+                false,
+            )
+            .map_err(io)?;
+        }
         let control = Arc::new(control);
         let inbox = Arc::new(inbox);
         let slot = &mut table.slots[i];
@@ -302,7 +396,11 @@ impl Shared {
                 Ok(Received::Closed) | Err(_) => return,
             };
             match message {
-                FromWorker::Console(bytes) => self.consoles[i].publish(&bytes),
+                FromWorker::Console(bytes) => {
+                    if let Some(c) = self.console(i) {
+                        c.publish(&bytes)
+                    }
+                }
                 FromWorker::Measured(m) => {
                     // Only before the guest runs: a worker whose guest has
                     // started cannot change what it measured.
@@ -362,7 +460,7 @@ impl Shared {
                     self.changed.notify_all();
                 }
                 FromWorker::Error(e) => {
-                    self.log(&format!("VM {}: {e}", self.manifest.vms[i].name));
+                    self.log(&format!("VM {}: {e}", self.manifest().vms[i].name));
                     let mut t = lock(&self.table);
                     t.slots[i].report = None;
                     if t.slots[i].snapshot == SnapshotReply::Pending {
@@ -391,7 +489,7 @@ impl Shared {
         if foreground {
             None
         } else {
-            Some(self.manifest.background_cpu)
+            Some(self.manifest().background_cpu)
         }
     }
 
@@ -412,11 +510,11 @@ impl Shared {
             slot.report = None;
             slot.rss_bytes = 0;
             slot.cpu_percent = 0.0;
-            let name = &self.manifest.vms[i].name;
+            let name = &self.manifest().vms[i].name;
             let (crash, why) = judge(status);
             self.log(&format!("VM {name}: worker ended: {why}"));
             // A sandboxed worker cannot remove its own socket.
-            let socket = self.manifest.vsock_path(name);
+            let socket = self.manifest().vsock_path(name);
             if std::fs::symlink_metadata(&socket).is_ok_and(|m| {
                 use std::os::unix::fs::FileTypeExt;
                 m.file_type().is_socket()
@@ -424,6 +522,10 @@ impl Shared {
                 let _ = std::fs::remove_file(&socket);
             }
             let reset = status.code() == Some(exit::RESET as i32);
+            if let Some(to) = &slot.migrated_to {
+                slot.state = VmState::Stopped(format!("migrated to {to}"));
+                continue;
+            }
             if !crash || slot.stopping {
                 slot.state = if crash {
                     VmState::Crashed(why)
@@ -435,7 +537,7 @@ impl Shared {
             let now = Instant::now();
             slot.recent
                 .retain(|t| now.duration_since(*t) < RESTART_WINDOW);
-            let wanted = reset || self.manifest.vms[i].restart == Restart::OnCrash;
+            let wanted = reset || self.manifest().vms[i].restart == Restart::OnCrash;
             if wanted && slot.recent.len() < MAX_RESTARTS {
                 slot.recent.push(now);
                 slot.restarts += 1;
@@ -542,38 +644,27 @@ impl Supervisor {
         let foreground = manifest.vms.iter().position(|v| v.foreground).unwrap_or(0);
         let trust = Arc::new(TrustHub::open(manifest)?);
         let shared = Arc::new(Shared {
-            manifest: manifest.clone(),
+            manifest: RwLock::new(Arc::new(manifest.clone())),
             command,
             table: Mutex::new(Table {
-                slots: manifest
-                    .vms
-                    .iter()
-                    .map(|_| Slot {
-                        state: VmState::Stopped("not started".into()),
-                        worker: None,
-                        restarts: 0,
-                        recent: Vec::new(),
-                        report: None,
-                        cpu_sample: None,
-                        cpu_percent: 0.0,
-                        rss_bytes: 0,
-                        stopping: false,
-                        balloon_base: 0,
-                        reclaimed: 0,
-                        snapshot: SnapshotReply::None,
-                        restore_from: None,
-                    })
-                    .collect(),
+                slots: manifest.vms.iter().map(|_| Slot::new()).collect(),
                 foreground,
                 generation: 0,
             }),
             changed: Condvar::new(),
-            consoles: manifest.vms.iter().map(|_| ConsoleHub::new()).collect(),
+            consoles: RwLock::new(
+                manifest
+                    .vms
+                    .iter()
+                    .map(|_| Arc::new(ConsoleHub::new()))
+                    .collect(),
+            ),
             foreground: watch::channel(foreground).0,
             log: Mutex::new(log),
             stop: AtomicBool::new(false),
             trust,
             connect_limits: Default::default(),
+            migrations: Default::default(),
         });
         shared.log(&format!("phone {} starting", manifest.name));
         // An imported snapshot resumes at its VM's first start.
@@ -603,9 +694,10 @@ impl Supervisor {
         })
     }
 
-    /// The phone's manifest.
-    pub fn manifest(&self) -> &Manifest {
-        &self.shared.manifest
+    /// The phone's manifest as it is now (VMs added while it runs
+    /// included).
+    pub fn manifest(&self) -> Arc<Manifest> {
+        self.shared.manifest()
     }
 
     /// Appends a line to the phone's log.
@@ -615,7 +707,7 @@ impl Supervisor {
 
     /// Every VM's status, in manifest order.
     pub fn status(&self) -> PhoneStatus {
-        let m = &self.shared.manifest;
+        let m = self.shared.manifest();
         let t = lock(&self.shared.table);
         let vms = t
             .slots
@@ -670,13 +762,13 @@ impl Supervisor {
     }
 
     /// The console hub of VM number `i` (manifest order).
-    pub fn console_at(&self, i: usize) -> Option<&ConsoleHub> {
-        self.shared.consoles.get(i)
+    pub fn console_at(&self, i: usize) -> Option<Arc<ConsoleHub>> {
+        self.shared.console(i)
     }
 
     /// Types `bytes` into VM number `i`'s serial console.
     pub fn input_at(&self, i: usize, bytes: &[u8]) -> Result<(), PhoneError> {
-        let vm = &self.shared.manifest.vms[i];
+        let vm = &self.shared.manifest().vms[i];
         if vm.role == Role::Trusted && !vm.debug {
             return Err(PhoneError::Forbidden(format!(
                 "trusted VM \"{}\" takes no console input (only with debug = true in its manifest entry)",
@@ -705,7 +797,7 @@ impl Supervisor {
     /// trusted VM: its secrets are bound to this phone and its software.
     pub fn refuse_if_trusted(&self, name: &str, what: &str) -> Result<(), PhoneError> {
         let i = self.shared.index(name)?;
-        if self.shared.manifest.vms[i].role == Role::Trusted {
+        if self.shared.manifest().vms[i].role == Role::Trusted {
             return Err(PhoneError::Forbidden(format!(
                 "trusted VM \"{name}\" cannot be {what}"
             )));

@@ -56,6 +56,11 @@ impl TrustHub {
         })
     }
 
+    /// The phone's root key: it signs this phone's side of a migration.
+    pub(crate) fn root_signing_key(&self) -> ed25519_dalek::SigningKey {
+        self.secret.root().signing_key().clone()
+    }
+
     /// The phone's root public key, as hex.
     pub(crate) fn root_key(&self) -> String {
         trust::hex::encode(&self.secret.root().public().to_bytes())
@@ -64,7 +69,7 @@ impl TrustHub {
     /// Takes VM `i`'s measurement from its worker `generation` (trusted
     /// VMs only, once per worker): derives its trust device.
     pub(crate) fn install(&self, shared: &Shared, i: usize, generation: u64, m: Measurement) {
-        let vm = &shared.manifest.vms[i];
+        let vm = &shared.manifest().vms[i];
         if vm.role != Role::Trusted {
             shared.log(&format!(
                 "VM {}: ignored a measurement (not a trusted VM)",
@@ -107,12 +112,12 @@ impl TrustHub {
         i: usize,
         generation: u64,
     ) -> Option<OwnedFd> {
-        let name = shared.manifest.vms[i].name.clone();
+        let name = shared.manifest().vms[i].name.clone();
         let refuse = |why: &str| {
             shared.log(&format!("trust device refused: {name}: {why}"));
             None
         };
-        if shared.manifest.vms[i].role != Role::Trusted {
+        if shared.manifest().vms[i].role != Role::Trusted {
             return refuse("not a trusted VM");
         }
         let Some(device) = self.device(i, Some(generation)) else {
@@ -161,7 +166,7 @@ impl TrustHub {
         i: usize,
         nonce: &[u8],
     ) -> Result<Vec<u8>, PhoneError> {
-        let vm = &shared.manifest.vms[i];
+        let vm = &shared.manifest().vms[i];
         if vm.role != Role::Trusted {
             return Err(PhoneError::Conflict(format!(
                 "VM {} is not a trusted VM",

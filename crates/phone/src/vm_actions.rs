@@ -11,7 +11,7 @@ impl Supervisor {
     /// Starts VM `name`, if the phone's memory budget has room for it.
     pub fn start_vm(&self, name: &str) -> Result<(), PhoneError> {
         let i = self.shared.index(name)?;
-        let m = &self.shared.manifest;
+        let m = self.shared.manifest();
         let mut t = lock(&self.shared.table);
         if t.slots[i].state.is_live() {
             return Err(PhoneError::Conflict(format!(
@@ -125,7 +125,7 @@ impl Supervisor {
         if old != i {
             self.shared.log(&format!(
                 "foreground: {} -> {name}",
-                self.shared.manifest.vms[old].name
+                self.shared.manifest().vms[old].name
             ));
             let _ = self
                 .shared
@@ -141,7 +141,7 @@ impl Supervisor {
     /// Sets VM `name`'s balloon target in bytes.
     pub fn set_balloon(&self, name: &str, bytes: u64) -> Result<(), PhoneError> {
         let i = self.shared.index(name)?;
-        if !self.shared.manifest.vms[i].config.balloon {
+        if !self.shared.manifest().vms[i].config.balloon {
             return Err(PhoneError::Conflict(format!("VM {name} has no balloon")));
         }
         memory::set_target(&self.shared, i, bytes)

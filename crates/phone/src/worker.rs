@@ -20,11 +20,14 @@ use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use vmm::board_types::{Board, Power};
-use vmm::{BootImages, PeerStream, Routed, Vm, VmControl, VmEnd, VsockRouter};
+use vmm::{BootImages, DirtyLog, PeerStream, Routed, SavedRam, Vm, VmControl, VmEnd, VsockRouter};
+
+use crate::migration::outgoing::Outgoing;
 
 use crate::manifest::{Manifest, Role};
 use crate::protocol::{
@@ -264,8 +267,10 @@ fn snapshot(vm: &VmControl, memory: Option<File>) -> FromWorker {
 
 /// Serves the supervisor's commands until it goes away — then the VM is
 /// stopped (a worker never outlives its supervisor).
-fn serve_control(control_fd: Arc<OwnedFd>, vm: VmControl, board: Arc<Board>) {
+fn serve_control(control_fd: Arc<OwnedFd>, vm: VmControl, board: Arc<Board>, dirty: DirtyLog) {
     let fd: BorrowedFd<'_> = control_fd.as_fd();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let migrating = Arc::new(AtomicBool::new(false));
     loop {
         let (command, file) = match protocol::receive::<ToWorker>(fd, false) {
             Ok(Received::Message(c, file)) => (c, file),
@@ -298,6 +303,37 @@ fn serve_control(control_fd: Arc<OwnedFd>, vm: VmControl, board: Arc<Board>) {
             }
             ToWorker::Report => Some(FromWorker::Report(report(&vm))),
             ToWorker::Snapshot => Some(snapshot(&vm, file.map(File::from))),
+            ToWorker::Migrate(ms) => {
+                let Some(out) = file else {
+                    continue;
+                };
+                if migrating.swap(true, Ordering::AcqRel) {
+                    // One at a time: the second stream is closed unanswered.
+                    continue;
+                }
+                cancel.store(false, Ordering::Release);
+                let outgoing = Outgoing {
+                    vm: vm.clone(),
+                    board: board.clone(),
+                    dirty: dirty.clone(),
+                    out: UnixStream::from(out),
+                    max_downtime: Duration::from_millis(ms.into()),
+                    cancel: cancel.clone(),
+                };
+                let done = migrating.clone();
+                let _ = std::thread::Builder::new()
+                    .name("migrate".into())
+                    .spawn(move || {
+                        outgoing.run();
+                        done.store(false, Ordering::Release);
+                    });
+                None
+            }
+            ToWorker::CancelMigration => {
+                cancel.store(true, Ordering::Release);
+                None
+            }
+            ToWorker::Incoming(_) => Some(FromWorker::Error("the VM is already running".into())),
         };
         if let Some(a) = answer {
             let _ = protocol::send(fd, &a, None, false);
@@ -319,10 +355,6 @@ fn forbidden_call_for_tests(name: &str) {
     }
 }
 
-/// Runs VM `name` of `manifest` in this process: builds it, calls
-/// `started` with it (the caller hooks its stop signals to the board), enters
-/// the sandbox and runs the VM until it ends. A `supervised` worker takes
-/// its protocol sockets from descriptors 3 to 5 and closes every other.
 /// Opens a log of the VM's for appending (mode 0600).
 fn open_log(path: &Path) -> Result<File, String> {
     OpenOptions::new()
@@ -333,13 +365,28 @@ fn open_log(path: &Path) -> Result<File, String> {
         .map_err(|e| format!("cannot open '{}': {e}", path.display()))
 }
 
-/// A supervised worker started `--restore SNAPDIR` continues the VM from
-/// that snapshot ([`crate::snapshot`]) instead of booting it.
+/// How a worker's VM begins.
+#[derive(Clone, Copy, Debug)]
+pub enum Start<'a> {
+    /// Booted from its kernel.
+    Boot,
+    /// Continued from a snapshot directory ([`crate::snapshot`]).
+    Restore(&'a Path),
+    /// Continued from a migration: the supervisor sends its state and a
+    /// memfd holding its RAM ([`ToWorker::Incoming`]).
+    Incoming,
+}
+
+/// Runs VM `name` of `manifest` in this process: builds it (or continues
+/// it, as `start` says), calls `started` with it (the caller hooks its stop
+/// signals to the board), enters the sandbox and runs the VM until it
+/// ends. A `supervised` worker takes its protocol sockets from descriptors
+/// 3 to 5 and closes every other.
 pub fn run(
     manifest: &Manifest,
     name: &str,
     supervised: bool,
-    restore: Option<&Path>,
+    start: Start<'_>,
     started: impl FnOnce(&Vm),
 ) -> Result<VmEnd, String> {
     let sockets = if supervised {
@@ -371,7 +418,30 @@ pub fn run(
         ),
         None => (None, None),
     };
-    if let Some(dir) = restore {
+    if matches!(start, Start::Incoming) {
+        let Some(fd) = &control_fd else {
+            return Err("an incoming VM is given by a supervisor".into());
+        };
+        if entry.role == Role::Trusted {
+            return Err(format!("trusted VM \"{name}\" cannot migrate"));
+        }
+        let (state, memfd) = match protocol::receive::<ToWorker>(fd.as_fd(), false) {
+            Ok(Received::Message(ToWorker::Incoming(state), Some(memfd))) => (state, memfd),
+            _ => return Err("the supervisor sent no incoming VM".into()),
+        };
+        let state = vmm::VmState::from_bytes(&state).map_err(|e| e.to_string())?;
+        let vm = Vm::restore_routed(
+            &config,
+            Box::new(console),
+            None,
+            router,
+            &state,
+            SavedRam::Memfd(memfd),
+        )
+        .map_err(|e| e.to_string())?;
+        return serve(vm, name, control_fd, started);
+    }
+    if let Start::Restore(dir) = start {
         if entry.role == Role::Trusted {
             return Err(format!(
                 "trusted VM \"{name}\" cannot be restored from a snapshot"
@@ -382,8 +452,15 @@ pub fn run(
         let state = vmm::VmState::from_bytes(&state).map_err(|e| e.to_string())?;
         let memory = File::open(dir.join("memory.bin"))
             .map_err(|e| format!("cannot open '{}': {e}", dir.join("memory.bin").display()))?;
-        let vm = Vm::restore_routed(&config, Box::new(console), None, router, &state, &memory)
-            .map_err(|e| e.to_string())?;
+        let vm = Vm::restore_routed(
+            &config,
+            Box::new(console),
+            None,
+            router,
+            &state,
+            SavedRam::Image(&memory),
+        )
+        .map_err(|e| e.to_string())?;
         return serve(vm, name, control_fd, started);
     }
     // The bytes measured are the bytes loaded.
@@ -426,9 +503,10 @@ fn serve(
     started(&vm);
     if let Some(fd) = &control_fd {
         let (fd, control, board) = (fd.clone(), vm.control(), vm.board());
+        let dirty = vm.dirty_log();
         std::thread::Builder::new()
             .name("control".into())
-            .spawn(move || serve_control(fd, control, board))
+            .spawn(move || serve_control(fd, control, board, dirty))
             .map_err(|e| format!("cannot start the control thread: {e}"))?;
     }
     if control_fd.is_some() {

@@ -224,7 +224,11 @@ pub fn inspect(file: &Path) -> ExitCode {
 /// `pocketvisor image import FILE --phone DIR [--passphrase-file F] [--trust-signer F...]`.
 pub fn import(file: &Path, dir: &Path, passphrase: Option<&Path>, signers: &[PathBuf]) -> ExitCode {
     match import_inner(file, dir, passphrase, signers) {
-        Ok(name) => {
+        Ok((name, true)) => {
+            println!("imported VM {name} into {}; it resumed", dir.display());
+            ExitCode::SUCCESS
+        }
+        Ok((name, false)) => {
             println!(
                 "imported VM {name} into {}; it resumes at the phone's next `phone up`",
                 dir.display()
@@ -257,12 +261,13 @@ fn open_image(file: &Path) -> Result<ImageReader<std::io::BufReader<File>>, Stri
         .map_err(|e| format!("'{}': {e}", file.display()))
 }
 
+/// Imports; returns the VM's name and whether it joined the running phone.
 fn import_inner(
     file: &Path,
     dir: &Path,
     passphrase: Option<&Path>,
     signers: &[PathBuf],
-) -> Result<String, String> {
+) -> Result<(String, bool), String> {
     let secret = phone_secret(dir)?;
     let passphrase = passphrase.map(read_passphrase).transpose()?;
     let source = match &passphrase {
@@ -301,21 +306,45 @@ fn import_inner(
         .map_err(|e| e.to_string())?;
     let tmp = imported.join(format!(".tmp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    let result =
-        extract(file, &header, &key, &trusted, &tmp).and_then(|()| finish(&tmp, &target, &header));
+    // The phone's manifest (when it was started once) says which CIDs are taken.
+    let manifest = std::fs::read_to_string(dir.join("manifest.path"))
+        .ok()
+        .map(|p| phone::Manifest::load(Path::new(p.trim())))
+        .transpose()
+        .map_err(|e| format!("the phone's manifest: {e}"))?;
+    if manifest.as_ref().is_some_and(|m| m.vm(&name).is_some()) {
+        return Err(format!("the phone already has a VM named \"{name}\""));
+    }
+    let cid = manifest.as_ref().map(phone::Manifest::free_cid);
+    let result = extract(file, &header, &key, &trusted, &tmp)
+        .and_then(|()| finish(&tmp, &target, &header, cid));
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
     std::fs::rename(&tmp, &target).map_err(|e| e.to_string())?;
     // The phone must still load with it.
-    if let Ok(path) = std::fs::read_to_string(dir.join("manifest.path")) {
-        if let Err(e) = phone::Manifest::load(Path::new(path.trim())) {
+    if let Some(m) = &manifest {
+        if let Err(e) = phone::Manifest::load(m.source.as_deref().unwrap_or(Path::new(""))) {
             let _ = std::fs::remove_dir_all(&target);
             return Err(format!("the phone cannot take VM {name}: {e}"));
         }
     }
-    Ok(name)
+    // A running phone takes it at once: a live snapshot resumes.
+    let client = phone::client::Client::for_phone(dir);
+    if !client.is_up() {
+        return Ok((name, false));
+    }
+    let body = serde_json::json!({ "vm": name });
+    match client
+        .call("POST", "/phone/adopt", Some(&body))
+        .and_then(|a| a.ok())
+    {
+        Ok(_) => Ok((name, true)),
+        Err(e) => Err(format!(
+            "imported VM {name}, but the running phone did not start it: {e}"
+        )),
+    }
 }
 
 /// Writes every section of the image into `tmp` (snapshot files under
@@ -370,7 +399,12 @@ fn extract(
 
 /// Points the snapshot at the imported files and writes the VM's entry
 /// (`vm.toml`) and the snapshot's `PENDING` mark.
-fn finish(tmp: &Path, target: &Path, header: &image::Header) -> Result<(), String> {
+fn finish(
+    tmp: &Path,
+    target: &Path,
+    header: &image::Header,
+    cid: Option<u64>,
+) -> Result<(), String> {
     let snapshot = tmp.join("snapshot");
     let mut meta: SnapshotMeta = load_meta(&snapshot)?;
     if meta.vm != header.vm || meta.mem != header.mem {
@@ -392,6 +426,9 @@ fn finish(tmp: &Path, target: &Path, header: &image::Header) -> Result<(), Strin
         meta.entry.balloon,
         meta.entry.rng,
     );
+    if let Some(cid) = cid {
+        entry.push_str(&format!("cid = {cid}\n"));
+    }
     if meta.entry.initrd.is_some() {
         entry.push_str(&format!("initrd = {}\n", q(&target.join("initrd"))));
     }

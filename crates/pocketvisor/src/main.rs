@@ -4,6 +4,7 @@ mod api;
 mod console;
 mod exit;
 mod image_cli;
+mod migrate_cli;
 mod phone_cli;
 mod stop;
 mod trust_cli;
@@ -174,6 +175,42 @@ enum PhoneCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Moves a running VM live to another phone (`phone receive` there):
+    /// its RAM is copied while it runs, then it pauses, the rest and its
+    /// state follow, and it continues there. Ctrl-C cancels (it runs on
+    /// here).
+    Migrate {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// The target phone's ADDRESS:PORT.
+        #[arg(long, value_name = "ADDR:PORT")]
+        to: String,
+        /// The target phone's identity key (what `phone identity` prints
+        /// there), or a file holding it.
+        #[arg(long, value_name = "FILE")]
+        target_key: PathBuf,
+        /// The pause to aim at, in milliseconds.
+        #[arg(long, value_name = "MS")]
+        max_downtime: Option<u32>,
+        /// No progress display.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Waits for one VM to migrate in from the phone whose identity key is
+    /// given (authenticated both ways; it joins this phone and runs).
+    Receive {
+        #[command(flatten)]
+        phone: PhoneDir,
+        /// Where to listen: ADDRESS:PORT.
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: String,
+        /// The source phone's identity key, or a file holding it.
+        #[arg(long, value_name = "FILE")]
+        source_key: PathBuf,
+        /// No progress display.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Snapshots a VM of a running phone into a new directory (pause,
     /// write its state and the RAM pages that hold data, resume). Trusted
     /// VMs are refused.
@@ -185,12 +222,21 @@ enum PhoneCommand {
         out: PathBuf,
     },
     /// Starts a stopped VM from a snapshot of it: the guest continues where
-    /// the snapshot was taken (its disks must be as they were then).
+    /// the snapshot was taken (its disks must be as they were then). With
+    /// --as, starts a clone of it under a new name instead (its own CID and
+    /// MAC addresses) that joins the phone.
     Restore {
         /// The snapshot directory.
         snapshot: PathBuf,
         #[command(flatten)]
         phone: PhoneDir,
+        /// Start a clone of the VM named NAME.
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        /// Give the clone copies of the disks (in its directory under
+        /// STATE_DIR/imported) instead of the same files.
+        #[arg(long, requires = "as_name")]
+        copy_disks: bool,
     },
     /// Stops every VM in order (disks flushed) and ends the phone.
     Down {
@@ -222,6 +268,10 @@ enum PhoneCommand {
         /// Continue the VM from this snapshot directory instead of booting.
         #[arg(long, value_name = "SNAPDIR")]
         restore: Option<PathBuf>,
+        /// Continue a VM migrated in: its RAM and state come from the
+        /// supervisor.
+        #[arg(long, requires = "supervised", conflicts_with = "restore")]
+        incoming: bool,
     },
 }
 
@@ -372,14 +422,40 @@ fn phone(command: PhoneCommand) -> ExitCode {
         P::Identity { phone, recipient } => trust_cli::identity(&phone.dir, recipient),
         P::Attest { vm, nonce, out } => trust_cli::attest(&vm.phone.dir, &vm.vm, &nonce, &out),
         P::Snapshot { vm, out } => phone_cli::snapshot(&vm.phone.dir, &vm.vm, &out),
-        P::Restore { snapshot, phone } => phone_cli::restore(&phone.dir, &snapshot),
+        P::Migrate {
+            vm,
+            to,
+            target_key,
+            max_downtime,
+            quiet,
+        } => migrate_cli::migrate(&vm.phone.dir, &vm.vm, &to, &target_key, max_downtime, quiet),
+        P::Receive {
+            phone,
+            listen,
+            source_key,
+            quiet,
+        } => migrate_cli::receive(&phone.dir, &listen, &source_key, quiet),
+        P::Restore {
+            snapshot,
+            phone,
+            as_name,
+            copy_disks,
+        } => phone_cli::restore(&phone.dir, &snapshot, as_name.as_deref(), copy_disks),
         P::Supervise { manifest } => phone_cli::supervise(&manifest),
         P::Worker {
             manifest,
             vm,
             supervised,
             restore,
-        } => phone_worker(&manifest, &vm, supervised, restore.as_deref()),
+            incoming,
+        } => {
+            let start = match &restore {
+                Some(dir) => phone::worker::Start::Restore(dir),
+                None if incoming => phone::worker::Start::Incoming,
+                None => phone::worker::Start::Boot,
+            };
+            phone_worker(&manifest, &vm, supervised, start)
+        }
     }
 }
 
@@ -388,7 +464,7 @@ fn phone_worker(
     manifest: &std::path::Path,
     name: &str,
     supervised: bool,
-    restore: Option<&std::path::Path>,
+    start: phone::worker::Start<'_>,
 ) -> ExitCode {
     if supervised {
         phone::worker::close_unexpected_fds();
@@ -402,7 +478,7 @@ fn phone_worker(
         Ok(s) => s,
         Err(e) => return bad_input(&format!("cannot install signal handlers: {e}")),
     };
-    match run(&manifest, name, supervised, restore, |vm| {
+    match run(&manifest, name, supervised, start, |vm| {
         stop.watch(vm.board())
     }) {
         Ok(end) => {

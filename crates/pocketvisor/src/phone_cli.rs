@@ -416,13 +416,17 @@ pub fn snapshot(dir: &Path, vm: &str, out: &Path) -> ExitCode {
     }
 }
 
-/// `pocketvisor phone restore SNAPDIR`.
-pub fn restore(dir: &Path, snapshot: &Path) -> ExitCode {
+/// `pocketvisor phone restore SNAPDIR [--as NAME [--copy-disks]]`.
+pub fn restore(dir: &Path, snapshot: &Path, as_name: Option<&str>, copy_disks: bool) -> ExitCode {
     let snapshot = match std::path::absolute(snapshot) {
         Ok(p) => p,
         Err(e) => return fail(&format!("'{}': {e}", snapshot.display())),
     };
-    let body = serde_json::json!({ "snapshot": snapshot });
+    let mut body = serde_json::json!({ "snapshot": snapshot });
+    if let Some(name) = as_name {
+        body["as"] = name.into();
+        body["copy_disks"] = copy_disks.into();
+    }
     match Client::for_phone(dir)
         .call("POST", "/phone/restore", Some(&body))
         .and_then(|a| a.ok())

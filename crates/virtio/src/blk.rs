@@ -27,6 +27,8 @@ const MAX_TRANSFER: u64 = 4 << 20;
 /// A block device over an image file.
 pub struct Block {
     file: File,
+    /// The image's path (for messages and relocking).
+    path: std::path::PathBuf,
     sectors: u64,
     read_only: bool,
     id: [u8; ID_BYTES],
@@ -111,6 +113,7 @@ impl Block {
         config[56] = 1; // write_zeroes_may_unmap
         Ok(Block {
             file,
+            path: path.to_path_buf(),
             sectors,
             read_only,
             id,
@@ -249,6 +252,21 @@ fn fnv(data: &[u8]) -> u64 {
 }
 
 impl VirtioDevice for Block {
+    fn set_host_locks(&mut self, held: bool) -> Result<(), String> {
+        if held {
+            hostio::lock::lock_image(&self.file, &self.path, !self.read_only)
+                .map_err(|e| e.to_string())
+        } else {
+            if !self.read_only {
+                self.file
+                    .sync_data()
+                    .map_err(|e| format!("cannot flush disk '{}': {e}", self.path.display()))?;
+            }
+            hostio::lock::unlock_image(&self.file)
+                .map_err(|e| format!("cannot unlock disk '{}': {e}", self.path.display()))
+        }
+    }
+
     fn device_id(&self) -> u32 {
         id::BLOCK
     }

@@ -41,6 +41,12 @@ pub trait VirtioDevice: Send {
     fn pending_queues(&mut self) -> u64 {
         0
     }
+    /// Gives up (`held = false`: data flushed first) or takes back the host
+    /// locks on the device's backing files, for a VM migrating away while
+    /// paused. Devices without any keep the default.
+    fn set_host_locks(&mut self, _held: bool) -> Result<(), String> {
+        Ok(())
+    }
     /// The device's own guest-visible state (call while no queue is being
     /// served). Devices with none keep the default.
     fn save_state(&self) -> DeviceState {

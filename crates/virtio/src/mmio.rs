@@ -291,6 +291,11 @@ impl MmioTransport {
         Ok(())
     }
 
+    /// [`VirtioDevice::set_host_locks`] of the device (the VM paused).
+    pub fn set_host_locks(&self, held: bool) -> Result<(), String> {
+        lock(&self.core).device.set_host_locks(held)
+    }
+
     /// The last guest error that put the device in NEEDS_RESET.
     pub fn last_error(&self) -> Option<QueueError> {
         lock(&self.shared.last_error).clone()

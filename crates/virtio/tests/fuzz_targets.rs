@@ -25,7 +25,16 @@ fn every_device_fuzz_target_runs_without_a_finding() {
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
         .collect();
-    for device in ["blk", "net", "vsock", "rng", "balloon", "console", "image"] {
+    for device in [
+        "blk",
+        "net",
+        "vsock",
+        "rng",
+        "balloon",
+        "console",
+        "image",
+        "migration",
+    ] {
         assert!(
             targets.iter().any(|t| t == device),
             "no fuzz target for {device}: {targets:?}"

@@ -244,6 +244,19 @@ impl VmControl {
         })
     }
 
+    /// Gives up the host locks on the VM's disks (flushed first), or takes
+    /// them back: a paused VM hands its disks to the phone it migrates to,
+    /// and takes them back if the move fails. The VM must be paused.
+    pub fn set_disk_locks(&self, held: bool) -> Result<(), String> {
+        if !self.quiet() {
+            return Err("pause the VM before handing over its disks".into());
+        }
+        for t in &self.parts()?.transports {
+            lock(t).set_host_locks(held)?;
+        }
+        Ok(())
+    }
+
     /// Loads `state` into this VM (built from the same configuration as the
     /// saved one, its RAM already loaded). The VM must be paused or not yet
     /// running. A state that does not fit — other CPU count, RAM size or

@@ -20,7 +20,7 @@ pub use dirty::DirtyLog;
 pub use quota::CpuQuota;
 pub use state::{StateError, VmState, FORMAT_VERSION};
 pub use virtio::vsock::{PeerStream, Routed, VsockRouter};
-pub use vm::{BootImages, Vm, VmEnd, VmError};
+pub use vm::{BootImages, SavedRam, Vm, VmEnd, VmError};
 
 /// Board types the front end needs (console input, power state).
 pub mod board_types {

@@ -131,6 +131,15 @@ fn open_net(cfg: &NetConfig, notify: Notifier) -> Result<Net, VmError> {
     Ok(Net::new(mac, backend, inbox))
 }
 
+/// Where a restored VM's RAM comes from.
+pub enum SavedRam<'a> {
+    /// A raw image file ([`GuestRam::save_to`]), copied in.
+    Image(&'a std::fs::File),
+    /// A memfd of the RAM's size already holding it (a migration's
+    /// received pages), mapped as the guest's RAM.
+    Memfd(std::os::fd::OwnedFd),
+}
+
 /// A guest's kernel and initrd, as read from their files.
 pub struct BootImages {
     /// The kernel image's bytes.
@@ -238,24 +247,31 @@ impl Vm {
         state: &VmState,
         ram: &std::fs::File,
     ) -> Result<Self, VmError> {
-        Self::restore_routed(cfg, console, hvc_out, None, state, ram)
+        Self::restore_routed(cfg, console, hvc_out, None, state, SavedRam::Image(ram))
     }
 
-    /// Like [`Vm::restore`], with a vsock router (a phone's worker).
+    /// Like [`Vm::restore`], with a vsock router (a phone's worker) and
+    /// the RAM from an image file or a memfd holding it.
     pub fn restore_routed(
         cfg: &VmConfig,
         console: Box<dyn Write + Send>,
         hvc_out: Option<Box<dyn Write + Send>>,
         router: Option<Arc<dyn VsockRouter>>,
         state: &VmState,
-        ram: &std::fs::File,
+        ram: SavedRam<'_>,
     ) -> Result<Self, VmError> {
         cfg.check().map_err(VmError::Config)?;
-        let (vm, _) = Self::build(cfg, console, hvc_out, router)?;
-        vm.board
-            .ram
-            .load_from(ram)
-            .map_err(|e| VmError::Config(format!("cannot load guest memory: {e}")))?;
+        let (image, memfd) = match ram {
+            SavedRam::Image(f) => (Some(f), None),
+            SavedRam::Memfd(fd) => (None, Some(fd)),
+        };
+        let (vm, _) = Self::build_with(cfg, console, hvc_out, router, memfd)?;
+        if let Some(image) = image {
+            vm.board
+                .ram
+                .load_from(image)
+                .map_err(|e| VmError::Config(format!("cannot load guest memory: {e}")))?;
+        }
         vm.control().restore_state(state).map_err(VmError::Config)?;
         Ok(vm)
     }
@@ -268,6 +284,17 @@ impl Vm {
         hvc_out: Option<Box<dyn Write + Send>>,
         router: Option<Arc<dyn VsockRouter>>,
     ) -> Result<(Self, Vec<(u64, u32)>), VmError> {
+        Self::build_with(cfg, console, hvc_out, router, None)
+    }
+
+    /// [`Vm::build`] on RAM that is `ram_fd` when given.
+    fn build_with(
+        cfg: &VmConfig,
+        console: Box<dyn Write + Send>,
+        hvc_out: Option<Box<dyn Write + Send>>,
+        router: Option<Arc<dyn VsockRouter>>,
+        ram_fd: Option<std::os::fd::OwnedFd>,
+    ) -> Result<(Self, Vec<(u64, u32)>), VmError> {
         // Both consoles end the VM when the guest kernel's panic says it will hang.
         let slot: BoardSlot = Arc::new(OnceLock::new());
         let console: Box<dyn Write + Send> = Box::new(PanicWatch::new(console, slot.clone()));
@@ -279,6 +306,7 @@ impl Vm {
                 ram_size: cfg.mem,
                 console,
                 mergeable_ram: cfg.share_memory,
+                ram_fd,
             })
             .map_err(|e| VmError::Host(e.to_string()))?,
         );
