@@ -25,6 +25,6 @@ mod state;
 pub mod timer;
 
 pub use irqchip::IrqLine;
-pub use machine::{Board, BoardConfig, ConsoleSink, Power, VcpuBus};
+pub use machine::{Board, BoardConfig, ConsoleSink, Power, RamSource, VcpuBus};
 pub use ram::GuestRam;
 pub use state::BoardState;

@@ -99,9 +99,17 @@ pub struct BoardConfig {
     /// RAM the host may merge with identical pages of other VMs
     /// ([`GuestRam::new_mergeable`]) instead of a memfd.
     pub mergeable_ram: bool,
-    /// RAM that already holds the guest's memory: a memfd of `ram_size`
-    /// bytes (a migration's received pages), mapped as it is.
-    pub ram_fd: Option<std::os::fd::OwnedFd>,
+    /// RAM that already holds the guest's memory (see [`RamSource`]).
+    pub ram_fd: Option<RamSource>,
+}
+
+/// Guest memory a board starts with instead of zeros.
+pub enum RamSource {
+    /// A memfd of the RAM's size (a migration's received pages), mapped
+    /// shared as it is.
+    Memfd(std::os::fd::OwnedFd),
+    /// A snapshot's raw memory image, mapped copy-on-write.
+    Image(std::fs::File),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -115,12 +123,17 @@ impl Board {
         let cpus = cfg.cpus.clamp(1, layout::MAX_CPUS);
         let irq = Arc::new(IrqChip::new(cpus, layout::NUM_SPIS));
         Ok(Board {
-            ram: Arc::new(if let Some(fd) = cfg.ram_fd {
-                GuestRam::from_memfd(layout::RAM_BASE, cfg.ram_size, fd)?
-            } else if cfg.mergeable_ram {
-                GuestRam::new_mergeable(layout::RAM_BASE, cfg.ram_size)?
-            } else {
-                GuestRam::new(layout::RAM_BASE, cfg.ram_size)?
+            ram: Arc::new(match cfg.ram_fd {
+                Some(RamSource::Memfd(fd)) => {
+                    GuestRam::from_memfd(layout::RAM_BASE, cfg.ram_size, fd)?
+                }
+                Some(RamSource::Image(file)) => {
+                    GuestRam::copy_on_write(layout::RAM_BASE, cfg.ram_size, &file)?
+                }
+                None if cfg.mergeable_ram => {
+                    GuestRam::new_mergeable(layout::RAM_BASE, cfg.ram_size)?
+                }
+                None => GuestRam::new(layout::RAM_BASE, cfg.ram_size)?,
             }),
             uart: Platform {
                 device: Mutex::new(Pl011::new(cfg.console)),

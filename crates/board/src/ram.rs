@@ -33,6 +33,9 @@ pub struct GuestRam {
     size: u64,
     /// The memfd behind the mapping (none for private, mergeable RAM).
     fd: Option<OwnedFd>,
+    /// A private copy-on-write mapping of a snapshot's memory file: freed
+    /// pages must be replaced by anonymous zeros, not the file's bytes.
+    copy_on_write: bool,
     /// One bit per page written since the log was last taken.
     dirty: Box<[AtomicU64]>,
 }
@@ -81,6 +84,48 @@ impl GuestRam {
         Self::map(base, size, Some(fd), libc::MADV_HUGEPAGE)
     }
 
+    /// RAM at `base` that starts as the raw image in `file` (exactly `size`
+    /// bytes; a snapshot's `memory.bin`), mapped privately: nothing is
+    /// read until the guest touches it, and pages it writes become its
+    /// own copies. The file must not change while the RAM lives (snapshot
+    /// files are written once). Has no memfd.
+    pub fn copy_on_write(base: u64, size: u64, file: &std::fs::File) -> Result<Self, RamError> {
+        let len = file.metadata().map_err(RamError)?.len();
+        if len != size {
+            return Err(RamError(std::io::Error::other(format!(
+                "the memory image is {len} bytes, the VM has {size} bytes of RAM"
+            ))));
+        }
+        assert!(
+            size > 0 && size.is_multiple_of(4096),
+            "RAM size must be whole pages"
+        );
+        // SAFETY: a new private mapping of an open file, no address hint.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_NORESERVE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(RamError(std::io::Error::last_os_error()));
+        }
+        let ptr = NonNull::new(p as *mut u8).expect("mmap never returns null on success");
+        let pages = size / DIRTY_PAGE;
+        Ok(GuestRam {
+            base,
+            ptr,
+            size,
+            fd: None,
+            copy_on_write: true,
+            dirty: (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+        })
+    }
+
     /// Reserves `size` bytes of zeroed RAM at `base` as private anonymous
     /// memory offered to the host's same-page merging (KSM,
     /// `MADV_MERGEABLE`): pages identical across VMs — the same kernel
@@ -127,6 +172,7 @@ impl GuestRam {
             ptr,
             size,
             fd,
+            copy_on_write: false,
             dirty,
         })
     }
@@ -148,6 +194,19 @@ impl GuestRam {
                     off as libc::off_t,
                     len as libc::off_t,
                 ) == 0
+            },
+            // SAFETY: replacing pages of our own mapping, inside it, with
+            // fresh anonymous zeros (dropping them would bring back the
+            // snapshot file's bytes).
+            None if self.copy_on_write => unsafe {
+                libc::mmap(
+                    self.ptr.as_ptr().add(off as usize).cast(),
+                    len as usize,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                ) != libc::MAP_FAILED
             },
             // SAFETY: dropping pages of our own private mapping, inside it;
             // they read as zeros afterwards.
@@ -325,6 +384,36 @@ mod tests {
         assert!(ram.discard(0x4000_4000, 0x2000));
         assert!(!ram.discard(0x4000_4001, 0x1000));
         assert_eq!(dirty_pages(&ram.take_dirty()), vec![4, 5]);
+    }
+
+    #[test]
+    fn copy_on_write_reads_the_image_keeps_it_and_discards_to_zeros() {
+        use std::io::Write;
+        let mut file = tempfile::tempfile().unwrap();
+        let mut image = vec![0u8; 1 << 20];
+        image[0x3000..0x5000].fill(0x5a);
+        file.write_all(&image).unwrap();
+        let ram = GuestRam::copy_on_write(0x4000_0000, 1 << 20, &file).unwrap();
+        assert!(ram.memfd().is_none());
+        let mut b = [0u8; 4];
+        assert!(ram.read(0x4000_3000, &mut b));
+        assert_eq!(b, [0x5a; 4]);
+        assert!(ram.write(0x4000_3000, &[1, 2, 3, 4]));
+        assert!(ram.discard(0x4000_4000, 0x1000));
+        assert!(ram.read(0x4000_4000, &mut b));
+        assert_eq!(
+            b, [0; 4],
+            "a discarded page reads as zeros, not the image's bytes"
+        );
+        assert!(ram.read(0x4000_3000, &mut b));
+        assert_eq!(b, [1, 2, 3, 4]);
+        // The image itself is untouched.
+        let mut back = vec![0u8; 1 << 20];
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut back, 0).unwrap();
+        assert!(back == image);
+        let small = tempfile::tempfile().unwrap();
+        small.set_len(4096).unwrap();
+        assert!(GuestRam::copy_on_write(0x4000_0000, 1 << 20, &small).is_err());
     }
 
     #[test]

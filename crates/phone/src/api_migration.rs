@@ -37,6 +37,7 @@ pub(super) async fn vm_migrate(
     Path(name): Path<String>,
     body: Result<Json<MigrateRequest>, JsonRejection>,
 ) -> Answer {
+    api.phone.state(&name)?;
     let Json(r) = body.map_err(|r| ApiError(r.status(), r.body_text()))?;
     let target = key(&r.target_key, "target_key")?;
     let ms = r.max_downtime_ms.unwrap_or(DEFAULT_MAX_DOWNTIME_MS);

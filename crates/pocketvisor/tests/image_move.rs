@@ -3,7 +3,9 @@
 //! tampered copy, the image without A as a trusted signer, and a wrong
 //! passphrase, writing nothing; then imports it while down, and at `phone
 //! up` the VM resumes: its counter goes on from the export, the file in
-//! its RAM and the mark on its disk are there. A keeps running.
+//! its RAM and the mark on its disk are there. A copy exported with a
+//! passphrase, imported into a third phone that is up, resumes at once.
+//! A keeps running.
 
 mod common;
 
@@ -89,6 +91,7 @@ fn a_vm_moves_to_another_phone_and_carries_on() {
     let pass = a.dir.path().join("pass");
     std::fs::write(&pass, "open sesame\n").unwrap();
     let pfile = a.dir.path().join("p.pvi");
+    let p_low = last_tick(&a.console_log("personal")).unwrap();
     let out = image(&[
         "export",
         "personal",
@@ -100,6 +103,7 @@ fn a_vm_moves_to_another_phone_and_carries_on() {
         pass.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let p_high = last_tick(&a.console_log("personal")).unwrap();
     std::fs::write(&pass, "open sesame!\n").unwrap();
     let out = image(&[
         "import",
@@ -120,6 +124,28 @@ fn a_vm_moves_to_another_phone_and_carries_on() {
     assert!(out.status.success(), "{}", stderr(&out));
     b.bring_up(&home);
     check_carries_on(&b, "personal", 0, before, at);
+
+    // The passphrase image into a third phone that is up: it resumes at once.
+    let c = TestPhone::up("memory = \"512M\"", &[VmSpec::new("work", "open")], "");
+    std::fs::write(&pass, "open sesame\n").unwrap();
+    let out = image(&[
+        "import",
+        pfile.to_str().unwrap(),
+        "--phone",
+        c.state.to_str().unwrap(),
+        "--trust-signer",
+        key,
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("it resumed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_ne!(c.vm("personal")["state"], "stopped");
+    check_carries_on(&c, "personal", 0, p_low, p_high);
+
     // A's VM never stopped.
     wait("A's ticks", LIMIT, || {
         last_tick(&a.console_log("personal")).unwrap() > at + 5

@@ -2,7 +2,9 @@
 //! console, with a file in its tmpfs (RAM) and a mark on its disk, is
 //! snapshotted while it runs (it carries on), stopped, and restored: its
 //! counter continues from the snapshot's value (not from 1) and the file
-//! in RAM is back. The snapshot's RAM is sparse. A changed disk, a
+//! in RAM is back. Two clones of the same snapshot (`--as`, with copies of
+//! the disk) join the running phone beside it, each with its own CID, and
+//! each carries on from the snapshot too. The snapshot's RAM is sparse. A changed disk, a
 //! snapshot directory that exists, one that is damaged, and a running VM
 //! are refused with one clear error each.
 
@@ -20,7 +22,7 @@ const LIMIT: Duration = Duration::from_secs(120);
 fn a_snapshot_continues_where_it_was_taken() {
     let mut vm = VmSpec::new("personal", "open");
     vm.data_disk = Some("personal.img");
-    let p = TestPhone::up("memory = \"256M\"", &[vm], "");
+    let p = TestPhone::up("memory = \"512M\"", &[vm], "");
     let disk = p.dir.path().join("personal.img");
     common::counting::start(&p, "personal");
 
@@ -66,6 +68,38 @@ fn a_snapshot_continues_where_it_was_taken() {
     p.cli_ok(&["restore", snap.to_str().unwrap()]);
     check_carries_on(&p, "personal", before, low, at);
     assert!(p.phone_log().contains("VM personal: restoring from"));
+
+    // Two clones from the same snapshot, beside the original.
+    let s = snap.to_str().unwrap();
+    let out = p.cli(&["restore", s, "--as", "personal"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already has a VM named"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for twin in ["twin-a", "twin-b"] {
+        p.cli_ok(&["restore", s, "--as", twin, "--copy-disks"]);
+    }
+    let mut cids = vec![];
+    for twin in ["twin-a", "twin-b"] {
+        check_carries_on(&p, twin, 0, low, at);
+        let entry =
+            std::fs::read_to_string(p.state.join(format!("imported/{twin}/vm.toml"))).unwrap();
+        assert!(entry.contains(&format!("imported/{twin}/disk0")), "{entry}");
+        cids.push(
+            entry
+                .lines()
+                .find(|l| l.starts_with("cid"))
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_ne!(cids[0], cids[1]);
+    assert!(!cids.contains(&"cid = 3".to_string()), "{cids:?}");
+    assert_eq!(p.vm("personal")["state"], "running");
+    for twin in ["twin-a", "twin-b"] {
+        p.cli_ok(&["stop", twin]);
+    }
 
     // A changed disk is refused; so is a damaged snapshot.
     p.cli_ok(&["stop", "personal"]);

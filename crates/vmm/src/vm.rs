@@ -133,7 +133,8 @@ fn open_net(cfg: &NetConfig, notify: Notifier) -> Result<Net, VmError> {
 
 /// Where a restored VM's RAM comes from.
 pub enum SavedRam<'a> {
-    /// A raw image file ([`GuestRam::save_to`]), copied in.
+    /// A raw image file ([`GuestRam::save_to`]), mapped copy-on-write: it
+    /// must not change while the VM lives.
     Image(&'a std::fs::File),
     /// A memfd of the RAM's size already holding it (a migration's
     /// received pages), mapped as the guest's RAM.
@@ -261,17 +262,15 @@ impl Vm {
         ram: SavedRam<'_>,
     ) -> Result<Self, VmError> {
         cfg.check().map_err(VmError::Config)?;
-        let (image, memfd) = match ram {
-            SavedRam::Image(f) => (Some(f), None),
-            SavedRam::Memfd(fd) => (None, Some(fd)),
+        let source = match ram {
+            // Mapped copy-on-write: nothing is read until the guest touches it.
+            SavedRam::Image(f) => board::RamSource::Image(
+                f.try_clone()
+                    .map_err(|e| VmError::Host(format!("cannot map guest memory: {e}")))?,
+            ),
+            SavedRam::Memfd(fd) => board::RamSource::Memfd(fd),
         };
-        let (vm, _) = Self::build_with(cfg, console, hvc_out, router, memfd)?;
-        if let Some(image) = image {
-            vm.board
-                .ram
-                .load_from(image)
-                .map_err(|e| VmError::Config(format!("cannot load guest memory: {e}")))?;
-        }
+        let (vm, _) = Self::build_with(cfg, console, hvc_out, router, Some(source))?;
         vm.control().restore_state(state).map_err(VmError::Config)?;
         Ok(vm)
     }
@@ -293,7 +292,7 @@ impl Vm {
         console: Box<dyn Write + Send>,
         hvc_out: Option<Box<dyn Write + Send>>,
         router: Option<Arc<dyn VsockRouter>>,
-        ram_fd: Option<std::os::fd::OwnedFd>,
+        ram_fd: Option<board::RamSource>,
     ) -> Result<(Self, Vec<(u64, u32)>), VmError> {
         // Both consoles end the VM when the guest kernel's panic says it will hang.
         let slot: BoardSlot = Arc::new(OnceLock::new());
