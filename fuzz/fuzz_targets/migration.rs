@@ -15,7 +15,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         vm: "fuzz".into(),
         entry: String::new(),
         mem: MEM,
-        disks: Vec::new(),
+        disks: vec![image::migration::DiskInfo {
+            path: "d".into(),
+            size: 1 << 16,
+            read_only: false,
+        }],
+        copy_disks: true,
     });
     // Half the inputs start with the fuzzer's own hello.
     if data.first().is_some_and(|b| b & 1 == 0) && r.accept(&hello).is_err() {
@@ -35,6 +40,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                     assert_eq!(bytes.len(), PAGE);
                 }
             }
+            Ok(Event::Disk { offset, data, .. }) => assert!(offset + data.len() as u64 <= 1 << 16),
             Ok(Event::End(_)) | Ok(Event::Failed(_)) | Err(_) => return,
             Ok(_) => {}
         }

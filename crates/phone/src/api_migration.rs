@@ -30,6 +30,10 @@ pub(super) struct MigrateRequest {
     target_key: String,
     /// The downtime to aim at, in milliseconds.
     max_downtime_ms: Option<u32>,
+    /// Send the disks' contents too (the target keeps copies), during the
+    /// pause.
+    #[serde(default)]
+    copy_disks: bool,
 }
 
 pub(super) async fn vm_migrate(
@@ -41,7 +45,8 @@ pub(super) async fn vm_migrate(
     let Json(r) = body.map_err(|r| ApiError(r.status(), r.body_text()))?;
     let target = key(&r.target_key, "target_key")?;
     let ms = r.max_downtime_ms.unwrap_or(DEFAULT_MAX_DOWNTIME_MS);
-    let status = blocking(&api, move |p| p.migrate_vm(&name, &r.to, target, ms)).await?;
+    let copy = r.copy_disks;
+    let status = blocking(&api, move |p| p.migrate_vm(&name, &r.to, target, ms, copy)).await?;
     Ok((StatusCode::ACCEPTED, Json(status)).into_response())
 }
 

@@ -192,6 +192,10 @@ enum PhoneCommand {
         /// The pause to aim at, in milliseconds.
         #[arg(long, value_name = "MS")]
         max_downtime: Option<u32>,
+        /// Send the disks' contents too (while the guest is paused), for a
+        /// phone that does not share their storage.
+        #[arg(long)]
+        copy_disks: bool,
         /// No progress display.
         #[arg(long)]
         quiet: bool,
@@ -427,8 +431,17 @@ fn phone(command: PhoneCommand) -> ExitCode {
             to,
             target_key,
             max_downtime,
+            copy_disks,
             quiet,
-        } => migrate_cli::migrate(&vm.phone.dir, &vm.vm, &to, &target_key, max_downtime, quiet),
+        } => migrate_cli::migrate(
+            &vm.phone.dir,
+            &vm.vm,
+            &to,
+            &target_key,
+            max_downtime,
+            copy_disks,
+            quiet,
+        ),
         P::Receive {
             phone,
             listen,

@@ -85,8 +85,12 @@ fn follow(client: &Client, path: &str, quiet: bool) -> Result<Value, String> {
 fn ended(s: &Value, what: &str) -> ExitCode {
     match s["phase"].as_str() {
         Some("done") => {
+            let stop_copy = s["stop_copy_ms"]
+                .as_f64()
+                .map(|ms| format!(" (stop-and-copy {ms:.1} ms)"))
+                .unwrap_or_default();
             println!(
-                "{what}: {:.1} MB of RAM in {} rounds, downtime {:.1} ms, total {:.0} ms",
+                "{what}: {:.1} MB of RAM in {} rounds, downtime {:.1} ms{stop_copy}, total {:.0} ms",
                 mb(&s["sent_bytes"]),
                 s["round"].as_u64().unwrap_or(0) + 1,
                 s["downtime_ms"].as_f64().unwrap_or(0.0),
@@ -103,13 +107,14 @@ fn ended(s: &Value, what: &str) -> ExitCode {
 }
 
 /// `pocketvisor phone migrate VM --phone DIR --to ADDR:PORT --target-key
-/// KEY [--max-downtime MS]`.
+/// KEY [--max-downtime MS] [--copy-disks]`.
 pub fn migrate(
     dir: &Path,
     vm: &str,
     to: &str,
     target_key: &Path,
     max_downtime: Option<u32>,
+    copy_disks: bool,
     quiet: bool,
 ) -> ExitCode {
     let key = match identity_key(target_key, "--target-key") {
@@ -117,7 +122,7 @@ pub fn migrate(
         Err(e) => return fail(&e),
     };
     let client = Client::for_phone(dir);
-    let mut body = serde_json::json!({ "to": to, "target_key": key });
+    let mut body = serde_json::json!({ "to": to, "target_key": key, "copy_disks": copy_disks });
     if let Some(ms) = max_downtime {
         body["max_downtime_ms"] = ms.into();
     }

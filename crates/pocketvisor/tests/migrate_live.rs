@@ -7,8 +7,9 @@
 //!   and its disk records are there; on A it is stopped, "migrated".
 //! * A VM whose guest rewrites and checks 48 MiB of memory all the time:
 //!   a migration cancelled in the middle leaves it running on A and B
-//!   clean; then it moves, and its checker keeps passing on B — a page the
-//!   dirty tracking missed would be a mismatch.
+//!   clean; then it moves with a copy of its disk, and its checker keeps
+//!   passing on B — a page the dirty tracking missed would be a mismatch —
+//!   and the mark on its disk is in B's copy.
 
 mod common;
 
@@ -183,7 +184,13 @@ fn a_vm_writing_its_disk_moves_live_and_carries_on() {
 fn memory_rewritten_all_the_time_arrives_whole() {
     let mut busy = VmSpec::new("busy", "open");
     busy.mem = "256M";
+    busy.data_disk = Some("busy.img");
     let a = TestPhone::up("memory = \"512M\"", &[busy], "");
+    a.run_in(
+        "busy",
+        "echo disk-mark | dd of=/dev/vda bs=512 count=1 conv=fsync 2>/dev/null",
+        LIMIT,
+    );
     a.run_in("busy", "memcheck 48 > /dev/console &", LIMIT);
     a.wait_for_console_n("busy", "MEMCHECK pass", 2, LIMIT);
     let b = TestPhone::up("memory = \"512M\"", &[VmSpec::new("home", "open")], "");
@@ -228,7 +235,7 @@ fn memory_rewritten_all_the_time_arrives_whole() {
         "busy",
         &receiving.addr,
         &b_key,
-        &["--max-downtime", "100"],
+        &["--max-downtime", "100", "--copy-disks"],
     );
     assert!(ok, "{text}");
     let (ok, text) = receiving.finish();
@@ -238,4 +245,8 @@ fn memory_rewritten_all_the_time_arrives_whole() {
     for log in [a.console_log("busy"), b.console_log("busy")] {
         assert!(!log.contains("MISMATCH"), "{log}");
     }
+    let entry = std::fs::read_to_string(b.state.join("imported/busy/vm.toml")).unwrap();
+    assert!(entry.contains("imported/busy/disk0"), "{entry}");
+    b.run_in("busy", "head -c 9 /dev/vda; echo", LIMIT);
+    assert!(b.console_log("busy").contains("disk-mark"));
 }

@@ -60,6 +60,9 @@ pub enum Control {
         mem: u64,
         /// Its disks.
         disks: Vec<DiskInfo>,
+        /// Whether the disks' contents follow (`Disk`), or the target
+        /// opens the same paths (shared storage).
+        copy_disks: bool,
     },
     /// Target: go ahead.
     Accept,
@@ -76,8 +79,22 @@ pub enum Control {
         /// The round's length in microseconds.
         micros: u64,
     },
+    /// Source: answer `Synced` once everything before this is taken.
+    Sync,
+    /// Target: everything before `Sync` is taken.
+    Synced,
     /// Source: a piece of the paused VM's state.
     State(Vec<u8>),
+    /// Source (copying disks, after the state): bytes of disk `index` at
+    /// `offset`; what is never sent reads as zeros.
+    Disk {
+        /// The disk, in the order of `Hello`.
+        index: u32,
+        /// Where in it.
+        offset: u64,
+        /// The bytes.
+        data: Vec<u8>,
+    },
     /// Source: everything is sent; the disks are released.
     End,
     /// Target: the guest runs here now.
@@ -155,6 +172,8 @@ pub enum Event<'a> {
         mem: u64,
         /// Its disks.
         disks: Vec<DiskInfo>,
+        /// Whether their contents follow.
+        copy_disks: bool,
     },
     /// Pages to write: (page number, bytes), each inside the RAM.
     Pages(Vec<(u32, &'a [u8])>),
@@ -165,8 +184,19 @@ pub enum Event<'a> {
         /// Bytes sent so far.
         sent: u64,
     },
+    /// The source asks for `Synced`.
+    Sync,
     /// A piece of the state arrived (kept until `End`).
     StatePiece,
+    /// Disk bytes to write (inside the disk's size).
+    Disk {
+        /// The disk.
+        index: u32,
+        /// Where.
+        offset: u64,
+        /// What.
+        data: Vec<u8>,
+    },
     /// The whole state arrived with `End`: start the guest.
     End(Vec<u8>),
     /// The source gave up.
@@ -188,6 +218,8 @@ pub struct Receiver {
     phase: Phase,
     pages: u64,
     state: Vec<u8>,
+    /// The disks' sizes, when their contents come along.
+    disks: Vec<u64>,
 }
 
 impl Default for Receiver {
@@ -203,6 +235,7 @@ impl Receiver {
             phase: Phase::Hello,
             pages: 0,
             state: Vec::new(),
+            disks: Vec::new(),
         }
     }
 
@@ -253,6 +286,7 @@ impl Receiver {
                     entry,
                     mem,
                     disks,
+                    copy_disks,
                 },
                 Phase::Hello,
             ) => {
@@ -265,18 +299,26 @@ impl Receiver {
                 if entry.len() > MAX_ENTRY || vm.is_empty() || vm.len() > 64 {
                     return Err(bad("an oversized VM entry or name"));
                 }
+                if disks.len() > 16 {
+                    return Err(bad("more than 16 disks"));
+                }
                 self.pages = mem / PAGE as u64;
+                if copy_disks {
+                    self.disks = disks.iter().map(|d| d.size).collect();
+                }
                 self.phase = Phase::Pages;
                 Ok(Event::Hello {
                     vm,
                     entry,
                     mem,
                     disks,
+                    copy_disks,
                 })
             }
             (Control::Progress { round, sent, .. }, Phase::Pages) => {
                 Ok(Event::Progress { round, sent })
             }
+            (Control::Sync, Phase::Pages) => Ok(Event::Sync),
             (Control::State(piece), Phase::Pages | Phase::State) => {
                 if self.state.len() + piece.len() > MAX_STATE {
                     return Err(bad("a state larger than 16 MiB"));
@@ -284,6 +326,30 @@ impl Receiver {
                 self.state.extend_from_slice(&piece);
                 self.phase = Phase::State;
                 Ok(Event::StatePiece)
+            }
+            (
+                Control::Disk {
+                    index,
+                    offset,
+                    data,
+                },
+                Phase::State,
+            ) => {
+                let size = self
+                    .disks
+                    .get(index as usize)
+                    .ok_or_else(|| bad(format!("disk {index} was not announced")))?;
+                if offset
+                    .checked_add(data.len() as u64)
+                    .is_none_or(|end| end > *size)
+                {
+                    return Err(bad(format!("bytes past the end of disk {index}")));
+                }
+                Ok(Event::Disk {
+                    index,
+                    offset,
+                    data,
+                })
             }
             (Control::End, Phase::State) => {
                 self.phase = Phase::Done;
@@ -309,6 +375,7 @@ mod tests {
             entry: "[[vm]]".into(),
             mem,
             disks: vec![],
+            copy_disks: false,
         })
     }
 

@@ -247,6 +247,41 @@ mod tests {
         assert_eq!(s.receive().unwrap().len(), MAX_PLAINTEXT);
     }
 
+    /// Relays framed messages from `from` to `to`, flipping a bit in the
+    /// message numbered `flip` (0: the first).
+    fn relay(mut from: UnixStream, mut to: UnixStream, flip: usize) {
+        let mut buf = Vec::new();
+        for n in 0.. {
+            if read_frame(&mut from, &mut buf).is_err() {
+                return;
+            }
+            if n == flip {
+                let last = buf.len() - 1;
+                buf[last] ^= 0x04;
+            }
+            if write_frame(&mut to, &buf).is_err() {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn a_changed_message_is_refused() {
+        let (a, a_far) = UnixStream::pair().unwrap();
+        let (b_near, b) = UnixStream::pair().unwrap();
+        // Source to target: handshake, proof, then the first message.
+        let (a_back, b_back) = (a_far.try_clone().unwrap(), b_near.try_clone().unwrap());
+        std::thread::spawn(move || relay(a_far, b_near, 2));
+        std::thread::spawn(move || relay(b_back, a_back, usize::MAX));
+        let t = std::thread::spawn(move || {
+            let mut link = Link::establish(b, Side::Target, &key(2), &key(1).verifying_key())?;
+            link.receive()
+        });
+        let mut s = Link::establish(a, Side::Source, &key(1), &key(2).verifying_key()).unwrap();
+        s.send(b"pages").unwrap();
+        assert!(matches!(t.join().unwrap(), Err(LinkError::Noise(_))));
+    }
+
     #[test]
     fn a_wrong_target_gets_nothing() {
         // The source expects phone 3; phone 2 answers.

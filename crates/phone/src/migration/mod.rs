@@ -47,6 +47,10 @@ pub struct MigrationStatus {
     /// From the guest's pause here to its run there, milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downtime_ms: Option<f64>,
+    /// Source: from the guest's pause to the last byte sent (what QEMU
+    /// reports as its downtime), milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_copy_ms: Option<f64>,
     /// From the start to the end, milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_ms: Option<f64>,

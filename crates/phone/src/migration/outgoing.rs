@@ -21,12 +21,20 @@ use vmm::{DirtyLog, VmControl};
 
 /// A message only the supervisor reads: the guest has just paused.
 pub const PAUSED: u8 = 3;
+/// A message only the supervisor reads: wait until the target has taken
+/// everything sent so far (the supervisor answers [`SYNCED`]), so that
+/// the pause does not wait for a backlog in flight.
+pub const SYNC: u8 = 4;
+/// The supervisor's answer to [`SYNC`].
+pub const SYNCED: u8 = b'S';
 /// The supervisor's verdict after `End`: resume here.
 pub const RESUME: u8 = b'R';
 /// The supervisor's verdict after `End`: the VM moved; end.
 pub const QUIT: u8 = b'Q';
 /// Pre-copy rounds before the guest is paused whatever remains.
 const MAX_ROUNDS: u32 = 30;
+/// A remainder this small is sent during the pause whatever the rate.
+const SMALL: u64 = 256 << 10;
 /// State bytes per message.
 const STATE_PIECE: usize = 60 << 10;
 
@@ -188,6 +196,7 @@ impl Outgoing {
         let mut round = 0u32;
         let mut best = u64::MAX;
         let mut stalled = 0;
+        let mut previous: Option<u64> = None;
         let pending = loop {
             let dirty = DirtyLog::pages(&self.dirty.take()?);
             let bytes = dirty.len() as u64 * PAGE as u64;
@@ -208,9 +217,13 @@ impl Outgoing {
             } else {
                 stalled += 1;
             }
-            if fits || round + 1 >= MAX_ROUNDS || stalled >= 5 {
+            // Fitting the target is not enough while another round would
+            // still halve what the pause must copy: rounds are cheap then.
+            let converged = bytes <= SMALL || previous.is_some_and(|p| bytes * 2 > p);
+            if (fits && converged) || round + 1 >= MAX_ROUNDS || stalled >= 5 {
                 break dirty;
             }
+            previous = Some(bytes);
             round += 1;
             let started = Instant::now();
             let n = self.send_pages(&ram, dirty.into_iter())?;
@@ -221,6 +234,12 @@ impl Outgoing {
             }
         };
         self.cancelled()?;
+        write_message(&mut self.out, &[SYNC]).map_err(Self::io)?;
+        let mut synced = [0u8; 1];
+        self.out.read_exact(&mut synced).map_err(Self::io)?;
+        if synced[0] != SYNCED {
+            return Err("the supervisor did not sync".into());
+        }
         // Stop-and-copy: nothing changes guest memory from here on.
         self.vm.pause();
         write_message(&mut self.out, &[PAUSED]).map_err(Self::io)?;

@@ -14,11 +14,12 @@ use ed25519_dalek::VerifyingKey;
 use image::migration::frame::{self, Control, DiskInfo};
 use image::migration::{Link, Side};
 
-use super::outgoing::{read_message, PAUSED, QUIT, RESUME};
+use super::outgoing::{read_message, PAUSED, QUIT, RESUME, SYNC, SYNCED};
 use super::{MigrationStatus, Track};
-use crate::manifest::Role;
+use crate::manifest::{Role, VmEntry};
 use crate::protocol::{self, ToWorker};
 use crate::supervisor::{lock, PhoneError, Shared, Supervisor};
+use std::os::unix::fs::FileExt;
 
 /// How long connecting and each answer of the target may take.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -42,6 +43,7 @@ impl Supervisor {
         to: &str,
         target_key: VerifyingKey,
         max_downtime_ms: u32,
+        copy_disks: bool,
     ) -> Result<MigrationStatus, PhoneError> {
         let shared = &self.shared;
         let i = shared.index(name)?;
@@ -87,6 +89,7 @@ impl Supervisor {
             addr,
             target_key,
             max_downtime_ms,
+            copy_disks,
             track: track.clone(),
         };
         std::thread::Builder::new()
@@ -128,6 +131,7 @@ struct Job {
     addr: SocketAddr,
     target_key: VerifyingKey,
     max_downtime_ms: u32,
+    copy_disks: bool,
     track: Arc<Track>,
 }
 
@@ -259,6 +263,7 @@ impl Job {
             entry: entry.to_toml().map_err(Early)?,
             mem: entry.config.mem,
             disks,
+            copy_disks: self.copy_disks,
         };
         link.send(&frame::control(&hello))
             .map_err(|e| Early(e.to_string()))?;
@@ -289,6 +294,22 @@ impl Job {
             }
             let m = read_message(w, MAX_WORKER_MESSAGE)
                 .map_err(|e| Sending(format!("the worker's stream: {e}")))?;
+            if m.first() == Some(&SYNC) {
+                // The target takes everything in flight before the pause.
+                link.send(&frame::control(&Control::Sync))
+                    .map_err(|e| Sending(e.to_string()))?;
+                match link.receive().map(|a| control_of(&a)) {
+                    Ok(Some(Control::Synced)) => {}
+                    Ok(Some(Control::Failed(why))) => {
+                        return Err(Sending(format!("the target gave up: {why}")))
+                    }
+                    Ok(_) => return Err(Sending("the target answered nonsense".into())),
+                    Err(e) => return Err(Sending(e.to_string())),
+                }
+                w.write_all(&[SYNCED])
+                    .map_err(|e| Sending(format!("the worker's stream: {e}")))?;
+                continue;
+            }
             if m.first() == Some(&PAUSED) {
                 paused_at = Some(Instant::now());
                 self.track.update(|s| s.phase = "stopped");
@@ -321,6 +342,10 @@ impl Job {
                 self.track.update(|s| s.sent_bytes += n);
             }
             let end = matches!(c, Some(Control::End));
+            if end && self.copy_disks {
+                // The worker flushed the disks and let them go; the guest is paused.
+                self.send_disks(link, &entry).map_err(Verdict)?;
+            }
             link.send(&m).map_err(|e| {
                 if end {
                     Verdict(e.to_string())
@@ -329,6 +354,8 @@ impl Job {
                 }
             })?;
             if end {
+                let copied = paused_at.map(|t| t.elapsed().as_secs_f64() * 1e3);
+                self.track.update(|s| s.stop_copy_ms = copied);
                 break;
             }
         }
@@ -352,6 +379,39 @@ impl Job {
         // The guest runs there: this worker ends, never to run it again.
         let _ = w.write_all(&[QUIT]);
         Ok(downtime)
+    }
+}
+
+impl Job {
+    /// Sends the paused VM's disks (their data; runs of zeros are left out:
+    /// the target's copies start as zeros).
+    fn send_disks(&self, link: &mut Link<TcpStream>, entry: &VmEntry) -> Result<(), String> {
+        const PIECE: usize = 60 << 10;
+        let mut buf = vec![0u8; PIECE];
+        for (k, d) in entry.config.disks.iter().enumerate() {
+            let file = std::fs::File::open(&d.path)
+                .map_err(|e| format!("cannot read disk '{}': {e}", d.path.display()))?;
+            let mut offset = 0u64;
+            loop {
+                let n = file
+                    .read_at(&mut buf, offset)
+                    .map_err(|e| format!("cannot read disk '{}': {e}", d.path.display()))?;
+                if n == 0 {
+                    break;
+                }
+                if buf[..n].iter().any(|&b| b != 0) {
+                    let piece = Control::Disk {
+                        index: k as u32,
+                        offset,
+                        data: buf[..n].to_vec(),
+                    };
+                    link.send(&frame::control(&piece))
+                        .map_err(|e| e.to_string())?;
+                }
+                offset += n as u64;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -154,6 +154,28 @@ fn memfd(size: u64) -> Result<File, String> {
     Ok(file)
 }
 
+/// The copies of the disks, created empty at their sizes in the VM's
+/// staged directory, when they come along.
+fn disk_files(staged: &Staged, disks: &[DiskInfo], copy: bool) -> Result<Vec<File>, String> {
+    if !copy {
+        return Ok(Vec::new());
+    }
+    disks
+        .iter()
+        .enumerate()
+        .map(|(k, d)| {
+            let path = staged.tmp().join(format!("disk{k}"));
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| format!("cannot create '{}': {e}", path.display()))?;
+            file.set_len(d.size).map_err(|e| e.to_string())?;
+            Ok(file)
+        })
+        .collect()
+}
+
 /// Checks what the source says it sends, against this phone.
 fn check_hello(
     shared: &Shared,
@@ -161,6 +183,7 @@ fn check_hello(
     entry: &str,
     mem: u64,
     disks: &[DiskInfo],
+    copied_to: Option<&std::path::Path>,
 ) -> Result<toml::Table, String> {
     let manifest = shared.manifest();
     if manifest.vm(vm).is_some() {
@@ -198,7 +221,19 @@ fn check_hello(
     if table.get("role").and_then(|r| r.as_str()) == Some("trusted") {
         return Err("trusted VMs do not migrate".into());
     }
-    for d in disks {
+    if let Some(dir) = copied_to {
+        // The disks come along: the VM uses its copies here.
+        let paths: Vec<toml::Value> = disks
+            .iter()
+            .enumerate()
+            .map(|(k, d)| {
+                let ro = if d.read_only { ",ro" } else { "" };
+                format!("{}{ro}", dir.join(format!("disk{k}")).display()).into()
+            })
+            .collect();
+        table.insert("disks".into(), paths.into());
+    }
+    for d in disks.iter().filter(|_| copied_to.is_none()) {
         let size = std::fs::metadata(&d.path)
             .map_err(|e| format!("disk '{}' is not here (shared storage): {e}", d.path))?
             .len();
@@ -229,26 +264,35 @@ fn run(
     let mut link = Link::establish(stream, Side::Target, &ours, &key).map_err(|e| e.to_string())?;
     let mut receiver = Receiver::new();
     let first = link.receive().map_err(|e| e.to_string())?;
-    let (vm, entry, ram) = match receiver.accept(&first).map_err(|e| e.to_string())? {
-        Event::Hello {
-            vm,
-            entry,
-            mem,
-            disks,
-        } => {
-            let checked = check_hello(shared, &vm, &entry, mem, &disks)
-                .and_then(|entry| memfd(mem).map(|ram| (entry, ram)));
-            match checked {
-                Ok((entry, ram)) => (vm, entry, ram),
-                Err(why) => {
-                    let _ = link.send(&frame::control(&Control::Refuse(why.clone())));
-                    return Err(why);
+    let (vm, entry, ram, staged, disk_files) =
+        match receiver.accept(&first).map_err(|e| e.to_string())? {
+            Event::Hello {
+                vm,
+                entry,
+                mem,
+                disks,
+                copy_disks,
+            } => {
+                let checked = Staged::new(&shared.manifest(), &vm)
+                    .map_err(|e| e.to_string())
+                    .and_then(|staged| {
+                        let copied_to = copy_disks.then(|| staged.target().to_path_buf());
+                        let entry =
+                            check_hello(shared, &vm, &entry, mem, &disks, copied_to.as_deref())?;
+                        let files = disk_files(&staged, &disks, copy_disks)?;
+                        Ok((entry, memfd(mem)?, staged, files))
+                    });
+                match checked {
+                    Ok((entry, ram, staged, files)) => (vm, entry, ram, staged, files),
+                    Err(why) => {
+                        let _ = link.send(&frame::control(&Control::Refuse(why.clone())));
+                        return Err(why);
+                    }
                 }
             }
-        }
-        Event::Failed(why) => return Err(format!("the source gave up: {why}")),
-        _ => return Err("the source did not say hello".into()),
-    };
+            Event::Failed(why) => return Err(format!("the source gave up: {why}")),
+            _ => return Err("the source did not say hello".into()),
+        };
     link.send(&frame::control(&Control::Accept))
         .map_err(|e| e.to_string())?;
     track.update(|s| {
@@ -274,6 +318,20 @@ fn run(
             }
             Ok(Event::Progress { round, .. }) => track.update(|s| s.round = round),
             Ok(Event::StatePiece) => {}
+            Ok(Event::Sync) => link
+                .send(&frame::control(&Control::Synced))
+                .map_err(|e| e.to_string())?,
+            Ok(Event::Disk {
+                index,
+                offset,
+                data,
+            }) => {
+                let Some(file) = disk_files.get(index as usize) else {
+                    return Err(fail(&mut link, "disk bytes that were not announced".into()));
+                };
+                file.write_all_at(&data, offset)
+                    .map_err(|e| fail(&mut link, format!("cannot write disk {index}: {e}")))?;
+            }
             Ok(Event::End(state)) => break state,
             Ok(Event::Failed(why)) => return Err(format!("the source gave up: {why}")),
             Ok(Event::Hello { .. }) => return Err(fail(&mut link, "a second hello".into())),
@@ -283,7 +341,11 @@ fn run(
     let end = Instant::now();
     track.update(|s| s.phase = "starting");
     let name = vm.clone();
-    start(shared, &vm, &entry, state, ram).map_err(|why| fail(&mut link, why))?;
+    for f in &disk_files {
+        f.sync_all().map_err(|e| fail(&mut link, e.to_string()))?;
+    }
+    drop(disk_files);
+    start(shared, staged, &vm, &entry, state, ram).map_err(|why| fail(&mut link, why))?;
     link.send(&frame::control(&Control::Running))
         .map_err(|e| e.to_string())?;
     Ok((name, end.elapsed()))
@@ -293,13 +355,13 @@ fn run(
 /// returns once the guest runs.
 fn start(
     shared: &Arc<Shared>,
+    staged: Staged,
     vm: &str,
     entry: &toml::Table,
     state: Vec<u8>,
     ram: File,
 ) -> Result<(), String> {
     let manifest = shared.manifest();
-    let staged = Staged::new(&manifest, vm).map_err(|e| e.to_string())?;
     let text = toml::to_string(entry).map_err(|e| e.to_string())?;
     std::fs::write(staged.tmp().join("vm.toml"), &text).map_err(|e| e.to_string())?;
     // Checked as the phone will load it at its next start.
