@@ -129,6 +129,26 @@ fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
 
 /// Reads and checks a snapshot directory's `snapshot.toml` and files.
 pub fn load_meta(dir: &Path) -> Result<SnapshotMeta, String> {
+    let meta = load_record(dir)?;
+    let memory = std::fs::metadata(dir.join("memory.bin"))
+        .map_err(|e| format!("'{}': no memory.bin: {e}", dir.display()))?;
+    if memory.len() != meta.mem {
+        return Err(format!(
+            "'{}': memory.bin is {} bytes, the VM had {} (truncated?)",
+            dir.display(),
+            memory.len(),
+            meta.mem
+        ));
+    }
+    let state = std::fs::read(dir.join("state.bin"))
+        .map_err(|e| format!("'{}': no state.bin: {e}", dir.display()))?;
+    vmm::VmState::from_bytes(&state).map_err(|e| format!("'{}': {e}", dir.display()))?;
+    Ok(meta)
+}
+
+/// Reads `snapshot.toml` in `dir` alone (a cold image's record has no
+/// RAM or state beside it).
+pub fn load_record(dir: &Path) -> Result<SnapshotMeta, String> {
     let path = dir.join("snapshot.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         format!(
@@ -145,19 +165,6 @@ pub fn load_meta(dir: &Path) -> Result<SnapshotMeta, String> {
             meta.format
         ));
     }
-    let memory = std::fs::metadata(dir.join("memory.bin"))
-        .map_err(|e| format!("'{}': no memory.bin: {e}", dir.display()))?;
-    if memory.len() != meta.mem {
-        return Err(format!(
-            "'{}': memory.bin is {} bytes, the VM had {} (truncated?)",
-            dir.display(),
-            memory.len(),
-            meta.mem
-        ));
-    }
-    let state = std::fs::read(dir.join("state.bin"))
-        .map_err(|e| format!("'{}': no state.bin: {e}", dir.display()))?;
-    vmm::VmState::from_bytes(&state).map_err(|e| format!("'{}': {e}", dir.display()))?;
     Ok(meta)
 }
 
@@ -371,6 +378,42 @@ pub(crate) fn check_fits(meta: &SnapshotMeta, vm: &VmEntry) -> Result<(), PhoneE
         }
     }
     Ok(())
+}
+
+/// What a cold image of VM `vm` records (no RAM, no state): its entry,
+/// and its disks at rest, hashed. The VM should be stopped.
+pub fn cold_meta(vm: &VmEntry) -> Result<SnapshotMeta, String> {
+    let mut disks = Vec::new();
+    for d in &vm.config.disks {
+        let (size, sha256) = hash_file(&d.path)
+            .map_err(|e| format!("cannot read disk '{}': {e}", d.path.display()))?;
+        disks.push(DiskRecord {
+            path: d.path.clone(),
+            read_only: d.read_only,
+            size,
+            sha256,
+        });
+    }
+    Ok(SnapshotMeta {
+        format: FORMAT,
+        vm: vm.name.clone(),
+        role: vm.role.name().to_string(),
+        mem: vm.config.mem,
+        cpus: vm.config.cpus,
+        memory_bytes: 0,
+        taken_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        disks,
+        entry: EntryRecord {
+            kernel: vm.config.kernel.clone(),
+            initrd: vm.config.initrd.clone(),
+            cmdline: vm.config.cmdline.clone(),
+            balloon: vm.config.balloon,
+            rng: vm.config.rng,
+            nets: vm.config.nets.len(),
+        },
+    })
 }
 
 /// The snapshot an imported VM resumes from at its next start, if it has

@@ -58,8 +58,9 @@ pub fn export(
     out: &Path,
     passphrase: Option<&Path>,
     recipient: Option<&str>,
+    cold: bool,
 ) -> ExitCode {
-    match export_inner(dir, vm, out, passphrase, recipient) {
+    match export_inner(dir, vm, out, passphrase, recipient, cold) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
@@ -71,6 +72,7 @@ fn export_inner(
     out: &Path,
     passphrase: Option<&Path>,
     recipient: Option<&str>,
+    cold: bool,
 ) -> Result<(), String> {
     let client = Client::for_phone(dir);
     // A trusted VM is refused first (its secrets are bound to this phone).
@@ -103,13 +105,45 @@ fn export_inner(
         .map_err(|e| e.to_string())?;
     let snap = exports.join(format!(".snap-{vm}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&snap);
-    let body = serde_json::json!({ "out": snap });
-    let taken = client
-        .call("POST", &format!("/vms/{vm}/snapshot"), Some(&body))
-        .and_then(|a| a.ok());
-    let result = taken.and_then(|_| write_export(&snap, out, &key, &secret));
+    let taken = if cold {
+        cold_snapshot(&client, dir, vm, &snap)
+    } else {
+        let body = serde_json::json!({ "out": snap });
+        client
+            .call("POST", &format!("/vms/{vm}/snapshot"), Some(&body))
+            .and_then(|a| a.ok())
+            .map(|_| ())
+    };
+    let result = taken.and_then(|()| write_export(&snap, out, &key, &secret, cold));
     let _ = std::fs::remove_dir_all(&snap);
     result
+}
+
+/// A cold image's record of stopped VM `vm` (its entry, its disks at rest)
+/// as `snap/snapshot.toml`.
+fn cold_snapshot(client: &Client, dir: &Path, vm: &str, snap: &Path) -> Result<(), String> {
+    let row = client
+        .call("GET", &format!("/vms/{vm}"), None)
+        .and_then(|a| a.ok())?;
+    if row["state"] != "stopped" && row["state"] != "crashed" {
+        return Err(format!(
+            "VM {vm} is {}: stop it first (a cold image carries its disks at rest)",
+            row["state"].as_str().unwrap_or("running")
+        ));
+    }
+    let manifest = std::fs::read_to_string(dir.join("manifest.path"))
+        .map_err(|e| format!("the phone's manifest: {e}"))
+        .and_then(|p| phone::Manifest::load(Path::new(p.trim())).map_err(|e| e.to_string()))?;
+    let entry = manifest
+        .vm(vm)
+        .ok_or_else(|| format!("the phone has no VM named \"{vm}\""))?;
+    let meta = phone::snapshot::cold_meta(entry)?;
+    DirBuilder::new()
+        .mode(0o700)
+        .create(snap)
+        .map_err(|e| e.to_string())?;
+    let text = toml::to_string(&meta).map_err(|e| e.to_string())?;
+    std::fs::write(snap.join("snapshot.toml"), text).map_err(|e| e.to_string())
 }
 
 fn write_export(
@@ -117,20 +151,26 @@ fn write_export(
     out: &Path,
     key: &KeySource<'_>,
     secret: &DeviceSecret,
+    cold: bool,
 ) -> Result<(), String> {
-    let meta = load_meta(snap)?;
+    let meta = if cold {
+        phone::snapshot::load_record(snap)?
+    } else {
+        load_meta(snap)?
+    };
     if meta.entry.nets > 0 {
         return Err(format!(
             "VM {} has network interfaces: images of VMs with NICs are not supported yet",
             meta.vm
         ));
     }
-    let mut files: Vec<(String, PathBuf)> = vec![
-        ("snapshot.toml".into(), snap.join("snapshot.toml")),
-        ("state.bin".into(), snap.join("state.bin")),
-        ("memory.bin".into(), snap.join("memory.bin")),
-        ("kernel".into(), meta.entry.kernel.clone()),
-    ];
+    let mut files: Vec<(String, PathBuf)> =
+        vec![("snapshot.toml".into(), snap.join("snapshot.toml"))];
+    if !cold {
+        files.push(("state.bin".into(), snap.join("state.bin")));
+        files.push(("memory.bin".into(), snap.join("memory.bin")));
+    }
+    files.push(("kernel".into(), meta.entry.kernel.clone()));
     if let Some(initrd) = &meta.entry.initrd {
         files.push(("initrd".into(), initrd.clone()));
     }
@@ -162,7 +202,7 @@ fn write_export(
         vm: &meta.vm,
         role: &meta.role,
         mem: meta.mem,
-        kind: "snapshot",
+        kind: if cold { "cold" } else { "snapshot" },
     };
     let written = image::write_image(
         BufWriter::with_capacity(1 << 20, &file),
@@ -224,15 +264,14 @@ pub fn inspect(file: &Path) -> ExitCode {
 /// `pocketvisor image import FILE --phone DIR [--passphrase-file F] [--trust-signer F...]`.
 pub fn import(file: &Path, dir: &Path, passphrase: Option<&Path>, signers: &[PathBuf]) -> ExitCode {
     match import_inner(file, dir, passphrase, signers) {
-        Ok((name, true)) => {
-            println!("imported VM {name} into {}; it resumed", dir.display());
-            ExitCode::SUCCESS
-        }
-        Ok((name, false)) => {
-            println!(
-                "imported VM {name} into {}; it resumes at the phone's next `phone up`",
-                dir.display()
-            );
+        Ok((name, joined, cold)) => {
+            let how = match (joined, cold) {
+                (true, false) => "it resumed",
+                (true, true) => "it is booting",
+                (false, false) => "it resumes at the phone's next `phone up`",
+                (false, true) => "it boots at the phone's next `phone up`",
+            };
+            println!("imported VM {name} into {}; {how}", dir.display());
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
@@ -261,13 +300,14 @@ fn open_image(file: &Path) -> Result<ImageReader<std::io::BufReader<File>>, Stri
         .map_err(|e| format!("'{}': {e}", file.display()))
 }
 
-/// Imports; returns the VM's name and whether it joined the running phone.
+/// Imports; returns the VM's name, whether it joined the running phone and
+/// whether the image was cold.
 fn import_inner(
     file: &Path,
     dir: &Path,
     passphrase: Option<&Path>,
     signers: &[PathBuf],
-) -> Result<(String, bool), String> {
+) -> Result<(String, bool, bool), String> {
     let secret = phone_secret(dir)?;
     let passphrase = passphrase.map(read_passphrase).transpose()?;
     let source = match &passphrase {
@@ -332,15 +372,16 @@ fn import_inner(
     }
     // A running phone takes it at once: a live snapshot resumes.
     let client = phone::client::Client::for_phone(dir);
+    let cold = header.kind == "cold";
     if !client.is_up() {
-        return Ok((name, false));
+        return Ok((name, false, cold));
     }
     let body = serde_json::json!({ "vm": name });
     match client
         .call("POST", "/phone/adopt", Some(&body))
         .and_then(|a| a.ok())
     {
-        Ok(_) => Ok((name, true)),
+        Ok(_) => Ok((name, true, cold)),
         Err(e) => Err(format!(
             "imported VM {name}, but the running phone did not start it: {e}"
         )),
@@ -406,7 +447,11 @@ fn finish(
     cid: Option<u64>,
 ) -> Result<(), String> {
     let snapshot = tmp.join("snapshot");
-    let mut meta: SnapshotMeta = load_meta(&snapshot)?;
+    let mut meta: SnapshotMeta = if header.kind == "cold" {
+        phone::snapshot::load_record(&snapshot)?
+    } else {
+        load_meta(&snapshot)?
+    };
     if meta.vm != header.vm || meta.mem != header.mem {
         return Err("the image's snapshot does not match its header".into());
     }
@@ -448,5 +493,9 @@ fn finish(
         .collect();
     entry.push_str(&format!("disks = [{}]\n", disks.join(", ")));
     std::fs::write(tmp.join("vm.toml"), entry).map_err(|e| e.to_string())?;
+    if header.kind == "cold" {
+        // Nothing to resume: it boots afresh.
+        return Ok(());
+    }
     std::fs::write(snapshot.join("PENDING"), b"").map_err(|e| e.to_string())
 }

@@ -88,6 +88,10 @@ enum ImageCommand {
         /// Encrypt to this phone (what `phone identity --recipient` prints there).
         #[arg(long, value_name = "PUBKEY")]
         recipient: Option<String>,
+        /// A cold image: the VM's configuration and disks, no running state
+        /// (the VM must be stopped); it boots afresh where it is imported.
+        #[arg(long)]
+        cold: bool,
     },
     /// Shows an image's header (VM, size, signer, cipher) without its key.
     Inspect {
@@ -393,12 +397,14 @@ fn main() -> ExitCode {
             out,
             passphrase_file,
             recipient,
+            cold,
         }) => image_cli::export(
             &vm.phone.dir,
             &vm.vm,
             &out,
             passphrase_file.as_deref(),
             recipient.as_deref(),
+            cold,
         ),
         Command::Image(ImageCommand::Inspect { file }) => image_cli::inspect(&file),
         Command::Image(ImageCommand::Import {

@@ -151,3 +151,60 @@ fn a_vm_moves_to_another_phone_and_carries_on() {
         last_tick(&a.console_log("personal")).unwrap() > at + 5
     });
 }
+
+#[test]
+fn a_cold_image_boots_on_the_other_phone() {
+    let mut spare = VmSpec::new("spare", "open").with("autostart = false");
+    spare.data_disk = Some("spare.img");
+    let a = TestPhone::up(
+        "memory = \"256M\"",
+        &[VmSpec::new("main", "open"), spare],
+        "",
+    );
+    let disk = a.dir.path().join("spare.img");
+    let mut bytes = std::fs::read(&disk).unwrap();
+    bytes[..9].copy_from_slice(b"cold-mark");
+    std::fs::write(&disk, &bytes).unwrap();
+    let pass = a.dir.path().join("pass");
+    std::fs::write(&pass, "cold storage\n").unwrap();
+    let file = a.dir.path().join("spare.pvi");
+    let export = |vm: &str| {
+        image(&[
+            "export",
+            vm,
+            "--phone",
+            a.state.to_str().unwrap(),
+            "--out",
+            file.to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+            "--cold",
+        ])
+    };
+    // A running VM is refused: its disks are not at rest.
+    let out = export("main");
+    assert!(stderr(&out).contains("stop it first"), "{}", stderr(&out));
+    let out = export("spare");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8(image(&["inspect", file.to_str().unwrap()]).stdout).unwrap();
+    assert!(shown.contains("cold"), "{shown}");
+
+    let b = TestPhone::up("memory = \"512M\"", &[VmSpec::new("home", "open")], "");
+    let a_key = a.dir.path().join("a.key");
+    std::fs::write(&a_key, a.cli_ok(&["identity"]).stdout).unwrap();
+    let out = image(&[
+        "import",
+        file.to_str().unwrap(),
+        "--phone",
+        b.state.to_str().unwrap(),
+        "--trust-signer",
+        a_key.to_str().unwrap(),
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // It boots afresh there, with its disk.
+    b.wait_for_console("spare", "Pocketvisor guest shell", LIMIT);
+    b.run_in("spare", "head -c 9 /dev/vda; echo", LIMIT);
+    assert!(b.console_log("spare").contains("cold-mark"));
+}
