@@ -36,6 +36,9 @@ pub struct GuestRam {
     /// A private copy-on-write mapping of a snapshot's memory file: freed
     /// pages must be replaced by anonymous zeros, not the file's bytes.
     copy_on_write: bool,
+    /// For copy-on-write RAM: the file, and one bit per page ever written
+    /// (which pages may hold data is the file's data plus these).
+    image: Option<(std::fs::File, Box<[AtomicU64]>)>,
     /// One bit per page written since the log was last taken.
     dirty: Box<[AtomicU64]>,
 }
@@ -116,13 +119,16 @@ impl GuestRam {
         }
         let ptr = NonNull::new(p as *mut u8).expect("mmap never returns null on success");
         let pages = size / DIRTY_PAGE;
+        let bitmap = || (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
+        let file = file.try_clone().map_err(RamError)?;
         Ok(GuestRam {
             base,
             ptr,
             size,
             fd: None,
             copy_on_write: true,
-            dirty: (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            image: Some((file, bitmap())),
+            dirty: bitmap(),
         })
     }
 
@@ -173,8 +179,17 @@ impl GuestRam {
             size,
             fd,
             copy_on_write: false,
+            image: None,
             dirty,
         })
+    }
+
+    /// For RAM mapped copy-on-write: its image file and the pages written
+    /// since (bitmap as the dirty log's).
+    pub(crate) fn image(&self) -> Option<(&std::fs::File, Vec<u64>)> {
+        self.image
+            .as_ref()
+            .map(|(f, w)| (f, w.iter().map(|b| b.load(Ordering::Relaxed)).collect()))
     }
 
     /// The memfd holding the guest's memory (offset 0 = [`GuestRam::base`]),
@@ -231,6 +246,9 @@ impl GuestRam {
         // Test first: pages already marked cost no atomic write.
         if self.dirty[word].load(Ordering::Relaxed) & bit == 0 {
             self.dirty[word].fetch_or(bit, Ordering::Relaxed);
+            if let Some((_, written)) = &self.image {
+                written[word].fetch_or(bit, Ordering::Relaxed);
+            }
         }
     }
 
@@ -388,11 +406,12 @@ mod tests {
 
     #[test]
     fn copy_on_write_reads_the_image_keeps_it_and_discards_to_zeros() {
-        use std::io::Write;
-        let mut file = tempfile::tempfile().unwrap();
+        // A sparse image: data at 0x3000..0x5000 only.
+        let file = tempfile::tempfile().unwrap();
         let mut image = vec![0u8; 1 << 20];
         image[0x3000..0x5000].fill(0x5a);
-        file.write_all(&image).unwrap();
+        file.set_len(1 << 20).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, &image[0x3000..0x5000], 0x3000).unwrap();
         let ram = GuestRam::copy_on_write(0x4000_0000, 1 << 20, &file).unwrap();
         assert!(ram.memfd().is_none());
         let mut b = [0u8; 4];
@@ -407,6 +426,20 @@ mod tests {
         );
         assert!(ram.read(0x4000_3000, &mut b));
         assert_eq!(b, [1, 2, 3, 4]);
+        // Where data may be: the image's data and the pages written since.
+        assert!(ram.write(0x4008_0000, &[9]));
+        let ranges = ram.data_ranges().unwrap();
+        let covered = |off: u64| ranges.iter().any(|&(s, e)| s <= off && off < e);
+        assert!(covered(0x3000) && covered(0x4000) && covered(0x80000));
+        assert!(!covered(0x90000), "{ranges:?}");
+        let copy = tempfile::tempfile().unwrap();
+        copy.set_len(1 << 20).unwrap();
+        ram.write_image_into(&copy).unwrap();
+        let mut saved = vec![0u8; 1 << 20];
+        std::os::unix::fs::FileExt::read_exact_at(&copy, &mut saved, 0).unwrap();
+        let mut live = vec![0u8; 1 << 20];
+        assert!(ram.read(0x4000_0000, &mut live));
+        assert!(saved == live, "a snapshot of copy-on-write RAM is the RAM");
         // The image itself is untouched.
         let mut back = vec![0u8; 1 << 20];
         std::os::unix::fs::FileExt::read_exact_at(&file, &mut back, 0).unwrap();

@@ -82,10 +82,32 @@ impl GuestRam {
     /// data extents, or the whole RAM when it has no memfd. Pages outside
     /// them read as zeros.
     pub fn data_ranges(&self) -> io::Result<Vec<(u64, u64)>> {
-        match self.memfd() {
-            Some(fd) => data_extents(fd.as_raw_fd(), self.size()),
-            None => Ok(vec![(0, self.size())]),
+        if let Some(fd) = self.memfd() {
+            return data_extents(fd.as_raw_fd(), self.size());
         }
+        let Some((file, written)) = self.image() else {
+            return Ok(vec![(0, self.size())]);
+        };
+        // Copy-on-write: the image's data, and every page written since.
+        let page = crate::ram::DIRTY_PAGE;
+        let mut ranges = data_extents(file.as_raw_fd(), self.size())?;
+        for (w, word) in written.iter().enumerate() {
+            let mut bits = *word;
+            while bits != 0 {
+                let p = w as u64 * 64 + bits.trailing_zeros() as u64;
+                ranges.push((p * page, (p + 1) * page));
+                bits &= bits - 1;
+            }
+        }
+        ranges.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+        for (s, e) in ranges {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e.min(self.size()))),
+            }
+        }
+        Ok(merged)
     }
 
     /// Like [`GuestRam::save_to`] into a file that is already
@@ -93,12 +115,10 @@ impl GuestRam {
     /// resize files): writes only the RAM's nonzero runs.
     pub fn write_image_into(&self, file: &File) -> io::Result<u64> {
         let mut written = 0;
-        // A memfd says where its data is; private RAM is read whole (its
-        // untouched pages read as zeros and are skipped all the same).
-        let extents = match self.memfd() {
-            Some(fd) => data_extents(fd.as_raw_fd(), self.size())?,
-            None => vec![(0, self.size())],
-        };
+        // A memfd (or a copy-on-write image) says where its data may be;
+        // private RAM is read whole (its untouched pages read as zeros and
+        // are skipped all the same).
+        let extents = self.data_ranges()?;
         for (start, end) in extents {
             let mut at = start;
             while at < end {

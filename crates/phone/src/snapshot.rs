@@ -91,6 +91,11 @@ pub struct DiskRecord {
     pub size: u64,
     /// SHA-256 of its contents, as hex.
     pub sha256: String,
+    /// The file's identity and times when it was hashed (device, inode,
+    /// size, modification and change times): while they are the same the
+    /// contents are, and a restore need not hash it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<String>,
 }
 
 /// What a snapshot took.
@@ -111,6 +116,32 @@ fn failed(e: impl std::fmt::Display) -> PhoneError {
 }
 
 /// Size and SHA-256 of the file at `path`.
+/// A file's identity and times (see [`DiskRecord::stamp`]); the change
+/// time cannot be set by anyone but the kernel.
+fn stamp(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{}:{}:{}:{}.{:09}:{}.{:09}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+/// Hashes a disk for its record: (size, SHA-256, stamp — none if the file
+/// changed while it was read).
+fn record_disk(path: &Path) -> std::io::Result<(u64, String, Option<String>)> {
+    let before = stamp(path);
+    let (size, sha256) = hash_file(path)?;
+    let after = stamp(path);
+    Ok((size, sha256, before.filter(|b| Some(b) == after.as_ref())))
+}
+
 fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
     let mut f = File::open(path)?;
     let mut h = Sha256::new();
@@ -269,13 +300,14 @@ impl Supervisor {
         // The disks as the paused guest left them.
         let mut disks = Vec::new();
         for d in &vm.config.disks {
-            let (size, sha256) = hash_file(&d.path)
+            let (size, sha256, stamp) = record_disk(&d.path)
                 .map_err(|e| failed(format!("cannot read disk '{}': {e}", d.path.display())))?;
             disks.push(DiskRecord {
                 path: d.path.clone(),
                 read_only: d.read_only,
                 size,
                 sha256,
+                stamp,
             });
         }
         let meta = SnapshotMeta {
@@ -365,6 +397,10 @@ pub(crate) fn check_fits(meta: &SnapshotMeta, vm: &VmEntry) -> Result<(), PhoneE
         return Err(differs("disk list"));
     }
     for d in &meta.disks {
+        if d.stamp.is_some() && d.stamp == stamp(&d.path) {
+            // Untouched since it was hashed.
+            continue;
+        }
         let (size, sha256) = hash_file(&d.path).map_err(|e| {
             PhoneError::Conflict(format!("cannot read disk '{}': {e}", d.path.display()))
         })?;
@@ -385,13 +421,14 @@ pub(crate) fn check_fits(meta: &SnapshotMeta, vm: &VmEntry) -> Result<(), PhoneE
 pub fn cold_meta(vm: &VmEntry) -> Result<SnapshotMeta, String> {
     let mut disks = Vec::new();
     for d in &vm.config.disks {
-        let (size, sha256) = hash_file(&d.path)
+        let (size, sha256, stamp) = record_disk(&d.path)
             .map_err(|e| format!("cannot read disk '{}': {e}", d.path.display()))?;
         disks.push(DiskRecord {
             path: d.path.clone(),
             read_only: d.read_only,
             size,
             sha256,
+            stamp,
         });
     }
     Ok(SnapshotMeta {

@@ -457,6 +457,8 @@ fn finish(
     }
     for (i, d) in meta.disks.iter_mut().enumerate() {
         d.path = target.join(format!("disk{i}"));
+        // Another file now: hashed again at the restore.
+        d.stamp = None;
     }
     let text = toml::to_string(&meta).map_err(|e| e.to_string())?;
     std::fs::write(snapshot.join("snapshot.toml"), text).map_err(|e| e.to_string())?;

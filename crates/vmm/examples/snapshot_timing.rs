@@ -64,10 +64,11 @@ fn main() {
     console.wait_for("Pocketvisor guest shell", Duration::from_secs(300));
     std::thread::sleep(Duration::from_millis(500));
 
-    let ram_file = tempfile::tempfile().expect("a temporary file");
     let (mut save_ms, mut state_ms, mut restore_ms) = (Vec::new(), Vec::new(), Vec::new());
     let (mut state_len, mut ram_len) = (0, 0);
     for round in 0..rounds {
+        // A new file each round: the restored VM maps the last one.
+        let ram_file = tempfile::tempfile().expect("a temporary file");
         let t = Instant::now();
         control.pause();
         let bytes = control.save_state().expect("save").to_bytes();
