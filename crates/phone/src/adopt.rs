@@ -11,21 +11,12 @@ use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use crate::manifest::{imported_dir, Manifest, VmEntry};
+use crate::manifest::{imported_dir, valid_name, Manifest, VmEntry};
 use crate::snapshot::{check_fits, load_meta, pending_import};
 use crate::supervisor::{lock, PhoneError, Supervisor};
 
 fn failed(e: impl std::fmt::Display) -> PhoneError {
     PhoneError::Failed(e.to_string())
-}
-
-/// Whether `name` can name a VM (the manifest's rule).
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 32
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// A locally administered unicast MAC address, random.

@@ -19,6 +19,7 @@ pub mod migration;
 pub mod protocol;
 mod routing;
 pub mod sandbox;
+mod slot;
 pub mod snapshot;
 pub mod status;
 pub mod supervisor;

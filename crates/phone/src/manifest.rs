@@ -298,7 +298,8 @@ pub struct Manifest {
     pub source: Option<PathBuf>,
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether `name` can name a VM: 1 to 32 of a-z, 0-9 and -.
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 32
         && name

@@ -310,26 +310,7 @@ impl Supervisor {
                 stamp,
             });
         }
-        let meta = SnapshotMeta {
-            format: FORMAT,
-            vm: vm.name.clone(),
-            role: vm.role.name().to_string(),
-            mem: vm.config.mem,
-            cpus: vm.config.cpus,
-            memory_bytes,
-            taken_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-            disks,
-            entry: EntryRecord {
-                kernel: vm.config.kernel.clone(),
-                initrd: vm.config.initrd.clone(),
-                cmdline: vm.config.cmdline.clone(),
-                balloon: vm.config.balloon,
-                rng: vm.config.rng,
-                nets: vm.config.nets.len(),
-            },
-        };
+        let meta = SnapshotMeta::of(vm, memory_bytes, disks);
         let text = toml::to_string(&meta).map_err(failed)?;
         write_new(&out.join("snapshot.toml"), text.as_bytes()).map_err(failed)?;
         Ok((state.len() as u64, memory_bytes))
@@ -431,26 +412,34 @@ pub fn cold_meta(vm: &VmEntry) -> Result<SnapshotMeta, String> {
             stamp,
         });
     }
-    Ok(SnapshotMeta {
-        format: FORMAT,
-        vm: vm.name.clone(),
-        role: vm.role.name().to_string(),
-        mem: vm.config.mem,
-        cpus: vm.config.cpus,
-        memory_bytes: 0,
-        taken_at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        disks,
-        entry: EntryRecord {
-            kernel: vm.config.kernel.clone(),
-            initrd: vm.config.initrd.clone(),
-            cmdline: vm.config.cmdline.clone(),
-            balloon: vm.config.balloon,
-            rng: vm.config.rng,
-            nets: vm.config.nets.len(),
-        },
-    })
+    Ok(SnapshotMeta::of(vm, 0, disks))
+}
+
+impl SnapshotMeta {
+    /// The record of VM `vm` taken now, with `memory_bytes` of RAM data
+    /// and its `disks` as they were.
+    fn of(vm: &VmEntry, memory_bytes: u64, disks: Vec<DiskRecord>) -> SnapshotMeta {
+        SnapshotMeta {
+            format: FORMAT,
+            vm: vm.name.clone(),
+            role: vm.role.name().to_string(),
+            mem: vm.config.mem,
+            cpus: vm.config.cpus,
+            memory_bytes,
+            taken_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            disks,
+            entry: EntryRecord {
+                kernel: vm.config.kernel.clone(),
+                initrd: vm.config.initrd.clone(),
+                cmdline: vm.config.cmdline.clone(),
+                balloon: vm.config.balloon,
+                rng: vm.config.rng,
+                nets: vm.config.nets.len(),
+            },
+        }
+    }
 }
 
 /// The snapshot an imported VM resumes from at its next start, if it has

@@ -418,49 +418,45 @@ pub fn run(
         ),
         None => (None, None),
     };
-    if matches!(start, Start::Incoming) {
-        let Some(fd) = &control_fd else {
-            return Err("an incoming VM is given by a supervisor".into());
-        };
-        if entry.role == Role::Trusted {
-            return Err(format!("trusted VM \"{name}\" cannot migrate"));
+    // A VM that continues: its state, and its RAM as a snapshot's image
+    // file or a migration's memfd.
+    let mut image = None;
+    let continued = match start {
+        Start::Boot => None,
+        Start::Incoming => {
+            let Some(fd) = &control_fd else {
+                return Err("an incoming VM is given by a supervisor".into());
+            };
+            match protocol::receive::<ToWorker>(fd.as_fd(), false) {
+                Ok(Received::Message(ToWorker::Incoming(state), Some(memfd))) => {
+                    Some((state, Some(memfd)))
+                }
+                _ => return Err("the supervisor sent no incoming VM".into()),
+            }
         }
-        let (state, memfd) = match protocol::receive::<ToWorker>(fd.as_fd(), false) {
-            Ok(Received::Message(ToWorker::Incoming(state), Some(memfd))) => (state, memfd),
-            _ => return Err("the supervisor sent no incoming VM".into()),
-        };
-        let state = vmm::VmState::from_bytes(&state).map_err(|e| e.to_string())?;
-        let vm = Vm::restore_routed(
-            &config,
-            Box::new(console),
-            None,
-            router,
-            &state,
-            SavedRam::Memfd(memfd),
-        )
-        .map_err(|e| e.to_string())?;
-        return serve(vm, name, control_fd, started);
-    }
-    if let Start::Restore(dir) = start {
+        Start::Restore(dir) => {
+            let state = std::fs::read(dir.join("state.bin"))
+                .map_err(|e| format!("cannot read '{}': {e}", dir.join("state.bin").display()))?;
+            let memory = File::open(dir.join("memory.bin"))
+                .map_err(|e| format!("cannot open '{}': {e}", dir.join("memory.bin").display()))?;
+            image = Some(memory);
+            Some((state, None))
+        }
+    };
+    if let Some((state, memfd)) = continued {
         if entry.role == Role::Trusted {
             return Err(format!(
-                "trusted VM \"{name}\" cannot be restored from a snapshot"
+                "trusted VM \"{name}\" cannot continue from a snapshot or a migration"
             ));
         }
-        let state = std::fs::read(dir.join("state.bin"))
-            .map_err(|e| format!("cannot read '{}': {e}", dir.join("state.bin").display()))?;
         let state = vmm::VmState::from_bytes(&state).map_err(|e| e.to_string())?;
-        let memory = File::open(dir.join("memory.bin"))
-            .map_err(|e| format!("cannot open '{}': {e}", dir.join("memory.bin").display()))?;
-        let vm = Vm::restore_routed(
-            &config,
-            Box::new(console),
-            None,
-            router,
-            &state,
-            SavedRam::Image(&memory),
-        )
-        .map_err(|e| e.to_string())?;
+        let ram = match (memfd, &image) {
+            (Some(fd), _) => SavedRam::Memfd(fd),
+            (None, Some(file)) => SavedRam::Image(file),
+            (None, None) => return Err("no memory to continue from".into()),
+        };
+        let vm = Vm::restore_routed(&config, Box::new(console), None, router, &state, ram)
+            .map_err(|e| e.to_string())?;
         return serve(vm, name, control_fd, started);
     }
     // The bytes measured are the bytes loaded.

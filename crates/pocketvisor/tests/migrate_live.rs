@@ -6,8 +6,9 @@
 //!   on B its counter goes on from where it was on A, the file in its RAM
 //!   and its disk records are there; on A it is stopped, "migrated".
 //! * A VM whose guest rewrites and checks 48 MiB of memory all the time:
-//!   a migration cancelled in the middle leaves it running on A and B
-//!   clean; then it moves with a copy of its disk, and its checker keeps
+//!   a migration whose target dies in the middle, and one cancelled in
+//!   the middle, leave it running on A (and the second leaves B
+//!   clean); then it moves with a copy of its disk, and its checker keeps
 //!   passing on B — a page the dirty tracking missed would be a mismatch —
 //!   and the mark on its disk is in B's copy.
 
@@ -108,6 +109,24 @@ fn migrate(a: &TestPhone, vm: &str, to: &str, key: &Path, extra: &[&str]) -> (bo
     (out.status.success(), text)
 }
 
+/// Starts migrating `vm` through A's API with a downtime target of 1 ms
+/// (it goes on copying for a while), and waits until pages are sent.
+fn start_copying(a: &TestPhone, vm: &str, to: &str, key_hex: &str) {
+    let body = serde_json::json!({ "to": to, "target_key": key_hex.trim(), "max_downtime_ms": 1 });
+    let answer = a
+        .client()
+        .call("POST", &format!("/vms/{vm}/migrate"), Some(&body))
+        .unwrap();
+    assert_eq!(answer.status, 202, "{:?}", answer.body);
+    wait("pages on their way", LIMIT, || {
+        let s = a
+            .client()
+            .call("GET", &format!("/vms/{vm}/migration"), None)
+            .unwrap();
+        s.body["phase"] == "copying" && s.body["sent_bytes"].as_u64() > Some(0)
+    });
+}
+
 #[test]
 fn a_vm_writing_its_disk_moves_live_and_carries_on() {
     let mut vm = VmSpec::new("personal", "open");
@@ -197,20 +216,26 @@ fn memory_rewritten_all_the_time_arrives_whole() {
     let (a_key, b_key) = (key_file(&a, "a.key"), key_file(&b, "b.key"));
     let b_hex = std::fs::read_to_string(&b_key).unwrap();
 
+    // The target dies in the middle: the link breaks, it runs on at A.
+    let c = TestPhone::up("memory = \"512M\"", &[VmSpec::new("spare", "open")], "");
+    let c_hex = String::from_utf8(c.cli_ok(&["identity"]).stdout).unwrap();
+    let receiving = Receiving::start(&c, &a_key);
+    start_copying(&a, "busy", &receiving.addr, &c_hex);
+    let supervisor = c.status()["supervisor_pid"].as_u64().unwrap() as i32;
+    // SAFETY: kill(2) on the PID of the phone this test started.
+    unsafe { libc::kill(supervisor, libc::SIGKILL) };
+    wait("the broken migration to end", LIMIT, || {
+        let s = a.client().call("GET", "/vms/busy/migration", None).unwrap();
+        s.body["phase"] == "failed"
+    });
+    drop(receiving);
+    let passes = a.console_log("busy").matches("MEMCHECK pass").count();
+    a.wait_for_console_n("busy", "MEMCHECK pass", passes + 1, LIMIT);
+    assert_eq!(a.vm("busy")["state"], "running");
+
     // Cancelled in the middle: it runs on at A, B keeps nothing.
     let receiving = Receiving::start(&b, &a_key);
-    let body = serde_json::json!({
-        "to": receiving.addr, "target_key": b_hex.trim(), "max_downtime_ms": 1
-    });
-    let answer = a
-        .client()
-        .call("POST", "/vms/busy/migrate", Some(&body))
-        .unwrap();
-    assert_eq!(answer.status, 202, "{:?}", answer.body);
-    wait("pages on their way", LIMIT, || {
-        let s = a.client().call("GET", "/vms/busy/migration", None).unwrap();
-        s.body["phase"] == "copying" && s.body["sent_bytes"].as_u64() > Some(0)
-    });
+    start_copying(&a, "busy", &receiving.addr, &b_hex);
     let answer = a
         .client()
         .call("DELETE", "/vms/busy/migration", None)
