@@ -20,16 +20,12 @@ fn failed(e: impl std::fmt::Display) -> PhoneError {
 }
 
 /// A locally administered unicast MAC address, random.
-fn random_mac() -> [u8; 6] {
+fn random_mac() -> Result<[u8; 6], PhoneError> {
+    let bytes = trust::identity::random_secret().map_err(failed)?;
     let mut mac = [0u8; 6];
-    getrandom(&mut mac);
+    mac.copy_from_slice(&bytes[..6]);
     mac[0] = (mac[0] & 0xfe) | 0x02;
-    mac
-}
-
-fn getrandom(buf: &mut [u8]) {
-    // SAFETY: getrandom writes at most `buf.len()` bytes into `buf`.
-    unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    Ok(mac)
 }
 
 /// A new VM's directory under `STATE_DIR/imported`, built under a
@@ -174,7 +170,7 @@ impl Supervisor {
         entry.foreground = false;
         entry.autostart = true;
         for n in &mut entry.config.nets {
-            n.mac = Some(random_mac());
+            n.mac = Some(random_mac()?);
         }
         if copy_disks {
             for (k, d) in entry.config.disks.iter_mut().enumerate() {

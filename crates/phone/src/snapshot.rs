@@ -298,18 +298,7 @@ impl Supervisor {
         memory.sync_all().map_err(failed)?;
         write_new(&out.join("state.bin"), &state).map_err(failed)?;
         // The disks as the paused guest left them.
-        let mut disks = Vec::new();
-        for d in &vm.config.disks {
-            let (size, sha256, stamp) = record_disk(&d.path)
-                .map_err(|e| failed(format!("cannot read disk '{}': {e}", d.path.display())))?;
-            disks.push(DiskRecord {
-                path: d.path.clone(),
-                read_only: d.read_only,
-                size,
-                sha256,
-                stamp,
-            });
-        }
+        let disks = disk_records(vm).map_err(failed)?;
         let meta = SnapshotMeta::of(vm, memory_bytes, disks);
         let text = toml::to_string(&meta).map_err(failed)?;
         write_new(&out.join("snapshot.toml"), text.as_bytes()).map_err(failed)?;
@@ -400,19 +389,26 @@ pub(crate) fn check_fits(meta: &SnapshotMeta, vm: &VmEntry) -> Result<(), PhoneE
 /// What a cold image of VM `vm` records (no RAM, no state): its entry,
 /// and its disks at rest, hashed. The VM should be stopped.
 pub fn cold_meta(vm: &VmEntry) -> Result<SnapshotMeta, String> {
-    let mut disks = Vec::new();
-    for d in &vm.config.disks {
-        let (size, sha256, stamp) = record_disk(&d.path)
-            .map_err(|e| format!("cannot read disk '{}': {e}", d.path.display()))?;
-        disks.push(DiskRecord {
-            path: d.path.clone(),
-            read_only: d.read_only,
-            size,
-            sha256,
-            stamp,
-        });
-    }
-    Ok(SnapshotMeta::of(vm, 0, disks))
+    Ok(SnapshotMeta::of(vm, 0, disk_records(vm)?))
+}
+
+/// VM `vm`'s disks as they are now, hashed.
+fn disk_records(vm: &VmEntry) -> Result<Vec<DiskRecord>, String> {
+    vm.config
+        .disks
+        .iter()
+        .map(|d| {
+            let (size, sha256, stamp) = record_disk(&d.path)
+                .map_err(|e| format!("cannot read disk '{}': {e}", d.path.display()))?;
+            Ok(DiskRecord {
+                path: d.path.clone(),
+                read_only: d.read_only,
+                size,
+                sha256,
+                stamp,
+            })
+        })
+        .collect()
 }
 
 impl SnapshotMeta {

@@ -24,7 +24,6 @@ use image::{ImageReader, KeySource, Section};
 use indicatif::{ProgressBar, ProgressStyle};
 use phone::client::Client;
 use phone::snapshot::{load_meta, SnapshotMeta};
-use trust::identity::parse_public_key;
 use trust::DeviceSecret;
 
 /// A progress bar on stderr for `total` bytes (drawn only on a terminal).
@@ -278,22 +277,6 @@ pub fn import(file: &Path, dir: &Path, passphrase: Option<&Path>, signers: &[Pat
     }
 }
 
-/// A `--trust-signer`: a root key as `phone identity` prints it, or a
-/// file holding one.
-fn signer_key(arg: &Path) -> Result<ed25519_dalek::VerifyingKey, String> {
-    let text = arg.to_string_lossy();
-    if let Ok(key) = parse_public_key(&text) {
-        return Ok(key);
-    }
-    let text = std::fs::read_to_string(arg).map_err(|e| {
-        format!(
-            "--trust-signer '{}' is neither a key nor a readable file: {e}",
-            arg.display()
-        )
-    })?;
-    parse_public_key(&text).map_err(|e| format!("'{}': {e}", arg.display()))
-}
-
 fn open_image(file: &Path) -> Result<ImageReader<std::io::BufReader<File>>, String> {
     let f = File::open(file).map_err(|e| format!("cannot open '{}': {e}", file.display()))?;
     ImageReader::open(std::io::BufReader::with_capacity(1 << 20, f))
@@ -316,7 +299,7 @@ fn import_inner(
     };
     let mut trusted = vec![secret.root().public()];
     for s in signers {
-        trusted.push(signer_key(s)?);
+        trusted.push(crate::migrate_cli::identity_key(s, "--trust-signer")?);
     }
     let reader = open_image(file)?;
     let header = reader.header().clone();

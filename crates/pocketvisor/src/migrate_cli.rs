@@ -17,12 +17,11 @@ use serde_json::Value;
 
 use crate::phone_cli::fail;
 
-/// A phone's identity key: as `phone identity` prints it, or a file
-/// holding that.
-pub fn identity_key(arg: &Path, option: &str) -> Result<String, String> {
-    let text = arg.to_string_lossy();
-    if trust::identity::parse_public_key(&text).is_ok() {
-        return Ok(text.trim().to_string());
+/// A phone's identity key given as `option`: as `phone identity` prints
+/// it, or a file holding that.
+pub fn identity_key(arg: &Path, option: &str) -> Result<ed25519_dalek::VerifyingKey, String> {
+    if let Ok(key) = trust::identity::parse_public_key(&arg.to_string_lossy()) {
+        return Ok(key);
     }
     let text = std::fs::read_to_string(arg).map_err(|e| {
         format!(
@@ -30,8 +29,12 @@ pub fn identity_key(arg: &Path, option: &str) -> Result<String, String> {
             arg.display()
         )
     })?;
-    trust::identity::parse_public_key(&text).map_err(|e| format!("'{}': {e}", arg.display()))?;
-    Ok(text.trim().to_string())
+    trust::identity::parse_public_key(&text).map_err(|e| format!("'{}': {e}", arg.display()))
+}
+
+/// [`identity_key`] as the API takes it (hex).
+fn key_hex(arg: &Path, option: &str) -> Result<String, String> {
+    identity_key(arg, option).map(|k| trust::hex::encode(&k.to_bytes()))
 }
 
 /// Set by SIGINT or SIGTERM while a migration is followed.
@@ -117,7 +120,7 @@ pub fn migrate(
     copy_disks: bool,
     quiet: bool,
 ) -> ExitCode {
-    let key = match identity_key(target_key, "--target-key") {
+    let key = match key_hex(target_key, "--target-key") {
         Ok(k) => k,
         Err(e) => return fail(&e),
     };
@@ -141,7 +144,7 @@ pub fn migrate(
 /// `pocketvisor phone receive --phone DIR --listen ADDR:PORT --source-key
 /// KEY`: waits for one VM.
 pub fn receive(dir: &Path, listen: &str, source_key: &Path, quiet: bool) -> ExitCode {
-    let key = match identity_key(source_key, "--source-key") {
+    let key = match key_hex(source_key, "--source-key") {
         Ok(k) => k,
         Err(e) => return fail(&e),
     };

@@ -267,14 +267,7 @@ impl Job {
         };
         link.send(&frame::control(&hello))
             .map_err(|e| Early(e.to_string()))?;
-        match link.receive().map(|m| control_of(&m)) {
-            Ok(Some(Control::Accept)) => {}
-            Ok(Some(Control::Refuse(why))) => {
-                return Err(Early(format!("the target refused: {why}")))
-            }
-            Ok(_) => return Err(Early("the target answered nonsense".into())),
-            Err(e) => return Err(Early(e.to_string())),
-        }
+        answer(link, &Control::Accept).map_err(Early)?;
         self.track.update(|s| s.phase = "copying");
         let (ours_end, theirs) = protocol::stream_pair().map_err(|e| Early(e.to_string()))?;
         self.shared
@@ -298,14 +291,7 @@ impl Job {
                 // The target takes everything in flight before the pause.
                 link.send(&frame::control(&Control::Sync))
                     .map_err(|e| Sending(e.to_string()))?;
-                match link.receive().map(|a| control_of(&a)) {
-                    Ok(Some(Control::Synced)) => {}
-                    Ok(Some(Control::Failed(why))) => {
-                        return Err(Sending(format!("the target gave up: {why}")))
-                    }
-                    Ok(_) => return Err(Sending("the target answered nonsense".into())),
-                    Err(e) => return Err(Sending(e.to_string())),
-                }
+                answer(link, &Control::Synced).map_err(Sending)?;
                 w.write_all(&[SYNCED])
                     .map_err(|e| Sending(format!("the worker's stream: {e}")))?;
                 continue;
@@ -361,14 +347,7 @@ impl Job {
         }
         self.track.update(|s| s.phase = "starting");
         // The target builds and starts the guest; it must say so.
-        let answer = link.receive().map_err(|e| Verdict(e.to_string()))?;
-        match control_of(&answer) {
-            Some(Control::Running) => {}
-            Some(Control::Failed(why)) => {
-                return Err(Verdict(format!("the target could not start it: {why}")))
-            }
-            _ => return Err(Verdict("the target answered nonsense".into())),
-        }
+        answer(link, &Control::Running).map_err(Verdict)?;
         let downtime = paused_at.map_or(started.elapsed(), |t| t.elapsed());
         {
             let mut t = lock(&self.shared.table);
@@ -412,6 +391,18 @@ impl Job {
             }
         }
         Ok(())
+    }
+}
+
+/// Waits for the target's `want`; its refusal or failure, or anything
+/// else, is the error.
+fn answer(link: &mut Link<TcpStream>, want: &Control) -> Result<(), String> {
+    let message = link.receive().map_err(|e| e.to_string())?;
+    match control_of(&message) {
+        Some(c) if c == *want => Ok(()),
+        Some(Control::Refuse(why)) => Err(format!("the target refused: {why}")),
+        Some(Control::Failed(why)) => Err(format!("the target gave up: {why}")),
+        _ => Err("the target answered nonsense".into()),
     }
 }
 
