@@ -99,7 +99,8 @@ enum ImageCommand {
         file: PathBuf,
     },
     /// Verifies an image whole, then adds its VM to a phone's state
-    /// directory; it resumes from the image's snapshot at the next
+    /// directory. A phone that is up takes it at once (a snapshot image
+    /// resumes, a cold one boots); otherwise it does at its next
     /// `phone up`.
     Import {
         /// The image file.
