@@ -5,6 +5,14 @@
  *   vsock-tool source CID PORT BYTES send BYTES to CID:PORT (MB/s)
  *   vsock-tool rtt CID PORT COUNT    COUNT 1-byte round trips with an echo
  *                                    at CID:PORT (p50/p99 latency in us)
+ * and the host side of a VMM's vsock device (its unix socket PATH), for a
+ * host that is itself an emulated arm64 machine (the KVM tests):
+ *   vsock-tool host-echo PATH        accept one stream on PATH (the VMM's
+ *                                    PATH_PORT for guest connections), echo it
+ *   vsock-tool host-ping PATH PORT BYTES
+ *                                    CONNECT to guest PORT through PATH
+ *                                    (retrying while the guest is not yet
+ *                                    listening), send BYTES, check the echo
  * Data is a fixed pattern so either end can check it (sink and source, made
  * for throughput, only check and make the first MiB). Prints one result line.
  */
@@ -14,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
@@ -55,8 +64,7 @@ static int connect_to(unsigned cid, unsigned port) {
 
 static char buf[1 << 16];
 
-static int echo(unsigned port) {
-    int c = accept_one(port);
+static int echo_fd(int c) {
     unsigned long total = 0;
     for (;;) {
         ssize_t n = read(c, buf, sizeof buf);
@@ -74,9 +82,10 @@ static int echo(unsigned port) {
     return 0;
 }
 
-/* Sends BYTES while reading the echo (both at once, or the buffers fill). */
-static int ping(unsigned cid, unsigned port, unsigned long bytes) {
-    int s = connect_to(cid, port);
+static int echo(unsigned port) { return echo_fd(accept_one(port)); }
+
+/* Sends BYTES on S while reading the echo (both at once, or the buffers fill). */
+static int ping_fd(int s, unsigned long bytes) {
     unsigned long sent = 0, got = 0, bad = 0;
     double t0 = now();
     while (got < bytes) {
@@ -103,6 +112,51 @@ static int ping(unsigned cid, unsigned port, unsigned long bytes) {
     printf("VSOCK-PING %s %lu/%lu bytes back, %lu wrong, %.0f ms\n",
            got == bytes && bad == 0 ? "ok" : "FAIL", got, bytes, bad, ms);
     return got == bytes && bad == 0 ? 0 : 1;
+}
+
+static int ping(unsigned cid, unsigned port, unsigned long bytes) {
+    return ping_fd(connect_to(cid, port), bytes);
+}
+
+static int host_echo(const char *path) {
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s < 0) die("socket");
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+    unlink(path);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) die("bind");
+    if (listen(s, 1) < 0) die("listen");
+    printf("VSOCK-LISTENING %s\n", path);
+    fflush(stdout);
+    int c = accept(s, NULL, NULL);
+    if (c < 0) die("accept");
+    close(s);
+    return echo_fd(c);
+}
+
+/* Connects through the VMM's socket PATH to guest PORT: "CONNECT PORT\n",
+ * answered "OK <n>\n". Retries for a minute while the guest is not listening. */
+static int host_ping(const char *path, unsigned port, unsigned long bytes) {
+    for (int attempt = 0; attempt < 60; attempt++, sleep(1)) {
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (s < 0) die("socket");
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+        if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
+            close(s);
+            continue;
+        }
+        dprintf(s, "CONNECT %u\n", port);
+        char line[64];
+        size_t n = 0;
+        while (n < sizeof line - 1 && read(s, line + n, 1) == 1 && line[n] != '\n') n++;
+        line[n] = 0;
+        if (strncmp(line, "OK ", 3) == 0) return ping_fd(s, bytes);
+        close(s);
+    }
+    errno = ETIMEDOUT;
+    die("host-ping (no guest listener)");
+    return 1;
 }
 
 static int sink(unsigned port) {
@@ -189,9 +243,12 @@ int main(int argc, char **argv) {
         return ping(atoi(argv[2]), atoi(argv[3]), strtoul(argv[4], 0, 10));
     if (argc == 5 && !strcmp(argv[1], "source"))
         return source(atoi(argv[2]), atoi(argv[3]), strtoul(argv[4], 0, 10));
+    if (argc == 3 && !strcmp(argv[1], "host-echo")) return host_echo(argv[2]);
+    if (argc == 5 && !strcmp(argv[1], "host-ping"))
+        return host_ping(argv[2], atoi(argv[3]), strtoul(argv[4], 0, 10));
     if (argc == 5 && !strcmp(argv[1], "rtt"))
         return rtt(atoi(argv[2]), atoi(argv[3]), strtoul(argv[4], 0, 10));
     fprintf(stderr, "usage: vsock-tool echo PORT | ping CID PORT BYTES | sink PORT | source CID PORT BYTES"
-                    " | rtt CID PORT COUNT\n");
+                    " | rtt CID PORT COUNT | host-echo PATH | host-ping PATH PORT BYTES\n");
     return 2;
 }

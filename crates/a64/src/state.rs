@@ -8,7 +8,7 @@ use crate::cpu::{Cpu, Monitor};
 use crate::system::SysRegs;
 
 /// Everything guest-visible about one CPU, as plain data.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CpuState {
     /// General registers X0..X30.
     pub x: [u64; 31],

@@ -6,13 +6,36 @@
 //! Devices push: a device (or its I/O thread) that changes its interrupt
 //! status updates its line, and the controller re-evaluates the CPUs'
 //! IRQ lines and wakes a sleeping vCPU at once. Nothing polls devices for
-//! their level. With an in-kernel irqchip (KVM), an [`IrqLine`] update
-//! becomes a `KVM_IRQ_LINE` call (or an irqfd), and this model is not used.
+//! their level. With an in-kernel irqchip (KVM), [`IrqChip::use_kernel_irqchip`]
+//! turns an [`IrqLine`] update into the kernel's line call, and this model is
+//! not used.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use a64::Signals;
+
+/// How the controller reaches one vCPU, whatever backend runs it.
+pub trait CpuWires: Send + Sync {
+    /// Sets the CPU's IRQ input (the software CPU's line; a backend with
+    /// its own interrupt controller ignores it).
+    fn set_irq(&self, level: bool);
+    /// Asks the CPU to leave guest code soon (pauses, power changes).
+    fn request_stop(&self);
+}
+
+impl CpuWires for Signals {
+    fn set_irq(&self, level: bool) {
+        Signals::set_irq(self, level);
+    }
+    fn request_stop(&self) {
+        Signals::request_stop(self);
+    }
+}
+
+/// An interrupt controller outside this model (KVM's in-kernel vGIC): it
+/// takes each SPI line's level (INTID, level).
+pub type KernelIrqchip = Box<dyn Fn(u32, bool) + Send + Sync>;
 
 use crate::gic::Gic;
 use crate::timer::Timers;
@@ -27,7 +50,7 @@ pub(crate) struct IntcState {
 
 /// How the controller reaches a vCPU: its interrupt lines and its sleep.
 struct CpuLink {
-    signals: Mutex<Option<Arc<Signals>>>,
+    signals: Mutex<Option<Arc<dyn CpuWires>>>,
     wake: Mutex<bool>,
     wake_cv: Condvar,
 }
@@ -36,6 +59,8 @@ struct CpuLink {
 pub struct IrqChip {
     state: Mutex<IntcState>,
     cpus: Vec<CpuLink>,
+    /// Where SPI levels go instead of the model, when the kernel has the GIC.
+    kernel: OnceLock<KernelIrqchip>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -58,7 +83,21 @@ impl IrqChip {
                     wake_cv: Condvar::new(),
                 })
                 .collect(),
+            kernel: OnceLock::new(),
         }
+    }
+
+    /// Sends every device line's level to `chip` from now on instead of the
+    /// model (KVM's vGIC). Set once, before any device runs; `Err` if set.
+    pub fn use_kernel_irqchip(&self, chip: KernelIrqchip) -> Result<(), String> {
+        self.kernel
+            .set(chip)
+            .map_err(|_| "the interrupt controller is already in the kernel".to_string())
+    }
+
+    /// Whether the kernel has the interrupt controller.
+    pub fn in_kernel(&self) -> bool {
+        self.kernel.get().is_some()
     }
 
     /// Number of CPUs.
@@ -73,7 +112,7 @@ impl IrqChip {
     }
 
     /// Connects CPU `index`'s interrupt lines.
-    pub(crate) fn connect_cpu(&self, index: usize, signals: Arc<Signals>) {
+    pub(crate) fn connect_cpu(&self, index: usize, signals: Arc<dyn CpuWires>) {
         *lock(&self.cpus[index].signals) = Some(signals);
     }
 
@@ -146,6 +185,10 @@ impl IrqLine {
     pub fn update(&self, level: impl FnOnce() -> bool) {
         let mut s = self.chip.lock();
         let level = level();
+        if let Some(kernel) = self.chip.kernel.get() {
+            // Still under the lock: the last level evaluated is the last sent.
+            return kernel(self.intid, level);
+        }
         s.gic.set_level(self.intid, 0, level);
         self.chip.update(&mut s);
     }

@@ -24,7 +24,7 @@ mod ram_image;
 mod state;
 pub mod timer;
 
-pub use irqchip::IrqLine;
+pub use irqchip::{CpuWires, IrqLine, KernelIrqchip};
 pub use machine::{Board, BoardConfig, ConsoleSink, Power, RamSource, VcpuBus};
 pub use ram::GuestRam;
 pub use state::BoardState;

@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::Duration;
 
-use a64::{Access, Bus, PageLookup, Signals};
+use a64::{Access, Bus, PageLookup};
 
 use crate::gic::mpidr_of;
-use crate::irqchip::{IntcState, IrqChip, IrqLine};
+use crate::irqchip::{CpuWires, IntcState, IrqChip, IrqLine, KernelIrqchip};
 use crate::layout::{self, ppi, spi};
 use crate::mmio::MmioDevice;
 use crate::pause::PauseGate;
@@ -178,8 +178,19 @@ impl Board {
     }
 
     /// Connects CPU `index`'s interrupt lines to the board.
-    pub fn connect_cpu(&self, index: usize, signals: Arc<Signals>) {
-        self.irq.connect_cpu(index, signals);
+    pub fn connect_cpu(&self, index: usize, wires: Arc<dyn CpuWires>) {
+        self.irq.connect_cpu(index, wires);
+    }
+
+    /// Hands the interrupt controller to the kernel (KVM's vGIC): device
+    /// lines go to `chip`, the model's GIC and timers are not used.
+    pub fn use_kernel_irqchip(&self, chip: KernelIrqchip) -> Result<(), String> {
+        self.irq.use_kernel_irqchip(chip)
+    }
+
+    /// Whether the kernel has the interrupt controller (KVM).
+    pub fn kernel_irqchip(&self) -> bool {
+        self.irq.in_kernel()
     }
 
     /// The MPIDR affinity of CPU `index`.

@@ -10,11 +10,16 @@
 //! `KVM_EXIT_MMIO` before re-entering the guest.
 //!
 //! [`soft::SoftVcpu`] is the implementation on our own AArch64 CPU
-//! (`a64::Cpu`), used wherever the host has no ARM virtualization. A KVM
-//! backend (docs/ARCHITECTURE.md, "How a KVM backend will plug in") is the
-//! second implementation of the same trait.
+//! (`a64::Cpu`), used wherever the host has no ARM virtualization;
+//! `kvm::KvmVcpu` (aarch64 hosts only) runs the guest under KVM. [`Accel`]
+//! names them, [`choose`] picks one and [`create_vcpus`] builds a VM's vCPUs on the one chosen.
 
+mod accel;
+#[cfg(target_arch = "aarch64")]
+pub mod kvm;
 pub mod soft;
+
+pub use accel::{choose, create_vcpus, Accel, Backend};
 
 /// A vCPU's whole architectural state: general and FP/SIMD registers,
 /// PSTATE, the EL1 system registers and the exclusive monitor. Plain data
@@ -34,6 +39,11 @@ pub enum VcpuExit {
     /// A firmware call (HVC or SMC: PSCI, SMCCC); arguments in x0..x3,
     /// results go to x0. The PC is past the call.
     FirmwareCall,
+    /// The guest asked to power the machine off (a backend that serves
+    /// PSCI itself, like KVM, reports it so).
+    PowerOff,
+    /// The guest asked to reset the machine (likewise).
+    Reset,
     /// The guest cannot continue; the report says why, with its registers.
     Fatal(String),
 }
@@ -78,7 +88,8 @@ pub trait Vcpu: Send {
     fn set_regs(&mut self, regs: &CoreRegs);
 
     /// The whole architectural state (call while the vCPU is not running).
-    fn state(&self) -> VcpuState;
+    /// `Err` if the backend cannot read it.
+    fn state(&self) -> Result<VcpuState, String>;
 
     /// Loads a whole architectural state, as saved by [`Vcpu::state`] —
     /// restoring a snapshot or receiving a migrated VM. Call while the vCPU

@@ -186,8 +186,8 @@ impl Vcpu for SoftVcpu {
         self.cpu.sys.daif = regs.pstate as u32 & 0x3c0;
     }
 
-    fn state(&self) -> crate::VcpuState {
-        self.cpu.state()
+    fn state(&self) -> Result<crate::VcpuState, String> {
+        Ok(self.cpu.state())
     }
 
     fn set_state(&mut self, state: &crate::VcpuState) -> Result<(), String> {

@@ -324,6 +324,11 @@ struct RunArgs {
     /// other values are refused.
     #[arg(long, default_value_t = 1)]
     cpus: usize,
+    /// What runs the vCPUs: kvm (hardware virtualization: an aarch64 host
+    /// with /dev/kvm), soft (our software AArch64 CPU, any host) or auto
+    /// (kvm where it works, else soft). The choice is printed on stderr.
+    #[arg(long, default_value = "auto", value_name = "kvm|soft|auto")]
+    accel: vmm::Accel,
     /// A raw disk image as a virtio-blk disk: PATH or PATH,ro. Repeatable (vda, vdb, ...).
     /// A writable disk is locked for this VM alone; read-only disks can be
     /// shared by any number of VMs that all give ,ro.
@@ -542,6 +547,7 @@ fn run(args: RunArgs) -> ExitCode {
         vsock: args.vsock,
         overcommit: args.overcommit,
         share_memory: false,
+        accel: args.accel,
     };
     if let Err(e) = cfg.check() {
         return bad_input(&e);
@@ -572,7 +578,10 @@ fn run(args: RunArgs) -> ExitCode {
         };
         match &console {
             Some(c) => c.retarget(vm.board()),
-            None => console = Some(console::attach(vm.board(), stop.clone())),
+            None => {
+                say(&format!("pocketvisor: vCPUs on {}", vm.backend()));
+                console = Some(console::attach(vm.board(), stop.clone()))
+            }
         }
         stop.watch(vm.board());
         if let Some(api) = &api {

@@ -36,6 +36,8 @@ pub struct VmConfig {
     /// Guest RAM as private memory the host may merge with identical pages
     /// of other VMs (KSM) instead of a memfd (which snapshots use).
     pub share_memory: bool,
+    /// Which backend runs the vCPUs (KVM or the software CPU).
+    pub accel: hypervisor::Accel,
 }
 
 /// A virtio-vsock device: the guest's context ID and the host's unix socket.
@@ -212,6 +214,7 @@ impl VmConfig {
             vsock: None,
             overcommit: false,
             share_memory: false,
+            accel: hypervisor::Accel::Auto,
         }
     }
 

@@ -239,7 +239,11 @@ impl VmControl {
         Ok(VmState {
             // The board first: its clock is what the vCPUs' counters read.
             board: self.board.save_state(),
-            vcpus: parts.vcpus.iter().map(|v| lock_vcpu(v).state()).collect(),
+            vcpus: parts
+                .vcpus
+                .iter()
+                .map(|v| lock_vcpu(v).state())
+                .collect::<Result<_, _>>()?,
             devices,
         })
     }

@@ -17,6 +17,7 @@ pub use config::{
 };
 pub use control::{BalloonReport, VmControl, VmStats, BALLOON_RESERVE};
 pub use dirty::DirtyLog;
+pub use hypervisor::{Accel, Backend};
 pub use quota::CpuQuota;
 pub use state::{StateError, VmState, FORMAT_VERSION};
 pub use virtio::vsock::{PeerStream, Routed, VsockRouter};

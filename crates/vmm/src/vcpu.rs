@@ -49,6 +49,8 @@ pub fn run(
                 board.wait_for_interrupt(index, MAX_WFI_SLEEP)
             }
             VcpuExit::FirmwareCall => firmware_call(board, vcpu.as_mut()),
+            VcpuExit::PowerOff => board.set_power(Power::Off),
+            VcpuExit::Reset => board.set_power(Power::Reset),
             VcpuExit::Fatal(report) => {
                 board.crash(report.clone());
                 return VcpuEnd::Crashed(report);

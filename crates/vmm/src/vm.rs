@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use board::fdt::{self, FdtConfig};
 use board::linux::{self, BootError};
 use board::{layout, Board, BoardConfig, GuestRam, Power};
-use hypervisor::soft::SoftVm;
-use hypervisor::Vcpu;
+use hypervisor::{Backend, Vcpu};
 
 use virtio::balloon::{Balloon, BalloonControl};
 use virtio::blk::Block;
@@ -71,6 +70,8 @@ pub enum VmEnd {
 /// A VM ready to run.
 pub struct Vm {
     board: Arc<Board>,
+    /// The backend running the vCPUs, and why it was chosen.
+    backend: Backend,
     /// The vCPUs, behind the hypervisor seam (each locked by the thread
     /// running it between exits, and by a state save while paused).
     vcpus: Vec<SharedVcpu>,
@@ -310,6 +311,14 @@ impl Vm {
             .map_err(|e| VmError::Host(e.to_string()))?,
         );
         let _ = slot.set(Arc::downgrade(&board));
+        // The vCPUs first: under KVM the interrupt controller moves into
+        // the kernel here, before any device can raise a line.
+        let backend = hypervisor::choose(cfg.accel).map_err(VmError::Config)?;
+        let vcpus: Vec<SharedVcpu> = hypervisor::create_vcpus(&board, &backend)
+            .map_err(VmError::Host)?
+            .into_iter()
+            .map(|v| Arc::new(Mutex::new(v)))
+            .collect();
         let mut devices: Vec<Box<dyn VirtioDevice>> = Vec::new();
         for disk in &cfg.disks {
             let blk = Block::open(&disk.path, disk.read_only).map_err(|e| VmError::Config(e.0))?;
@@ -404,14 +413,9 @@ impl Vm {
             transports.push(transport);
             virtio.push((base, spi));
         }
-        let backend = SoftVm::new(board.clone());
-        let mut vcpus: Vec<SharedVcpu> = Vec::new();
-        for i in 0..cfg.cpus {
-            let vcpu: Box<dyn Vcpu> = Box::new(backend.create_vcpu(i));
-            vcpus.push(Arc::new(Mutex::new(vcpu)));
-        }
         let vm = Vm {
             board,
+            backend,
             counters: vcpus.iter().map(|_| Arc::default()).collect(),
             quota: CpuQuota::default(),
             vcpus,
@@ -421,6 +425,11 @@ impl Vm {
             _ports: port_servers,
         };
         Ok((vm, virtio))
+    }
+
+    /// The backend running the vCPUs, and why it was chosen.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     /// The board (for console input and device access from other threads).

@@ -53,12 +53,14 @@ fn flags_from(csr: u32, ftz: bool) -> u32 {
 }
 
 /// MXCSR as Rust code runs: round to nearest, no flush, all exceptions masked.
+#[cfg(target_arch = "x86_64")]
 const HOST_DEFAULT: u32 = 0x1f80;
 
 /// One SSE instruction `$insn x, y` run under MXCSR value `$csr` (which receives the
 /// flags), with the caller's MXCSR saved in `$saved` and restored. In the host's own
 /// mode (the common case) MXCSR is only loaded to clear the flags and is left with
 /// the op's sticky flags, which nothing on the host reads.
+#[cfg(target_arch = "x86_64")]
 macro_rules! sse_op {
     ($insn:literal, $x:ident, $y:expr, $saved:ident, $csr:ident) => {
         if $csr == HOST_DEFAULT {
@@ -77,6 +79,7 @@ macro_rules! sse_op {
     };
 }
 
+#[cfg(target_arch = "x86_64")]
 macro_rules! sse_op_saved {
     ($insn:literal, $x:ident, $y:expr, $saved:ident, $csr:ident) => {
         core::arch::asm!(
@@ -97,6 +100,7 @@ macro_rules! sse_op_saved {
 macro_rules! host_op {
     ($name:ident, $t:ty, $add:literal, $sub:literal, $mul:literal, $div:literal, $sqrt:literal) => {
         /// Computes `op` on two host floats; returns the result and FPSR flags.
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut, unused_assignments))]
         pub(crate) fn $name(op: Op, a: $t, b: $t, rounding: Rounding, ftz: bool) -> ($t, u32) {
             let mut x = a;
             let mut csr = mxcsr(rounding, ftz);
@@ -133,6 +137,7 @@ host_op!(op32, f32, "addss", "subss", "mulss", "divss", "sqrtss");
 host_op!(op64, f64, "addsd", "subsd", "mulsd", "divsd", "sqrtsd");
 
 /// Converts double to single with the host (NaNs and FZ inputs handled by the caller).
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut, unused_assignments))]
 pub(crate) fn f64_to_f32(a: f64, rounding: Rounding, ftz: bool) -> (f32, u32) {
     let mut csr = mxcsr(rounding, ftz);
     let mut saved = 0u32;

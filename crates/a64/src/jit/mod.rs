@@ -178,6 +178,7 @@ macro_rules! enc_branch {
 }
 
 /// What the compiler needs to know of a block.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) struct BlockShape<'b> {
     /// Its decoded instructions (their address is embedded in the code).
     pub insns: &'b [Insn],

@@ -79,9 +79,11 @@ pub struct SysRegs {
     pub daif: u32,
     /// PSTATE.PAN.
     pub pan: bool,
-    /// The stack pointer of the bank not currently in `Cpu::sp`.
-    pub(crate) sp_el0: u64,
-    pub(crate) sp_el1: u64,
+    /// SP_EL0 while it is not the stack pointer in use (`Cpu::sp` holds
+    /// the one in use; this field is stale while that is SP_EL0).
+    pub sp_el0: u64,
+    /// SP_EL1, likewise.
+    pub sp_el1: u64,
     /// Exception link register.
     pub elr_el1: u64,
     /// Saved program status register.

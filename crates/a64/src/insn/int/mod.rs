@@ -4,6 +4,7 @@
 mod branch;
 mod dp_imm;
 mod dp_reg;
+#[cfg(target_arch = "x86_64")]
 pub(crate) use dp_imm::logical_immediates;
 pub(crate) use dp_reg::extend_value;
 mod dp_src;
