@@ -6,8 +6,11 @@
 #                      host side of vsock), guests/kvm-host/init and scenarios/,
 #                      and the guest's parts under /guest (Debian's kernel, the
 #                      test initramfs, an ext4 disk image)
-# The host kernel is the guest's (Debian's 6.1 cloud arm64 kernel has KVM built
-# in); QEMU runs it with -M virt,virtualization=on so it gets /dev/kvm.
+#   Image-6.12         Debian 12's 6.12 cloud arm64 kernel (bookworm-security): a
+#                      host kernel whose KVM lets userspace lower a vCPU's ID
+#                      registers (Linux 6.7 and later), for the cross-backend tests
+# The other host kernel is the guest's (Debian's 6.1 cloud arm64 kernel has KVM
+# built in); QEMU runs either with -M virt,virtualization=on so it gets /dev/kvm.
 # Idempotent: cargo rebuilds only what changed; the initramfs is repacked when
 # any input changed. Run guests/fetch-linux-guests.sh first (tests call both).
 set -euo pipefail
@@ -26,6 +29,22 @@ command -v aarch64-linux-gnu-gcc >/dev/null || die "aarch64-linux-gnu-gcc is nee
 command -v mke2fs >/dev/null || die "mke2fs is needed (apt-get install e2fsprogs)"
 rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu \
     || die "the Rust target aarch64-unknown-linux-gnu is needed (rustup target add aarch64-unknown-linux-gnu)"
+
+if [ ! -f "$out/Image-6.12" ]; then
+    # shellcheck source=guests/host-setup.sh
+    . "$here/host-setup.sh"
+    ensure_arm64_apt
+    pkg=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-cloud-arm64-unsigned$' 2>/dev/null \
+        | cut -d' ' -f1 | sort -V | tail -1)
+    [ -n "$pkg" ] || die "no linux-image-6.12.*+deb12-cloud-arm64-unsigned package in apt's lists"
+    work="$(mktemp -d)"
+    echo "kvm-host: downloading $pkg:arm64 (about 30 MB, once)" >&2
+    (cd "$work" && apt-get download -q "$pkg:arm64" >/dev/null 2>&1) || { rm -rf "$work"; die "cannot download $pkg:arm64"; }
+    dpkg-deb -x "$work"/linux-image-*.deb "$work/pkg"
+    cp "$work"/pkg/boot/vmlinuz-* "$out/Image-6.12.tmp"
+    mv "$out/Image-6.12.tmp" "$out/Image-6.12"
+    rm -rf "$work"
+fi
 
 # Its own target directory: a test may run this while `cargo test` holds the
 # workspace's, and the cross build shares nothing with the host build.

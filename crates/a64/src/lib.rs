@@ -32,5 +32,6 @@ pub use cpu::{Cpu, Exit, Features, Monitor};
 pub use decode::{coverage_report, decode, EncodingInfo};
 pub use flat::FlatMemory;
 pub use state::CpuState;
+pub use system::id::IdRegisters;
 pub use system::regs::{counter, COUNTER_HZ, FPCR_MASK, FPSR_MASK};
 pub use system::{Signals, SysRegs};

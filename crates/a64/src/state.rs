@@ -38,6 +38,9 @@ pub struct CpuState {
     pub sys: SysRegs,
     /// The local exclusive monitor (an LDXR whose STXR has not run yet).
     pub monitor: Monitor,
+    /// The feature ID registers the guest was offered when it booted: what
+    /// a CPU that continues it must have (see [`crate::IdRegisters`]).
+    pub id: crate::IdRegisters,
     /// Instructions retired since the CPU was created (statistics).
     pub insns_retired: u64,
     /// Exceptions taken since the CPU was created (statistics).
@@ -64,6 +67,7 @@ impl Cpu {
             system: self.system,
             sys: self.sys.clone(),
             monitor: self.monitor,
+            id: self.id_registers(),
             insns_retired: self.insns_retired,
             exceptions_taken: self.exceptions_taken,
         }

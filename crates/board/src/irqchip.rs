@@ -33,9 +33,15 @@ impl CpuWires for Signals {
     }
 }
 
-/// An interrupt controller outside this model (KVM's in-kernel vGIC): it
-/// takes each SPI line's level (INTID, level).
-pub type KernelIrqchip = Box<dyn Fn(u32, bool) + Send + Sync>;
+/// An interrupt controller outside this model (KVM's in-kernel vGIC).
+pub trait KernelIrqchip: Send + Sync {
+    /// Drives the line of SPI `intid` (32 and up) to `level`.
+    fn set_line(&self, intid: u32, level: bool);
+    /// Copies the kernel controller's state into `gic` (saving the VM).
+    fn save(&self, gic: &mut Gic) -> Result<(), String>;
+    /// Loads `gic` into the kernel controller (restoring the VM).
+    fn restore(&self, gic: &Gic) -> Result<(), String>;
+}
 
 use crate::gic::Gic;
 use crate::timer::Timers;
@@ -60,7 +66,7 @@ pub struct IrqChip {
     state: Mutex<IntcState>,
     cpus: Vec<CpuLink>,
     /// Where SPI levels go instead of the model, when the kernel has the GIC.
-    kernel: OnceLock<KernelIrqchip>,
+    kernel: OnceLock<Box<dyn KernelIrqchip>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -89,15 +95,15 @@ impl IrqChip {
 
     /// Sends every device line's level to `chip` from now on instead of the
     /// model (KVM's vGIC). Set once, before any device runs; `Err` if set.
-    pub fn use_kernel_irqchip(&self, chip: KernelIrqchip) -> Result<(), String> {
+    pub fn use_kernel_irqchip(&self, chip: Box<dyn KernelIrqchip>) -> Result<(), String> {
         self.kernel
             .set(chip)
             .map_err(|_| "the interrupt controller is already in the kernel".to_string())
     }
 
-    /// Whether the kernel has the interrupt controller.
-    pub fn in_kernel(&self) -> bool {
-        self.kernel.get().is_some()
+    /// The kernel's interrupt controller, when it has it.
+    pub(crate) fn kernel(&self) -> Option<&dyn KernelIrqchip> {
+        self.kernel.get().map(|k| k.as_ref())
     }
 
     /// Number of CPUs.
@@ -187,7 +193,7 @@ impl IrqLine {
         let level = level();
         if let Some(kernel) = self.chip.kernel.get() {
             // Still under the lock: the last level evaluated is the last sent.
-            return kernel(self.intid, level);
+            return kernel.set_line(self.intid, level);
         }
         s.gic.set_level(self.intid, 0, level);
         self.chip.update(&mut s);

@@ -184,13 +184,13 @@ impl Board {
 
     /// Hands the interrupt controller to the kernel (KVM's vGIC): device
     /// lines go to `chip`, the model's GIC and timers are not used.
-    pub fn use_kernel_irqchip(&self, chip: KernelIrqchip) -> Result<(), String> {
+    pub fn use_kernel_irqchip(&self, chip: Box<dyn KernelIrqchip>) -> Result<(), String> {
         self.irq.use_kernel_irqchip(chip)
     }
 
     /// Whether the kernel has the interrupt controller (KVM).
     pub fn kernel_irqchip(&self) -> bool {
-        self.irq.in_kernel()
+        self.irq.kernel().is_some()
     }
 
     /// The MPIDR affinity of CPU `index`.

@@ -32,13 +32,19 @@ pub struct BoardState {
 
 impl Board {
     /// The board's state. Call while the machine is paused (or not yet
-    /// running): a running guest changes it under the caller.
-    pub fn save_state(&self) -> BoardState {
+    /// running): a running guest changes it under the caller. With the
+    /// interrupt controller in the kernel (KVM), its state is read from
+    /// there; the timers and the counter then come from the vCPUs (the
+    /// caller fills them in from `Vcpu::timers`).
+    pub fn save_state(&self) -> Result<BoardState, String> {
         let (gic, timers) = {
-            let s = self.irq.lock();
+            let mut s = self.irq.lock();
+            if let Some(kernel) = self.irq.kernel() {
+                kernel.save(&mut s.gic)?;
+            }
             (s.gic.clone(), s.timers.clone())
         };
-        BoardState {
+        Ok(BoardState {
             cpus: self.num_cpus(),
             ram_size: self.ram.size(),
             counter: self.counter(),
@@ -46,7 +52,7 @@ impl Board {
             timers,
             uart: self.uart.with(|u| u.state()),
             rtc: self.rtc.with(|r| r.state()),
-        }
+        })
     }
 
     /// Loads a saved state into a board built the same way (CPUs, RAM
@@ -77,6 +83,9 @@ impl Board {
             let now = self.counter();
             for cpu in 0..saved.cpus {
                 sync_timers_at(&mut s, cpu, now);
+            }
+            if let Some(kernel) = self.irq.kernel() {
+                kernel.restore(&s.gic)?;
             }
             self.irq.update(&mut s);
         }

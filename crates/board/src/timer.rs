@@ -75,6 +75,32 @@ impl Timers {
         Some(())
     }
 
+    /// (CNTP_CTL, CNTP_CVAL, CNTV_CTL, CNTV_CVAL): the registers' values
+    /// without ISTATUS, for moving the timers to another implementation.
+    pub fn registers(&self) -> [u64; 4] {
+        let [p, v] = self.channels;
+        [p.ctl, p.cval, v.ctl, v.cval]
+    }
+
+    /// Timers with these (CNTP_CTL, CNTP_CVAL, CNTV_CTL, CNTV_CVAL) values
+    /// (bits no timer implements are dropped).
+    pub fn from_registers(r: [u64; 4]) -> Self {
+        let mut t = Timers {
+            channels: [
+                Channel {
+                    ctl: r[0],
+                    cval: r[1],
+                },
+                Channel {
+                    ctl: r[2],
+                    cval: r[3],
+                },
+            ],
+        };
+        t.sanitise();
+        t
+    }
+
     /// Drops control bits no timer implements (a restored state is not trusted).
     pub fn sanitise(&mut self) {
         for ch in &mut self.channels {

@@ -97,6 +97,20 @@ pub trait Vcpu: Send {
     /// restored. A state that belongs to another vCPU is refused.
     fn set_state(&mut self, state: &VcpuState) -> Result<(), String>;
 
+    /// The vCPU's generic timers and the guest counter now, for a backend
+    /// that keeps them itself (KVM); `None` where the board models them
+    /// (they are then in the board's saved state already).
+    fn timers(&self) -> Result<Option<(board::timer::Timers, u64)>, String> {
+        Ok(None)
+    }
+
+    /// Loads the timers and sets the guest counter to `counter`, for a
+    /// backend that keeps them (restoring; after [`Vcpu::set_state`]).
+    fn set_timers(&mut self, timers: &board::timer::Timers, counter: u64) -> Result<(), String> {
+        let _ = (timers, counter);
+        Ok(())
+    }
+
     /// A handle for other threads.
     fn handle(&self) -> std::sync::Arc<dyn VcpuHandle>;
 

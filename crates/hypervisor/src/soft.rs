@@ -53,6 +53,9 @@ pub struct SoftVcpu {
     rate: f64,
     /// The next timer deadline, as the board said after the last slice.
     deadline: Option<u64>,
+    /// The features the guest was offered at boot, when it booted on
+    /// another CPU (a restored state): carried into the next save.
+    boot_id: Option<a64::IdRegisters>,
 }
 
 impl SoftVcpu {
@@ -76,6 +79,7 @@ impl SoftVcpu {
             handle,
             rate: INITIAL_RATE,
             deadline: None,
+            boot_id: None,
         }
     }
 
@@ -187,7 +191,9 @@ impl Vcpu for SoftVcpu {
     }
 
     fn state(&self) -> Result<crate::VcpuState, String> {
-        Ok(self.cpu.state())
+        let mut s = self.cpu.state();
+        s.id = self.boot_id.unwrap_or(s.id);
+        Ok(s)
     }
 
     fn set_state(&mut self, state: &crate::VcpuState) -> Result<(), String> {
@@ -198,9 +204,17 @@ impl Vcpu for SoftVcpu {
                 state.sys.mpidr_el1, self.index
             ));
         }
+        let missing = state.id.missing_from(&self.cpu.id_registers());
+        if !missing.is_empty() {
+            return Err(format!(
+                "the guest cannot continue on the software CPU, which lacks features it was offered at boot: {}",
+                missing.join(", ")
+            ));
+        }
         self.cpu.set_state(state);
         self.cpu.set_counter_offset(self.board.counter_offset());
         self.deadline = None;
+        self.boot_id = Some(state.id);
         Ok(())
     }
 

@@ -153,6 +153,7 @@ impl Supervisor {
         dir: &Path,
         name: &str,
         copy_disks: bool,
+        accel: Option<vmm::Accel>,
     ) -> Result<(), PhoneError> {
         let meta = load_meta(dir).map_err(PhoneError::BadRequest)?;
         let manifest = self.shared.manifest();
@@ -169,6 +170,9 @@ impl Supervisor {
         entry.cid = manifest.free_cid();
         entry.foreground = false;
         entry.autostart = true;
+        if let Some(accel) = accel {
+            entry.config.accel = accel;
+        }
         for n in &mut entry.config.nets {
             n.mac = Some(random_mac()?);
         }

@@ -234,6 +234,9 @@ struct RestoreRequest {
     /// The clone gets copies of the disks.
     #[serde(default)]
     copy_disks: bool,
+    /// The clone runs on this backend instead of the original's.
+    #[serde(default)]
+    accel: Option<vmm::Accel>,
 }
 
 async fn phone_restore(
@@ -253,9 +256,15 @@ async fn phone_restore(
             "\"copy_disks\" is for a clone (give \"as\")".into(),
         ));
     }
+    if r.accel.is_some() && r.as_name.is_none() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "\"accel\" is for a clone (give \"as\")".into(),
+        ));
+    }
     let vm = blocking(&api, move |p| match &r.as_name {
         Some(name) => p
-            .restore_clone(&r.snapshot, name, r.copy_disks)
+            .restore_clone(&r.snapshot, name, r.copy_disks, r.accel)
             .map(|()| name.clone()),
         None => p.restore_vm(&r.snapshot),
     })

@@ -149,6 +149,8 @@ struct VmTable {
     #[serde(default)]
     debug: bool,
     cid: Option<u64>,
+    #[serde(default)]
+    accel: vmm::Accel,
 }
 
 /// A `[[vm]]` entry as [`VmEntry::to_toml`] writes it.
@@ -168,6 +170,7 @@ struct VmOut<'a> {
     rng: bool,
     restart: &'static str,
     autostart: bool,
+    accel: String,
 }
 
 impl VmEntry {
@@ -218,6 +221,7 @@ impl VmEntry {
                 Restart::OnCrash => "on-crash",
             },
             autostart: true,
+            accel: c.accel.to_string(),
         };
         #[derive(Serialize)]
         struct File<'a> {
@@ -482,6 +486,7 @@ impl Manifest {
             config.mem = v.mem.0;
             config.balloon = v.balloon;
             config.rng = v.rng;
+            config.accel = v.accel;
             // A trusted VM never shares pages with another VM: merged pages
             // would let others time its memory.
             config.share_memory = p.share_memory && v.role != Role::Trusted;

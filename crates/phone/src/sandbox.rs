@@ -91,6 +91,23 @@ const LEGACY: &[libc::c_long] = &[libc::SYS_poll, libc::SYS_unlink];
 #[cfg(not(target_arch = "x86_64"))]
 const LEGACY: &[libc::c_long] = &[];
 
+/// The KVM requests a running VM makes (arm64 `_IO`/`_IOW` numbers):
+/// KVM_RUN, KVM_IRQ_LINE, KVM_GET/SET_ONE_REG, KVM_SET/GET_DEVICE_ATTR,
+/// KVM_GET_DIRTY_LOG and KVM_SET_USER_MEMORY_REGION (dirty logging on and off).
+#[cfg(target_arch = "aarch64")]
+const KVM_IOCTLS: &[u64] = &[
+    0xae80,
+    0x4008_ae61,
+    0x4010_aeab,
+    0x4010_aeac,
+    0x4018_aee1,
+    0x4018_aee2,
+    0x4010_ae42,
+    0x4020_ae46,
+];
+#[cfg(not(target_arch = "aarch64"))]
+const KVM_IOCTLS: &[u64] = &[];
+
 /// One condition: argument `index` equals `value`.
 fn arg_is(index: u8, value: u64) -> Result<SeccompCondition, String> {
     SeccompCondition::new(index, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value)
@@ -130,10 +147,15 @@ fn filter(connects: bool) -> Result<BpfProgram, String> {
         );
         rules.insert(libc::SYS_connect as i64, Vec::new());
     }
-    // ioctl: only making a socket non-blocking.
+    // ioctl: only making a socket non-blocking, and (aarch64) running a
+    // KVM VM built before the sandbox: no fd to /dev/kvm can be opened
+    // here, so these reach only the VM's own descriptors.
     rules.insert(
         libc::SYS_ioctl as i64,
-        vec![rule(vec![arg_is(1, libc::FIONBIO as u64)?])?],
+        std::iter::once(libc::FIONBIO as u64)
+            .chain(KVM_IOCTLS.iter().copied())
+            .map(|request| rule(vec![arg_is(1, request)?]))
+            .collect::<Result<_, _>>()?,
     );
     // fcntl: only reading and setting descriptor and file flags, and
     // open-file locks (a migrating VM hands its disks' locks over).

@@ -497,6 +497,7 @@ fn serve(
     started: impl FnOnce(&Vm),
 ) -> Result<VmEnd, String> {
     started(&vm);
+    eprintln!("pocketvisor: VM {name}: vCPUs on {}", vm.backend());
     if let Some(fd) = &control_fd {
         let (fd, control, board) = (fd.clone(), vm.control(), vm.board());
         let dirty = vm.dirty_log();

@@ -246,6 +246,11 @@ enum PhoneCommand {
         /// STATE_DIR/imported) instead of the same files.
         #[arg(long, requires = "as_name")]
         copy_disks: bool,
+        /// Run the clone on this backend (kvm, soft or auto) instead of the
+        /// original's: a snapshot taken under KVM continues on the software
+        /// CPU, and the reverse.
+        #[arg(long, requires = "as_name", value_name = "kvm|soft|auto")]
+        accel: Option<vmm::Accel>,
     },
     /// Stops every VM in order (disks flushed) and ends the phone.
     Down {
@@ -465,7 +470,8 @@ fn phone(command: PhoneCommand) -> ExitCode {
             phone,
             as_name,
             copy_disks,
-        } => phone_cli::restore(&phone.dir, &snapshot, as_name.as_deref(), copy_disks),
+            accel,
+        } => phone_cli::restore(&phone.dir, &snapshot, as_name.as_deref(), copy_disks, accel),
         P::Supervise { manifest } => phone_cli::supervise(&manifest),
         P::Worker {
             manifest,

@@ -416,8 +416,14 @@ pub fn snapshot(dir: &Path, vm: &str, out: &Path) -> ExitCode {
     }
 }
 
-/// `pocketvisor phone restore SNAPDIR [--as NAME [--copy-disks]]`.
-pub fn restore(dir: &Path, snapshot: &Path, as_name: Option<&str>, copy_disks: bool) -> ExitCode {
+/// `pocketvisor phone restore SNAPDIR [--as NAME [--copy-disks] [--accel A]]`.
+pub fn restore(
+    dir: &Path,
+    snapshot: &Path,
+    as_name: Option<&str>,
+    copy_disks: bool,
+    accel: Option<vmm::Accel>,
+) -> ExitCode {
     let snapshot = match std::path::absolute(snapshot) {
         Ok(p) => p,
         Err(e) => return fail(&format!("'{}': {e}", snapshot.display())),
@@ -426,6 +432,9 @@ pub fn restore(dir: &Path, snapshot: &Path, as_name: Option<&str>, copy_disks: b
     if let Some(name) = as_name {
         body["as"] = name.into();
         body["copy_disks"] = copy_disks.into();
+        if let Some(a) = accel {
+            body["accel"] = a.to_string().into();
+        }
     }
     match Client::for_phone(dir)
         .call("POST", "/phone/restore", Some(&body))

@@ -236,14 +236,23 @@ impl VmControl {
             .iter()
             .map(|t| lock(t).save_state())
             .collect::<Result<Vec<_>, _>>()?;
+        // The board first: its clock is what the vCPUs' counters read.
+        let mut board = self.board.save_state()?;
+        let mut vcpus = Vec::with_capacity(parts.vcpus.len());
+        for (i, v) in parts.vcpus.iter().enumerate() {
+            let v = lock_vcpu(v);
+            vcpus.push(v.state()?);
+            // A backend that keeps the timers (KVM) has the counter too.
+            if let Some((timers, counter)) = v.timers()? {
+                board.timers[i] = timers;
+                if i == 0 {
+                    board.counter = counter;
+                }
+            }
+        }
         Ok(VmState {
-            // The board first: its clock is what the vCPUs' counters read.
-            board: self.board.save_state(),
-            vcpus: parts
-                .vcpus
-                .iter()
-                .map(|v| lock_vcpu(v).state())
-                .collect::<Result<_, _>>()?,
+            board,
+            vcpus,
             devices,
         })
     }
@@ -304,9 +313,10 @@ impl VmControl {
         self.board.restore_state(&state.board)?;
         *changed = true;
         for (i, (saved, v)) in state.vcpus.iter().zip(&parts.vcpus).enumerate() {
-            lock_vcpu(v)
-                .set_state(saved)
-                .map_err(|e| format!("vCPU {i}: {e}"))?;
+            let mut v = lock_vcpu(v);
+            v.set_state(saved).map_err(|e| format!("vCPU {i}: {e}"))?;
+            v.set_timers(&state.board.timers[i], state.board.counter)
+                .map_err(|e| format!("vCPU {i}'s timers: {e}"))?;
         }
         for (i, (saved, t)) in state.devices.iter().zip(&parts.transports).enumerate() {
             lock(t)

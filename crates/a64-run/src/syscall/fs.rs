@@ -36,6 +36,8 @@ fn open_flags_to_guest(h: i32) -> u64 {
 }
 
 /// Converts a host `struct stat` to aarch64's layout (128 bytes).
+// libc's field types differ between host architectures.
+#[allow(clippy::unnecessary_cast)]
 fn stat_to_guest(st: &libc::stat) -> [u8; 128] {
     let mut b = [0u8; 128];
     let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);

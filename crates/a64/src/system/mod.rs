@@ -9,6 +9,7 @@
 //! calls), WFI, the budget, and stop requests.
 
 pub(crate) mod exception;
+pub mod id;
 pub(crate) mod mmu;
 pub(crate) mod regs;
 mod signals;

@@ -115,6 +115,20 @@ fn id_register(cpu: &Cpu, reg: u32) -> u64 {
     }
 }
 
+impl Cpu {
+    /// The feature ID registers this CPU presents.
+    pub fn id_registers(&self) -> crate::IdRegisters {
+        crate::IdRegisters {
+            pfr0: id_register(self, ID_AA64PFR0_EL1),
+            dfr0: id_register(self, ID_AA64DFR0_EL1),
+            isar0: id_register(self, ID_AA64ISAR0_EL1),
+            mmfr0: id_register(self, ID_AA64MMFR0_EL1),
+            mmfr1: id_register(self, ID_AA64MMFR1_EL1),
+            ..Default::default()
+        }
+    }
+}
+
 /// CCSIDR for the cache selected by CSSELR: 32K 4-way L1D, 32K 2-way L1I,
 /// 512K 16-way L2, 64-byte lines.
 fn ccsidr(csselr: u64) -> u64 {

@@ -7,7 +7,10 @@
 //! serialises access and turns [`Gic::irq_pending`] into each CPU's IRQ line.
 
 mod cpu_if;
+mod exchange;
 mod regs;
+
+pub use exchange::{CpuBits, IrqBits};
 
 use serde::{Deserialize, Serialize};
 

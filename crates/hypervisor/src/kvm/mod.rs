@@ -6,9 +6,11 @@
 //! dispatched to `Board::mmio_read/mmio_write`), and device interrupt
 //! lines (their levels go to the vGIC with `KVM_IRQ_LINE`).
 
+mod features;
 mod kick;
 mod regs;
 mod vcpu;
+mod vgic;
 
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -16,10 +18,9 @@ use std::sync::Arc;
 use board::{layout, Board};
 use kvm_bindings::{
     kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3,
-    kvm_userspace_memory_region, kvm_vcpu_init, KVM_ARM_IRQ_TYPE_SHIFT, KVM_ARM_IRQ_TYPE_SPI,
-    KVM_ARM_VCPU_POWER_OFF, KVM_ARM_VCPU_PSCI_0_2, KVM_DEV_ARM_VGIC_CTRL_INIT,
-    KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_GRP_NR_IRQS,
-    KVM_VGIC_V3_ADDR_TYPE_DIST, KVM_VGIC_V3_ADDR_TYPE_REDIST,
+    kvm_userspace_memory_region, kvm_vcpu_init, KVM_ARM_VCPU_POWER_OFF, KVM_ARM_VCPU_PSCI_0_2,
+    KVM_DEV_ARM_VGIC_CTRL_INIT, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_DEV_ARM_VGIC_GRP_CTRL,
+    KVM_DEV_ARM_VGIC_GRP_NR_IRQS, KVM_VGIC_V3_ADDR_TYPE_DIST, KVM_VGIC_V3_ADDR_TYPE_REDIST,
 };
 use kvm_ioctls::{DeviceFd, Kvm, VmFd};
 
@@ -41,7 +42,7 @@ pub fn available() -> Result<(), String> {
 /// What a VM's vCPUs share: the VM file descriptor and its vGIC.
 pub(crate) struct KvmShared {
     pub(crate) vm: VmFd,
-    /// Kept open for the VM's life (the vGIC's state is read through it).
+    /// The vGIC (its state is read and written through it).
     pub(crate) gic: DeviceFd,
 }
 
@@ -68,8 +69,14 @@ impl KvmVm {
     /// taking the board's device lines.
     pub fn new(board: Arc<Board>) -> Result<Self, String> {
         let kvm = Kvm::new().map_err(|e| format!("cannot open /dev/kvm: {e}"))?;
+        // A 40-bit guest physical space, as the board's map (and our
+        // software CPU, PARange = 40 bits) has; the host's own if smaller.
+        let ipa = match kvm.get_host_ipa_limit() {
+            limit if limit >= 40 => 40,
+            _ => 0,
+        };
         let vm = kvm
-            .create_vm()
+            .create_vm_with_ipa_size(ipa)
             .map_err(|e| format!("KVM cannot create a VM: {e}"))?;
         let ram = &board.ram;
         let host = ram
@@ -92,6 +99,9 @@ impl KvmVm {
         vm.get_preferred_target(&mut init)
             .map_err(|e| format!("KVM has no preferred vCPU target: {e}"))?;
         init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;
+        // What our software CPU offers: KVM vCPUs offer no more where the
+        // host lets us say so, so VMs move between the backends.
+        let soft_features = a64::Cpu::new_system(0).id_registers();
         let mut fds = Vec::new();
         for index in 0..board.num_cpus() {
             let fd = vm
@@ -103,17 +113,13 @@ impl KvmVm {
             }
             fd.vcpu_init(&init)
                 .map_err(|e| format!("KVM cannot initialise vCPU {index}: {e}"))?;
+            // Before the first run: KVM fixes the ID registers then.
+            features::restrict(&fd, &soft_features)?;
             fds.push(fd);
         }
         let gic = create_gic(&vm, board.num_cpus())?;
         let shared = Arc::new(KvmShared { vm, gic });
-        let lines = shared.clone();
-        board.use_kernel_irqchip(Box::new(move |intid, level| {
-            let irq = (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | intid;
-            // Fails only for an INTID the vGIC does not have: a VMM bug the
-            // board's fixed layout rules out.
-            let _ = lines.vm.set_irq_line(irq, level);
-        }))?;
+        board.use_kernel_irqchip(Box::new(vgic::Vgic { vm: shared.clone() }))?;
         let vcpus = fds
             .into_iter()
             .enumerate()

@@ -74,12 +74,32 @@ pub(crate) const fn sys(op0: u64, op1: u64, crn: u64, crm: u64, op2: u64) -> u64
 
 /// MPIDR_EL1.
 pub(crate) const MPIDR_EL1: u64 = sys(3, 0, 0, 0, 5);
+
+/// The feature ID registers the vCPU presents.
+pub(crate) fn id_registers(fd: &VcpuFd) -> Result<a64::IdRegisters, String> {
+    let id = |crm, op2| get(fd, sys(3, 0, 0, crm, op2));
+    Ok(a64::IdRegisters {
+        pfr0: id(4, 0)?,
+        pfr1: id(4, 1)?,
+        dfr0: id(5, 0)?,
+        isar0: id(6, 0)?,
+        isar1: id(6, 1)?,
+        isar2: id(6, 2)?,
+        mmfr0: id(7, 0)?,
+        mmfr1: id(7, 1)?,
+        mmfr2: id(7, 2)?,
+    })
+}
 /// The virtual timer's control (CNTV_CTL_EL0).
 pub(crate) const TIMER_CTL: u64 = sys(3, 3, 14, 3, 1);
 /// The virtual counter (KVM names CNTVCT_EL0 with this encoding).
 pub(crate) const TIMER_CNT: u64 = sys(3, 3, 14, 3, 2);
 /// The virtual timer's compare value (CNTV_CVAL_EL0).
 pub(crate) const TIMER_CVAL: u64 = sys(3, 3, 14, 0, 2);
+/// The physical timer's control (CNTP_CTL_EL0).
+pub(crate) const PTIMER_CTL: u64 = sys(3, 3, 14, 2, 1);
+/// The physical timer's compare value (CNTP_CVAL_EL0).
+pub(crate) const PTIMER_CVAL: u64 = sys(3, 3, 14, 2, 2);
 
 /// Reads a 64-bit (or narrower) register.
 pub(crate) fn get(fd: &VcpuFd, id: u64) -> Result<u64, String> {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use a64::CpuState;
+use board::timer::Timers;
 use board::{Board, CpuWires};
 use kvm_bindings::{KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN};
 use kvm_ioctls::{VcpuExit as KvmExit, VcpuFd};
@@ -28,6 +29,11 @@ pub struct KvmVcpu {
     _vm: Arc<KvmShared>,
     /// Exits served inside `run` (MMIO), for statistics.
     exits: u64,
+    /// The features this vCPU presents.
+    own_id: a64::IdRegisters,
+    /// The features the guest was offered at boot, when it booted on
+    /// another CPU (a restored state): carried into the next save.
+    boot_id: Option<a64::IdRegisters>,
 }
 
 impl KvmVcpu {
@@ -41,7 +47,10 @@ impl KvmVcpu {
             kicker: Kicker::new(),
         });
         board.connect_cpu(index, handle.clone());
+        let own_id = regs::id_registers(&fd)?;
         Ok(KvmVcpu {
+            own_id,
+            boot_id: None,
             fd,
             index,
             board,
@@ -132,6 +141,7 @@ impl KvmVcpu {
         for &(id, field) in SYSREGS {
             *field(&mut s) = regs::get(fd, id)?;
         }
+        s.id = self.boot_id.unwrap_or(self.own_id);
         s.tbi0 = s.sys.tcr_el1 >> 37 & 1 != 0;
         s.tbi1 = s.sys.tcr_el1 >> 38 & 1 != 0;
         s.system = true;
@@ -263,7 +273,55 @@ impl Vcpu for KvmVcpu {
                 state.sys.mpidr_el1, self.index
             ));
         }
-        self.write_state(state)
+        let missing = state.id.missing_from(&self.own_id);
+        if !missing.is_empty() {
+            return Err(format!(
+                "the guest cannot continue on this host's KVM vCPU, which lacks features it was offered at boot: {}",
+                missing.join(", ")
+            ));
+        }
+        self.write_state(state)?;
+        self.boot_id = Some(state.id);
+        Ok(())
+    }
+
+    /// The timers from KVM's registers. The physical timer's are read
+    /// where the host kernel has them (a guest that never used it loses
+    /// nothing where it does not).
+    fn timers(&self) -> Result<Option<(Timers, u64)>, String> {
+        let fd = &self.fd;
+        let counter = regs::get(fd, regs::TIMER_CNT)?;
+        let (p_ctl, p_cval) = match (
+            regs::get(fd, regs::PTIMER_CTL),
+            regs::get(fd, regs::PTIMER_CVAL),
+        ) {
+            (Ok(c), Ok(v)) => (c, v),
+            _ => (0, 0),
+        };
+        let v_ctl = regs::get(fd, regs::TIMER_CTL)?;
+        let v_cval = regs::get(fd, regs::TIMER_CVAL)?;
+        Ok(Some((
+            Timers::from_registers([p_ctl, p_cval, v_ctl, v_cval]),
+            counter,
+        )))
+    }
+
+    /// The counter first (KVM derives the VM's CNTVOFF from it), then each
+    /// timer's compare value before its control.
+    fn set_timers(&mut self, timers: &Timers, counter: u64) -> Result<(), String> {
+        let fd = &self.fd;
+        let [p_ctl, p_cval, v_ctl, v_cval] = timers.registers();
+        regs::set(fd, regs::TIMER_CNT, counter)?;
+        regs::set(fd, regs::TIMER_CVAL, v_cval)?;
+        regs::set(fd, regs::TIMER_CTL, v_ctl)?;
+        if regs::set(fd, regs::PTIMER_CVAL, p_cval).is_ok() {
+            regs::set(fd, regs::PTIMER_CTL, p_ctl)?;
+        } else if p_ctl & 1 != 0 {
+            return Err(
+                "the saved physical timer is enabled, and this host's KVM cannot load it".into(),
+            );
+        }
+        Ok(())
     }
 
     fn handle(&self) -> Arc<dyn VcpuHandle> {

@@ -1,0 +1,70 @@
+# Snapshots across backends, in a phone: VM "open" counts under KVM
+# (scripts/linux/snapshot.sh writes and syncs a file per count). It is
+# paused, snapshotted and stopped; the snapshot then continues as a clone
+# under KVM, and as a clone on the software CPU; that clone is snapshotted
+# in turn and continues under KVM again. Each clone must continue the
+# count (no reboot) and keep counting.
+st=/tmp/phone
+cp /guest/disk.img /tmp/disk.img
+cat > /tmp/phone.toml <<EOT
+[phone]
+name = "nested"
+state_dir = "$st"
+memory = "640M"
+background_cpu = 100
+
+[[vm]]
+name = "open"
+role = "open"
+kernel = "/guest/Image"
+initrd = "/guest/initramfs.cpio.gz"
+cmdline = "console=ttyAMA0 quiet cryptomgr.notests pv.run=snapshot"
+mem = "160M"
+disks = ["/tmp/disk.img"]
+accel = "kvm"
+EOT
+counts() { sed -n 's/^COUNT \([0-9]*\) .*/\1/p' "$st/vms/$1/console.log" 2>/dev/null; }
+last() { counts "$1" | tail -1; }
+# Waits until VM $1 has counted to $2 (at most $3 seconds).
+wait_count() {
+    t=0
+    while [ "$(last "$1")" -lt "$2" ] 2>/dev/null || [ -z "$(last "$1")" ]; do
+        t=$((t + 1))
+        [ $t -lt $(($3 * 2)) ] || { echo "TIMEOUT $1 at $(last "$1") (wanted $2)"; diagnose "$1"; return 1; }
+        sleep 0.5
+    done
+    echo "REACHED $1 $(last "$1")"
+}
+phone() { pocketvisor phone "$@" --phone "$st"; }
+diagnose() {
+    pocketvisor phone status --phone "$st"
+    sed 's/^/LOG /' "$st/phone.log"
+    tail -20 "$st/vms/$1/console.log" | sed "s/^/$1 /"
+}
+# Pause, snapshot into $2, stop: the disk stays as the snapshot saw it.
+freeze() {
+    phone pause "$1" && phone snapshot --out "$2" "$1" && echo "SNAP $1 $(last "$1")" && phone stop "$1"
+}
+report() {
+    echo "CLONE $1 first $(counts "$1" | head -1) last $(last "$1") boots $(grep -c POCKETVISOR-GUEST-READY "$st/vms/$1/console.log")"
+    echo "SEQ $1 $(counts "$1" | tr '\n' ' ')"
+}
+
+pocketvisor phone up --detach /tmp/phone.toml || exit 1
+wait_count open 20 120 || exit 1
+freeze open /tmp/snap-kvm || exit 1
+n=$(last open)
+phone restore /tmp/snap-kvm --as kvmclone --copy-disks || exit 1
+wait_count kvmclone $((n + 20)) 120 || exit 1
+report kvmclone
+phone stop kvmclone
+phone restore /tmp/snap-kvm --as softclone --copy-disks --accel soft || exit 1
+wait_count softclone $((n + 5)) 300 || exit 1
+report softclone
+freeze softclone /tmp/snap-soft || exit 1
+m=$(last softclone)
+phone restore /tmp/snap-soft --as back --copy-disks --accel kvm || exit 1
+wait_count back $((m + 20)) 120 || exit 1
+report back
+grep "vCPUs on" "$st/phone.log"
+pocketvisor phone down --phone "$st"
