@@ -24,11 +24,21 @@ use hypervisor::VcpuHandle;
 pub struct DirtyLog {
     ram: Arc<GuestRam>,
     vcpus: Vec<Arc<dyn VcpuHandle>>,
+    /// Why the log cannot be exact on this VM's backend, if it cannot.
+    unsupported: Option<&'static str>,
 }
 
 impl DirtyLog {
-    pub(crate) fn new(ram: Arc<GuestRam>, vcpus: Vec<Arc<dyn VcpuHandle>>) -> Self {
-        DirtyLog { ram, vcpus }
+    pub(crate) fn new(
+        ram: Arc<GuestRam>,
+        vcpus: Vec<Arc<dyn VcpuHandle>>,
+        unsupported: Option<&'static str>,
+    ) -> Self {
+        DirtyLog {
+            ram,
+            vcpus,
+            unsupported,
+        }
     }
 
     /// The pages written since the last take, as a bitmap (bit `i` of word
@@ -36,6 +46,9 @@ impl DirtyLog {
     /// afterwards. `Err` if a vCPU did not acknowledge in time (the log is
     /// then not exact and the caller must not rely on it).
     pub fn take(&self) -> Result<Vec<u64>, String> {
+        if let Some(why) = self.unsupported {
+            return Err(why.into());
+        }
         let log = self.ram.take_dirty();
         for v in &self.vcpus {
             v.drop_cached_translations()?;
