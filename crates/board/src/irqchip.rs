@@ -41,6 +41,8 @@ pub trait KernelIrqchip: Send + Sync {
     fn save(&self, gic: &mut Gic) -> Result<(), String>;
     /// Loads `gic` into the kernel controller (restoring the VM).
     fn restore(&self, gic: &Gic) -> Result<(), String>;
+    /// The frequency of the counter the guest reads (the host's CNTFRQ).
+    fn counter_hz(&self) -> u64;
 }
 
 use crate::gic::Gic;

@@ -20,6 +20,9 @@ pub struct BoardState {
     /// The guest counter (CNTVCT) when the state was saved: a restored VM's
     /// counter continues from here.
     pub counter: u64,
+    /// The counter's frequency (CNTFRQ) the guest timed itself by: a VM
+    /// whose counter runs at another cannot continue it.
+    pub counter_hz: u64,
     /// The interrupt controller.
     pub gic: Gic,
     /// Each CPU's physical and virtual timer.
@@ -31,6 +34,14 @@ pub struct BoardState {
 }
 
 impl Board {
+    /// The frequency of the counter the guest reads: the model's, or the
+    /// host's when the kernel has the interrupt controller (KVM).
+    pub fn counter_hz(&self) -> u64 {
+        self.irq
+            .kernel()
+            .map_or(a64::COUNTER_HZ, |k| k.counter_hz())
+    }
+
     /// The board's state. Call while the machine is paused (or not yet
     /// running): a running guest changes it under the caller. With the
     /// interrupt controller in the kernel (KVM), its state is read from
@@ -48,6 +59,7 @@ impl Board {
             cpus: self.num_cpus(),
             ram_size: self.ram.size(),
             counter: self.counter(),
+            counter_hz: self.counter_hz(),
             gic,
             timers,
             uart: self.uart.with(|u| u.state()),
@@ -67,6 +79,13 @@ impl Board {
                 saved.ram_size >> 20,
                 self.num_cpus(),
                 self.ram.size() >> 20
+            ));
+        }
+        if saved.counter_hz != self.counter_hz() {
+            return Err(format!(
+                "the guest's counter ran at {} Hz and this VM's runs at {} Hz: its clocks would run at the wrong speed",
+                saved.counter_hz,
+                self.counter_hz()
             ));
         }
         if saved.timers.len() != saved.cpus {

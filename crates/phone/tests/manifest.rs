@@ -90,6 +90,14 @@ fn a_good_manifest_reads_with_paths_cids_and_defaults() {
 }
 
 #[test]
+fn accel_is_read_and_written_back() {
+    let m = parse(&GOOD.replacen("balloon = true", "balloon = true\naccel = \"soft\"", 1)).unwrap();
+    assert_eq!(m.vms[0].config.accel, vmm::Accel::Soft);
+    assert_eq!(m.vms[1].config.accel, vmm::Accel::Auto);
+    assert!(m.vms[0].to_toml().unwrap().contains("accel = \"soft\""));
+}
+
+#[test]
 fn without_a_foreground_vm_the_first_is() {
     let m = parse(&GOOD.replace("foreground = true\n", "")).unwrap();
     assert!(m.vms[0].foreground && !m.vms[1].foreground);
@@ -112,6 +120,11 @@ fn mistakes_are_refused_naming_the_key() {
             "balloon = true",
             "balloon = true\nballon = true",
             "vm[0].ballon: unknown field `ballon`",
+        ),
+        (
+            "balloon = true",
+            "balloon = true\naccel = \"tcg\"",
+            "vm[0].accel: unknown variant `tcg`, expected one of `auto`, `soft`, `kvm`",
         ),
         (
             "name = \"demo\"",

@@ -53,10 +53,15 @@ const A72_612: Host = Host {
     kernel: "kvm-host/Image-6.12",
 };
 
+/// One emulated host at a time: each takes both of the machine's cores
+/// (-smp 2), and two at once starve each other's guests.
+static ONE_HOST: Mutex<()> = Mutex::new(());
+
 /// Boots `host` with `append` on its command line and returns its console
 /// once it powers off. QEMU is killed (by PID) past `limit`.
 fn run_host(host: &Host, append: &str, limit: Duration) -> String {
     let cache = host_dir();
+    let _turn = ONE_HOST.lock().unwrap_or_else(|e| e.into_inner());
     let mut child = Command::new("qemu-system-aarch64")
         .args([
             "-M",

@@ -330,6 +330,14 @@ fn damaged_or_foreign_states_are_refused() {
         .err()
         .expect("another RAM size is refused");
     assert!(e.to_string().contains("MiB of RAM"), "{e}");
+    // A guest that timed itself by another counter frequency (a phone's
+    // 19.2 MHz, say) would see its clocks run at the wrong speed here.
+    let mut other_clock = state.clone();
+    other_clock.board.counter_hz = 19_200_000;
+    let e = Vm::restore(&cfg, Box::new(std::io::sink()), None, &other_clock, &ram)
+        .err()
+        .expect("another counter frequency is refused");
+    assert!(e.to_string().contains("19200000 Hz"), "{e}");
     let e = Vm::restore(&cfg, Box::new(std::io::sink()), None, &state, &wrong_ram)
         .err()
         .expect("a RAM image of another size is refused");

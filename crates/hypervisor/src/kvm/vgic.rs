@@ -261,6 +261,13 @@ impl KernelIrqchip for Vgic {
         Ok(())
     }
 
+    fn counter_hz(&self) -> u64 {
+        let hz: u64;
+        // SAFETY: CNTFRQ_EL0 is readable at EL0 (Linux allows it); no side effects.
+        unsafe { std::arch::asm!("mrs {}, cntfrq_el0", out(reg) hz, options(nomem, nostack)) };
+        hz
+    }
+
     fn restore(&self, gic: &Gic) -> Result<(), String> {
         for cpu in 0..gic.num_cpus() {
             let b = gic.cpu_bits(cpu);
