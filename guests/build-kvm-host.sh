@@ -60,7 +60,7 @@ mv "$out/pocketvisor.tmp" "$out/pocketvisor"
 busybox="$here/cache/user/busybox"
 [ -x "$busybox" ] || die "run guests/fetch-user-guests.sh first"
 stamp=$(cat "$busybox" "$out/pocketvisor" "$linux/Image" "$linux/initramfs.cpio.gz" "$here/kvm-host/init" \
-            "$here"/kvm-host/scenarios/*.sh "$here/c/vsock-tool.c" | md5sum | cut -d' ' -f1)
+            "$here"/kvm-host/scenarios/*.sh "$here/kvm-host/phone-lib.sh" "$here/c/vsock-tool.c" | md5sum | cut -d' ' -f1)
 if [ ! -f "$out/initramfs.cpio" ] || [ "$(cat "$out/initramfs.stamp" 2>/dev/null)" != "$stamp" ]; then
     root="$(mktemp -d)"
     trap 'rm -rf "$root"' EXIT
@@ -71,6 +71,7 @@ if [ ! -f "$out/initramfs.cpio" ] || [ "$(cat "$out/initramfs.stamp" 2>/dev/null
     aarch64-linux-gnu-gcc -static -O2 -s -o "$root/bin/vsock-tool" "$here/c/vsock-tool.c"
     install -m 755 "$here/kvm-host/init" "$root/init"
     install -m 644 "$here"/kvm-host/scenarios/*.sh "$root/scenarios/"
+    install -m 644 "$here/kvm-host/phone-lib.sh" "$root/phone-lib.sh"
     install -m 644 "$linux/Image" "$root/guest/Image"
     install -m 644 "$linux/initramfs.cpio.gz" "$root/guest/initramfs.cpio.gz"
     # The guest's disk, as the host-side virtio-blk tests make it (known.txt,

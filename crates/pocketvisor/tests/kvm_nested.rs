@@ -90,19 +90,7 @@ fn run_host(host: &Host, append: &str, limit: Duration) -> String {
         .spawn()
         .expect("qemu-system-aarch64 (apt-get install qemu-system-arm)");
     let out = Arc::new(Mutex::new(String::new()));
-    let mut stdout = child.stdout.take().unwrap();
-    let sink = out.clone();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
+    let reader = common::vmm_process::collect(child.stdout.take().unwrap(), out.clone());
     let start = Instant::now();
     loop {
         if child.try_wait().unwrap().is_some() {

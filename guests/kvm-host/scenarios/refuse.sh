@@ -1,27 +1,8 @@
 # A VM booted under KVM on a host whose KVM cannot hide its features (Linux
 # 6.1) is snapshotted and restored as a clone on the software CPU: the clone
 # must be refused, naming the CPU features the software CPU lacks.
-st=/tmp/phone
-cp /guest/disk.img /tmp/disk.img
-cat > /tmp/phone.toml <<EOT
-[phone]
-name = "nested"
-state_dir = "$st"
-memory = "512M"
-background_cpu = 100
-
-[[vm]]
-name = "open"
-role = "open"
-kernel = "/guest/Image"
-initrd = "/guest/initramfs.cpio.gz"
-cmdline = "console=ttyAMA0 quiet cryptomgr.notests pv.run=snapshot"
-mem = "160M"
-disks = ["/tmp/disk.img"]
-accel = "kvm"
-EOT
-phone() { pocketvisor phone "$@" --phone "$st"; }
-pocketvisor phone up --detach /tmp/phone.toml || exit 1
+. /phone-lib.sh
+start_phone 512M || exit 1
 t=0
 until grep -q "^COUNT 5 " "$st/vms/open/console.log" 2>/dev/null; do
     t=$((t + 1)); [ $t -lt 240 ] || { echo "TIMEOUT open"; exit 1; }; sleep 0.5

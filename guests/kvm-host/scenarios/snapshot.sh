@@ -4,25 +4,7 @@
 # under KVM, and as a clone on the software CPU; that clone is snapshotted
 # in turn and continues under KVM again. Each clone must continue the
 # count (no reboot) and keep counting.
-st=/tmp/phone
-cp /guest/disk.img /tmp/disk.img
-cat > /tmp/phone.toml <<EOT
-[phone]
-name = "nested"
-state_dir = "$st"
-memory = "640M"
-background_cpu = 100
-
-[[vm]]
-name = "open"
-role = "open"
-kernel = "/guest/Image"
-initrd = "/guest/initramfs.cpio.gz"
-cmdline = "console=ttyAMA0 quiet cryptomgr.notests pv.run=snapshot"
-mem = "160M"
-disks = ["/tmp/disk.img"]
-accel = "kvm"
-EOT
+. /phone-lib.sh
 counts() { sed -n 's/^COUNT \([0-9]*\) .*/\1/p' "$st/vms/$1/console.log" 2>/dev/null; }
 last() { counts "$1" | tail -1; }
 # Waits until VM $1 has counted to $2 (at most $3 seconds).
@@ -35,7 +17,6 @@ wait_count() {
     done
     echo "REACHED $1 $(last "$1")"
 }
-phone() { pocketvisor phone "$@" --phone "$st"; }
 diagnose() {
     pocketvisor phone status --phone "$st"
     sed 's/^/LOG /' "$st/phone.log"
@@ -50,7 +31,7 @@ report() {
     echo "SEQ $1 $(counts "$1" | tr '\n' ' ')"
 }
 
-pocketvisor phone up --detach /tmp/phone.toml || exit 1
+start_phone 640M || exit 1
 wait_count open 20 120 || exit 1
 freeze open /tmp/snap-kvm || exit 1
 n=$(last open)

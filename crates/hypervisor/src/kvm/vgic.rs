@@ -65,6 +65,20 @@ fn cpu_attr(cpu: usize) -> u64 {
     ((m >> 8 & 0xff_0000_0000) >> 8 | m & 0xff_ffff) << 32
 }
 
+/// Where a bank of 32 interrupts' registers is: the distributor's
+/// (`cpu` None) or CPU `cpu`'s redistributor SGI frame, as (attribute
+/// group, attribute prefix, frame offset).
+fn bank(cpu: Option<usize>) -> (u32, u64, u64) {
+    match cpu {
+        None => (KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0, 0),
+        Some(c) => (
+            KVM_DEV_ARM_VGIC_GRP_REDIST_REGS,
+            cpu_attr(c),
+            off::SGI_FRAME,
+        ),
+    }
+}
+
 impl Vgic {
     fn access(&self, group: u32, attr: u64, data: *mut u8, write: bool) -> Result<(), String> {
         let mut a = kvm_device_attr {
@@ -113,14 +127,7 @@ impl Vgic {
         base: u32,
         count: u32,
     ) -> Result<(), String> {
-        let (group, prefix, frame) = match cpu {
-            None => (KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0, 0),
-            Some(c) => (
-                KVM_DEV_ARM_VGIC_GRP_REDIST_REGS,
-                cpu_attr(c),
-                off::SGI_FRAME,
-            ),
-        };
+        let (group, prefix, frame) = bank(cpu);
         let word = |reg: u64| prefix | (frame + reg + (base as u64 / 32) * 4);
         let group1 = self.read32(group, word(off::IGROUPR))?;
         let enabled = self.read32(group, word(off::ISENABLER))?;
@@ -166,14 +173,7 @@ impl Vgic {
         base: u32,
         count: u32,
     ) -> Result<(), String> {
-        let (group, prefix, frame) = match cpu {
-            None => (KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0, 0),
-            Some(c) => (
-                KVM_DEV_ARM_VGIC_GRP_REDIST_REGS,
-                cpu_attr(c),
-                off::SGI_FRAME,
-            ),
-        };
+        let (group, prefix, frame) = bank(cpu);
         let irqs: Vec<IrqBits> = (0..count)
             .map(|i| gic.irq_bits(cpu.unwrap_or(0), base + i).unwrap_or_default())
             .collect();

@@ -22,7 +22,12 @@ pub struct VmmProcess {
     hang_up: Arc<AtomicBool>,
 }
 
-fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+/// Appends everything `from` yields to `into`, on a thread of its own
+/// (joined, the text is complete).
+pub fn collect(
+    mut from: impl Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = from.read(&mut buf) {
@@ -33,7 +38,7 @@ fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
                 .unwrap()
                 .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
-    });
+    })
 }
 
 /// Opens a pseudo-terminal: (master, slave), both close-on-exec so that
@@ -109,8 +114,8 @@ impl VmmProcess {
             .spawn()
             .expect("start pocketvisor");
         let output = Arc::new(Mutex::new(String::new()));
-        collect(child.stdout.take().unwrap(), output.clone());
-        collect(child.stderr.take().unwrap(), output.clone());
+        let _ = collect(child.stdout.take().unwrap(), output.clone());
+        let _ = collect(child.stderr.take().unwrap(), output.clone());
         VmmProcess {
             child,
             output,
