@@ -134,9 +134,16 @@ impl Services {
 /// Every port the services listen on.
 pub const PORTS: [u32; 4] = [ATTEST_PORT, AUTH_PORT, DRM_PORT, BILLING_PORT];
 
-/// Serves `port` forever: a thread per connection.
+/// Binds `port`, then serves it forever on a thread of its own (a thread
+/// per connection). Returns once the port accepts connections, so the
+/// caller may announce it.
 pub fn listen(services: Arc<Services>, port: u32) -> std::io::Result<()> {
     let listener = crate::vsock::Listener::bind(port)?;
+    std::thread::spawn(move || accept_forever(&services, port, &listener));
+    Ok(())
+}
+
+fn accept_forever(services: &Arc<Services>, port: u32, listener: &crate::vsock::Listener) -> ! {
     loop {
         let (stream, _) = match listener.accept() {
             Ok(c) => c,

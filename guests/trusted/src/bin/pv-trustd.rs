@@ -105,13 +105,12 @@ fn main() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let services = Arc::new(Services::new(Box::new(trust), Box::new(storage), output));
+    // Every port is bound before READY is printed: a client that saw it
+    // finds them all listening.
     for port in PORTS {
-        let s = services.clone();
-        std::thread::spawn(move || {
-            if let Err(e) = listen(s, port) {
-                fatal(&format!("cannot listen on vsock port {port}: {e}"));
-            }
-        });
+        if let Err(e) = listen(services.clone(), port) {
+            fatal(&format!("cannot listen on vsock port {port}: {e}"));
+        }
     }
     println!("PV-TRUSTD-READY ports {PORTS:?}");
     let _ = std::io::stdout().flush();
