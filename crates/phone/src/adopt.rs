@@ -109,6 +109,16 @@ impl Supervisor {
         restore: Option<PathBuf>,
     ) -> Result<(), PhoneError> {
         let name = entry.name.clone();
+        // Its workers load the manifest with the imported VMs: it must
+        // still pass every check (the memory budget above all).
+        if let Some(source) = self.shared.manifest().source.clone() {
+            if let Err(e) = Manifest::load(&source) {
+                let _ = std::fs::remove_dir_all(dir);
+                return Err(PhoneError::Conflict(format!(
+                    "the phone cannot take VM {name}: {e}"
+                )));
+            }
+        }
         let i = match self.shared.add_vm(entry) {
             Ok(i) => i,
             Err(e) => {

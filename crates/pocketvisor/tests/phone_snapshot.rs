@@ -4,7 +4,8 @@
 //! counter continues from the snapshot's value (not from 1) and the file
 //! in RAM is back. Two clones of the same snapshot (`--as`, with copies of
 //! the disk) join the running phone beside it, each with its own CID, and
-//! each carries on from the snapshot too. The snapshot's RAM is sparse. A changed disk, a
+//! each carries on from the snapshot too; a third, over the phone's memory
+//! budget, is refused. The snapshot's RAM is sparse. A changed disk, a
 //! snapshot directory that exists, one that is damaged, and a running VM
 //! are refused with one clear error each.
 
@@ -22,7 +23,8 @@ const LIMIT: Duration = Duration::from_secs(120);
 fn a_snapshot_continues_where_it_was_taken() {
     let mut vm = VmSpec::new("personal", "open");
     vm.data_disk = Some("personal.img");
-    let p = TestPhone::up("memory = \"512M\"", &[vm], "");
+    // Room for the VM and two clones: a third is over the budget.
+    let p = TestPhone::up("memory = \"400M\"", &[vm], "");
     let disk = p.dir.path().join("personal.img");
     common::counting::start(&p, "personal");
 
@@ -94,6 +96,17 @@ fn a_snapshot_continues_where_it_was_taken() {
                 .to_string(),
         );
     }
+    // A clone the phone's memory budget has no room for: refused, and
+    // nothing of it is left.
+    let out = p.cli(&["restore", s, "--as", "twin-c"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("the phone cannot take VM twin-c")
+            && err.contains("phone.memory"),
+        "{err}"
+    );
+    assert!(!p.state.join("imported/twin-c").exists());
     assert_ne!(cids[0], cids[1]);
     assert!(!cids.contains(&"cid = 3".to_string()), "{cids:?}");
     assert_eq!(p.vm("personal")["state"], "running");

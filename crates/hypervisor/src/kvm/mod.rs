@@ -12,7 +12,6 @@ mod regs;
 mod vcpu;
 mod vgic;
 
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use board::{layout, Board};
@@ -48,8 +47,6 @@ pub(crate) struct KvmShared {
 
 /// A VM under KVM: created with [`KvmVm::new`], it hands out its vCPUs.
 pub struct KvmVm {
-    board: Arc<Board>,
-    shared: Arc<KvmShared>,
     vcpus: Vec<KvmVcpu>,
 }
 
@@ -117,7 +114,7 @@ impl KvmVm {
             features::restrict(&fd, &soft_features)?;
             fds.push(fd);
         }
-        let gic = create_gic(&vm, board.num_cpus())?;
+        let gic = create_gic(&vm)?;
         let shared = Arc::new(KvmShared { vm, gic });
         board.use_kernel_irqchip(Box::new(vgic::Vgic { vm: shared.clone() }))?;
         let vcpus = fds
@@ -125,33 +122,19 @@ impl KvmVm {
             .enumerate()
             .map(|(index, fd)| KvmVcpu::new(fd, index, board.clone(), shared.clone()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(KvmVm {
-            board,
-            shared,
-            vcpus,
-        })
+        Ok(KvmVm { vcpus })
     }
 
     /// The VM's vCPUs, in index order (call once).
     pub fn take_vcpus(&mut self) -> Vec<KvmVcpu> {
         std::mem::take(&mut self.vcpus)
     }
-
-    /// The board the VM runs.
-    pub fn board(&self) -> &Arc<Board> {
-        &self.board
-    }
-
-    /// The VM file descriptor's number (for diagnostics).
-    pub fn fd(&self) -> i32 {
-        self.shared.vm.as_raw_fd()
-    }
 }
 
 /// The in-kernel vGICv3: distributor and redistributors where the board's
 /// device tree says they are, 32 private interrupts plus the board's SPIs.
 /// Initialised last, once every vCPU exists (KVM requires it).
-fn create_gic(vm: &VmFd, cpus: usize) -> Result<DeviceFd, String> {
+fn create_gic(vm: &VmFd) -> Result<DeviceFd, String> {
     let mut dev = kvm_create_device {
         type_: kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3,
         fd: 0,
@@ -195,6 +178,5 @@ fn create_gic(vm: &VmFd, cpus: usize) -> Result<DeviceFd, String> {
         ),
         "initialisation",
     )?;
-    let _ = cpus;
     Ok(gic)
 }

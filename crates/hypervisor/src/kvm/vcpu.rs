@@ -69,13 +69,24 @@ impl KvmVcpu {
             exits,
             ..
         } = self;
+        // An MMIO access is complete (its load's register written, the PC
+        // past it) only once KVM_RUN is entered again.
+        let mut mmio_served = false;
         loop {
             fd.set_kvm_immediate_exit(0);
             if handle.kicker.take() {
+                if mmio_served {
+                    // Finish it without running guest code, so the state
+                    // read next (a snapshot, a migration) is consistent.
+                    fd.set_kvm_immediate_exit(1);
+                    let _ = fd.run();
+                    fd.set_kvm_immediate_exit(0);
+                }
                 return VcpuExit::Yield;
             }
             let exit = fd.run();
             *exits += 1;
+            mmio_served = matches!(exit, Ok(KvmExit::MmioRead(..) | KvmExit::MmioWrite(..)));
             match exit {
                 Ok(KvmExit::MmioRead(addr, data)) => {
                     // Nothing mapped there reads as zero (as on QEMU's virt).
