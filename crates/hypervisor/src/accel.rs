@@ -7,7 +7,7 @@ use std::sync::Arc;
 use board::Board;
 
 use crate::soft::SoftVm;
-use crate::Vcpu;
+use crate::{Vcpu, Vcpus};
 
 /// Which backend a VM asks for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -104,19 +104,30 @@ pub fn choose(accel: Accel) -> Result<Backend, String> {
 
 /// The vCPUs of a VM on `board` (one per board CPU, the first at reset),
 /// run by `backend` (as [`choose`] picked it).
-pub fn create_vcpus(board: &Arc<Board>, backend: &Backend) -> Result<Vec<Box<dyn Vcpu>>, String> {
+pub fn create_vcpus(board: &Arc<Board>, backend: &Backend) -> Result<Vcpus, String> {
     Ok(match backend.accel {
         #[cfg(target_arch = "aarch64")]
-        Accel::Kvm => crate::kvm::KvmVm::new(board.clone())?
-            .take_vcpus()
-            .into_iter()
-            .map(|v| Box::new(v) as Box<dyn Vcpu>)
-            .collect(),
+        Accel::Kvm => {
+            let mut vm = crate::kvm::KvmVm::new(board.clone())?;
+            Vcpus {
+                guest_writes: Some(vm.guest_writes()),
+                io_events: Some(vm.io_events()),
+                list: vm
+                    .take_vcpus()
+                    .into_iter()
+                    .map(|v| Box::new(v) as Box<dyn Vcpu>)
+                    .collect(),
+            }
+        }
         _ => {
             let soft = SoftVm::new(board.clone());
-            (0..board.num_cpus())
-                .map(|i| Box::new(soft.create_vcpu(i)) as Box<dyn Vcpu>)
-                .collect()
+            Vcpus {
+                list: (0..board.num_cpus())
+                    .map(|i| Box::new(soft.create_vcpu(i)) as Box<dyn Vcpu>)
+                    .collect(),
+                guest_writes: None,
+                io_events: None,
+            }
         }
     })
 }

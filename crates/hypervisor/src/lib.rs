@@ -17,6 +17,8 @@
 mod accel;
 #[cfg(target_arch = "aarch64")]
 pub mod kvm;
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+mod page_bits;
 pub mod soft;
 
 pub use accel::{choose, create_vcpus, Accel, Backend};
@@ -74,6 +76,44 @@ pub trait VcpuHandle: Send + Sync {
     /// tracking needs no such step return at once. `Err` if the vCPU did
     /// not answer in time.
     fn drop_cached_translations(&self) -> Result<(), String>;
+}
+
+/// The guest's own stores to its RAM as a backend tracks them, where our
+/// RAM's dirty log cannot see them (under KVM the guest writes natively;
+/// our devices' writes are still marked in the RAM's log).
+pub trait GuestWriteLog: Send + Sync {
+    /// ORs into `log` (one bit per 4 KiB page from the RAM's base, as
+    /// `board::GuestRam::take_dirty` lays it out) the pages the guest wrote
+    /// since the last call, and starts over. The first call starts the
+    /// tracking and adds nothing: what the guest wrote before it is not
+    /// known.
+    fn take(&self, log: &mut [u64]) -> Result<(), String>;
+
+    /// Stops tracking (it costs the guest write faults); the next
+    /// [`GuestWriteLog::take`] starts again.
+    fn stop(&self);
+}
+
+/// Guest writes a backend turns into host events without leaving guest
+/// code (KVM's ioeventfd): a virtio queue kick then costs the vCPU no exit
+/// to the VMM.
+pub trait IoEvents: Send + Sync {
+    /// A non-blocking eventfd the backend signals whenever the guest writes
+    /// the 32-bit `value` to MMIO address `addr`; such writes no longer
+    /// reach the board (others to `addr` still do).
+    fn watch_write(&self, addr: u64, value: u32) -> Result<std::os::fd::OwnedFd, String>;
+}
+
+/// A VM's vCPUs and what their backend keeps beside them.
+pub struct Vcpus {
+    /// One per board CPU, in index order; the first starts at reset.
+    pub list: Vec<Box<dyn Vcpu>>,
+    /// The guest's own RAM writes, where the backend tracks them (KVM);
+    /// `None` where every guest store reaches the RAM's dirty log.
+    pub guest_writes: Option<std::sync::Arc<dyn GuestWriteLog>>,
+    /// Guest writes the backend can turn into events (KVM); `None` where
+    /// every MMIO write reaches the board.
+    pub io_events: Option<std::sync::Arc<dyn IoEvents>>,
 }
 
 /// One virtual CPU, as the VMM drives it.

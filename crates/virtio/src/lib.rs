@@ -15,5 +15,5 @@ pub mod state;
 pub mod vsock;
 
 pub use device::{read_config_bytes, VirtioDevice};
-pub use mmio::{MmioTransport, Notifier};
+pub use mmio::{MmioTransport, Notifier, QueueKicks};
 pub use state::{DeviceState, TransportState};

@@ -8,6 +8,7 @@
 //! with an I/O thread raises its interrupt line from that thread
 //! ([`board::IrqLine`]); host events reach it as a message too.
 
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,65 @@ struct Shared {
     config_generation: AtomicU32,
     /// Whether the driver set DRIVER_OK (configuration changes interrupt it).
     driver_ok: AtomicBool,
+    /// Queue kicks that bypass the MMIO path (see [`QueueKicks`]): an
+    /// event per queue, set once.
+    kick_events: std::sync::OnceLock<Vec<(usize, OwnedFd)>>,
+}
+
+impl Shared {
+    /// Whether a kick event is signalled and not yet taken.
+    fn kick_pending(&self) -> bool {
+        let Some(events) = self.kick_events.get() else {
+            return false;
+        };
+        let mut fds: Vec<libc::pollfd> = events
+            .iter()
+            .map(|(_, fd)| libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: poll with a zero timeout over descriptors we own.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+        n > 0
+    }
+}
+
+/// Queue kicks that reach a transport without an MMIO exit: KVM signals an
+/// event (an ioeventfd) when the guest writes a queue's index to
+/// QueueNotify, and a thread of the VMM passes it on from here to the
+/// device's I/O thread. Cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct QueueKicks {
+    shared: Arc<Shared>,
+    worker: Sender<Work>,
+}
+
+impl QueueKicks {
+    /// The events to wait for, each with the queue it kicks.
+    pub fn events(&self) -> Vec<(usize, RawFd)> {
+        self.shared
+            .kick_events
+            .get()
+            .map(|e| e.iter().map(|(q, fd)| (*q, fd.as_raw_fd())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Takes the signalled event `fd` of queue `index` and hands the kick
+    /// to the I/O thread. The work is counted before the event is taken,
+    /// so a pause never sees neither (and lets a device run on).
+    pub fn forward(&self, index: usize, fd: RawFd) {
+        self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        let mut count = [0u8; 8];
+        // SAFETY: an 8-byte read of an eventfd into our buffer; it does
+        // not block (the event is non-blocking) and may find nothing.
+        let _ = unsafe { libc::read(fd, count.as_mut_ptr().cast(), 8) };
+        // The count taken over by the work item (the I/O thread ends it).
+        if self.worker.send(Work::Queue(index)).is_err() {
+            self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// What the I/O thread is asked to do.
@@ -88,6 +148,13 @@ impl Drop for MmioTransport {
     }
 }
 
+/// Whether `PV_TRACE_VIRTIO` asks for queue events on stderr (read once:
+/// a kick must not scan the environment).
+fn tracing() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("PV_TRACE_VIRTIO").is_some())
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -120,7 +187,7 @@ fn serve(core: &Mutex<Core>, shared: &Shared, ram: &GuestRam, index: usize) -> b
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    if std::env::var_os("PV_TRACE_VIRTIO").is_some() {
+                    if tracing() {
                         eprintln!(
                             "virtio {}: queue {i}: {e}; device needs reset",
                             device.device_id()
@@ -167,6 +234,10 @@ fn poll_core(core: &Mutex<Core>, shared: &Shared, ram: &GuestRam) -> bool {
 }
 
 impl MmioTransport {
+    /// The offset of QueueNotify, where the driver writes a queue's index
+    /// to kick it.
+    pub const QUEUE_NOTIFY: u64 = reg::QUEUE_NOTIFY;
+
     /// Wraps `device`, whose queues live in `ram`; queues are served on the
     /// thread that kicks them (the vCPU).
     pub fn new(device: Box<dyn VirtioDevice>, ram: Arc<GuestRam>) -> Self {
@@ -226,6 +297,24 @@ impl MmioTransport {
             t.worker_thread = Some(handle);
         }
         t
+    }
+
+    /// Takes queue kicks from `events` (a non-blocking eventfd per queue
+    /// index, signalled outside the MMIO path) and returns the handle that
+    /// passes them on. `None` without an I/O thread (kicks then stay MMIO
+    /// writes) or if events were given before.
+    pub fn watch_kicks(&self, events: Vec<(usize, OwnedFd)>) -> Option<QueueKicks> {
+        let worker = self.worker.clone()?;
+        self.shared.kick_events.set(events).ok()?;
+        Some(QueueKicks {
+            shared: self.shared.clone(),
+            worker,
+        })
+    }
+
+    /// The number of queues the device has.
+    pub fn num_queues(&self) -> usize {
+        lock(&self.core).queues.len()
     }
 
     /// The transport's and its device's state. Call while the VM is paused
@@ -320,7 +409,7 @@ impl MmioTransport {
     fn notify(&mut self, index: usize) {
         // Some drivers (virtio-balloon's statistics) kick before DRIVER_OK;
         // a configured queue is served once features are agreed.
-        if std::env::var_os("PV_TRACE_VIRTIO").is_some() {
+        if tracing() {
             eprintln!("virtio: notify queue {index}");
         }
         if !self.send(Work::Queue(index)) {
@@ -392,7 +481,7 @@ fn set_half(reg: &mut u64, high: bool, value: u64) {
 
 impl MmioDevice for MmioTransport {
     fn busy(&self) -> bool {
-        self.shared.in_flight.load(Ordering::Acquire) != 0
+        self.shared.in_flight.load(Ordering::Acquire) != 0 || self.shared.kick_pending()
     }
 
     fn read(&mut self, offset: u64, size: u8) -> u64 {

@@ -12,32 +12,35 @@
 //! through a fresh TLB fill and is marked again.
 //!
 //! How a vCPU drops its cached translations is the backend's business
-//! ([`hypervisor::VcpuHandle::drop_cached_translations`]).
+//! ([`hypervisor::VcpuHandle::drop_cached_translations`]). A backend whose
+//! guest stores bypass the RAM (KVM) keeps their log itself
+//! ([`hypervisor::GuestWriteLog`]): a take adds it to the RAM's, which
+//! still holds the devices' writes.
 
 use std::sync::Arc;
 
 use board::GuestRam;
-use hypervisor::VcpuHandle;
+use hypervisor::{GuestWriteLog, VcpuHandle};
 
 /// Takes the VM's dirty log; cheap to clone, usable from any thread.
 #[derive(Clone)]
 pub struct DirtyLog {
     ram: Arc<GuestRam>,
     vcpus: Vec<Arc<dyn VcpuHandle>>,
-    /// Why the log cannot be exact on this VM's backend, if it cannot.
-    unsupported: Option<&'static str>,
+    /// The guest's own stores, where the backend logs them.
+    guest_writes: Option<Arc<dyn GuestWriteLog>>,
 }
 
 impl DirtyLog {
     pub(crate) fn new(
         ram: Arc<GuestRam>,
         vcpus: Vec<Arc<dyn VcpuHandle>>,
-        unsupported: Option<&'static str>,
+        guest_writes: Option<Arc<dyn GuestWriteLog>>,
     ) -> Self {
         DirtyLog {
             ram,
             vcpus,
-            unsupported,
+            guest_writes,
         }
     }
 
@@ -45,15 +48,27 @@ impl DirtyLog {
     /// `w` is the page at RAM base + (64 w + i) × 4 KiB); the log is empty
     /// afterwards. `Err` if a vCPU did not acknowledge in time (the log is
     /// then not exact and the caller must not rely on it).
+    ///
+    /// Under a backend that logs the guest's stores itself (KVM) the first
+    /// take starts that log, so it reports only the devices' writes: a
+    /// caller copies all of RAM after it (a migration's first round).
     pub fn take(&self) -> Result<Vec<u64>, String> {
-        if let Some(why) = self.unsupported {
-            return Err(why.into());
+        let mut log = self.ram.take_dirty();
+        if let Some(kernel) = &self.guest_writes {
+            kernel.take(&mut log)?;
         }
-        let log = self.ram.take_dirty();
         for v in &self.vcpus {
             v.drop_cached_translations()?;
         }
         Ok(log)
+    }
+
+    /// Ends the backend's own log of guest stores (the guest pays for it
+    /// in write faults) until the next take; the RAM's log goes on.
+    pub fn stop(&self) {
+        if let Some(kernel) = &self.guest_writes {
+            kernel.stop();
+        }
     }
 
     /// The page numbers (from RAM base) set in a bitmap from [`DirtyLog::take`].

@@ -5,6 +5,7 @@
 mod config;
 mod control;
 mod dirty;
+mod kicks;
 mod panic_watch;
 mod ports;
 mod quota;

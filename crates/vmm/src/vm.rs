@@ -23,6 +23,7 @@ use virtio::{MmioTransport, Notifier, VirtioDevice};
 use crate::config::{NetBackendConfig, NetConfig, VmConfig};
 use crate::control::{SharedVcpu, VcpuCounters, VmControl};
 use crate::dirty::DirtyLog;
+use crate::kicks::KickThread;
 use crate::panic_watch::{BoardSlot, PanicWatch};
 use crate::ports::{self, SocketOutput};
 use crate::quota::CpuQuota;
@@ -69,12 +70,17 @@ pub enum VmEnd {
 
 /// A VM ready to run.
 pub struct Vm {
+    /// Passes queue kicks KVM turned into events to the devices; dropped
+    /// first (it holds the devices' work queues open).
+    _kicks: Option<KickThread>,
     board: Arc<Board>,
     /// The backend running the vCPUs, and why it was chosen.
     backend: Backend,
     /// The vCPUs, behind the hypervisor seam (each locked by the thread
     /// running it between exits, and by a state save while paused).
     vcpus: Vec<SharedVcpu>,
+    /// The guest's own RAM writes where the backend tracks them (KVM).
+    guest_writes: Option<Arc<dyn hypervisor::GuestWriteLog>>,
     /// Each vCPU's counters as its loop last published them.
     counters: Vec<Arc<VcpuCounters>>,
     /// The virtio transports, in device order (their state is saved here).
@@ -314,8 +320,10 @@ impl Vm {
         // The vCPUs first: under KVM the interrupt controller moves into
         // the kernel here, before any device can raise a line.
         let backend = hypervisor::choose(cfg.accel).map_err(VmError::Config)?;
-        let vcpus: Vec<SharedVcpu> = hypervisor::create_vcpus(&board, &backend)
-            .map_err(VmError::Host)?
+        let created = hypervisor::create_vcpus(&board, &backend).map_err(VmError::Host)?;
+        let (guest_writes, io_events) = (created.guest_writes, created.io_events);
+        let vcpus: Vec<SharedVcpu> = created
+            .list
             .into_iter()
             .map(|v| Arc::new(Mutex::new(v)))
             .collect();
@@ -413,12 +421,26 @@ impl Vm {
             transports.push(transport);
             virtio.push((base, spi));
         }
+        // Under KVM queue kicks become events: no vCPU exit for them.
+        let kicks = match &io_events {
+            Some(io) => {
+                let at: Vec<_> = virtio
+                    .iter()
+                    .map(|&(base, _)| base)
+                    .zip(transports.iter().cloned())
+                    .collect();
+                KickThread::start(io.as_ref(), &at).map_err(VmError::Host)?
+            }
+            None => None,
+        };
         let vm = Vm {
+            _kicks: kicks,
             board,
             backend,
             counters: vcpus.iter().map(|_| Arc::default()).collect(),
             quota: CpuQuota::default(),
             vcpus,
+            guest_writes,
             transports,
             running: Arc::default(),
             balloon,
@@ -470,12 +492,7 @@ impl Vm {
     /// VM runs.
     pub fn dirty_log(&self) -> DirtyLog {
         let vcpus = self.vcpus.iter().map(|v| lock_vcpu(v).handle()).collect();
-        // Under KVM the guest's stores bypass our log: KVM keeps its own
-        // (KVM_GET_DIRTY_LOG), which is not read yet.
-        let unsupported = (self.backend.accel == hypervisor::Accel::Kvm).then_some(
-            "the dirty log of a VM under KVM is not available yet (live migration needs it)",
-        );
-        DirtyLog::new(self.board.ram.clone(), vcpus, unsupported)
+        DirtyLog::new(self.board.ram.clone(), vcpus, self.guest_writes.clone())
     }
 
     /// Runs the boot CPU on the calling thread until the guest stops.

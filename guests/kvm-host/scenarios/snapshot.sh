@@ -7,7 +7,7 @@
 # count (no reboot) and keep counting.
 . /phone-lib.sh
 counts() { sed -n 's/^COUNT \([0-9]*\) .*/\1/p' "$st/vms/$1/console.log" 2>/dev/null; }
-last() { counts "$1" | tail -1; }
+last() { counts "$1" | tail -1 | tr -cd '0-9'; }
 # Waits until VM $1 has counted to $2 (at most $3 seconds).
 wait_count() {
     t=0

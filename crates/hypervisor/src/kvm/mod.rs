@@ -6,7 +6,9 @@
 //! dispatched to `Board::mmio_read/mmio_write`), and device interrupt
 //! lines (their levels go to the vGIC with `KVM_IRQ_LINE`).
 
+mod dirty;
 mod features;
+mod ioevent;
 mod kick;
 mod regs;
 mod vcpu;
@@ -48,6 +50,8 @@ pub(crate) struct KvmShared {
 /// A VM under KVM: created with [`KvmVm::new`], it hands out its vCPUs.
 pub struct KvmVm {
     vcpus: Vec<KvmVcpu>,
+    guest_writes: Arc<dirty::KvmWriteLog>,
+    shared: Arc<KvmShared>,
 }
 
 fn attr(group: u32, attr: u64, addr: u64) -> kvm_device_attr {
@@ -122,12 +126,34 @@ impl KvmVm {
             .enumerate()
             .map(|(index, fd)| KvmVcpu::new(fd, index, board.clone(), shared.clone()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(KvmVm { vcpus })
+        let guest_writes = Arc::new(dirty::KvmWriteLog {
+            vm: shared.clone(),
+            region,
+            on: std::sync::Mutex::new(false),
+        });
+        Ok(KvmVm {
+            vcpus,
+            guest_writes,
+            shared,
+        })
     }
 
     /// The VM's vCPUs, in index order (call once).
     pub fn take_vcpus(&mut self) -> Vec<KvmVcpu> {
         std::mem::take(&mut self.vcpus)
+    }
+
+    /// The guest's stores to its RAM, from KVM's dirty log (off until the
+    /// first take).
+    pub fn guest_writes(&self) -> Arc<dyn crate::GuestWriteLog> {
+        self.guest_writes.clone()
+    }
+
+    /// KVM's ioeventfds for the VM.
+    pub fn io_events(&self) -> Arc<dyn crate::IoEvents> {
+        Arc::new(ioevent::KvmIoEvents {
+            vm: self.shared.clone(),
+        })
     }
 }
 

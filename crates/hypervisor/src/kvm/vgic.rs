@@ -269,6 +269,13 @@ impl KernelIrqchip for Vgic {
     }
 
     fn restore(&self, gic: &Gic) -> Result<(), String> {
+        // The distributor's enables first: KVM queues an interrupt made
+        // pending (a latch, an asserted line) to its vCPU only while its
+        // group is enabled, and enabling it later does not look again — a
+        // device line high at the snapshot would never be delivered.
+        let ctlr =
+            self.read32(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, off::CTLR)? & !3 | gic.group_enables();
+        self.write32(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, off::CTLR, ctlr)?;
         for cpu in 0..gic.num_cpus() {
             let b = gic.cpu_bits(cpu);
             let rd = cpu_attr(cpu);
@@ -297,8 +304,6 @@ impl KernelIrqchip for Vgic {
         for base in (32..32 + spis).step_by(32) {
             self.write_bank(gic, None, base, 32)?;
         }
-        let ctlr =
-            self.read32(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, off::CTLR)? & !3 | gic.group_enables();
-        self.write32(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, off::CTLR, ctlr)
+        Ok(())
     }
 }

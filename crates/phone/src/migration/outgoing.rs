@@ -105,6 +105,8 @@ impl Outgoing {
             self.board.set_power(Power::Stopped);
             return;
         }
+        // The guest stays here: no more dirty tracking.
+        self.dirty.stop();
         if matches!(ended, Ended::HandedOver) {
             if let Err(e) = self.vm.set_disk_locks(true) {
                 // Someone took the disks meanwhile: the guest cannot go on safely.
