@@ -139,7 +139,8 @@ const DEVICE_CHECKS: &[&str] = &[
 ];
 
 /// `--accel auto` takes KVM in the ARM host, says so, and the guest's
-/// disk, hvc0 and vsock work.
+/// disk, hvc0 and vsock work, with queue kicks through ioeventfd and
+/// interrupts through irqfd.
 #[test]
 fn kvm_guest_uses_its_devices() {
     let out = run_host(
@@ -152,6 +153,15 @@ fn kvm_guest_uses_its_devices() {
         "the VM did not run under KVM:\n{out}"
     );
     assert_checks(&out, DEVICE_CHECKS);
+    // Queue kicks by ioeventfd, interrupts by irqfd: their threads run.
+    let threads = out
+        .lines()
+        .find_map(|l| l.strip_prefix("THREADS "))
+        .unwrap_or_else(|| panic!("no THREADS in:\n{out}"));
+    assert!(
+        threads.contains("virtio-kicks") && threads.contains("irq-resample"),
+        "{threads}"
+    );
     assert!(out.contains("via-hvc0"), "{out}");
     assert!(out.contains("HOST VSOCK-PING ok"), "{out}");
     assert!(out.contains("HOST VSOCK-ECHOED 1048576"), "{out}");

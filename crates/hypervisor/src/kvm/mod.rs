@@ -9,6 +9,7 @@
 mod dirty;
 mod features;
 mod ioevent;
+mod irqfd;
 mod kick;
 mod regs;
 mod vcpu;
@@ -120,7 +121,12 @@ impl KvmVm {
         }
         let gic = create_gic(&vm)?;
         let shared = Arc::new(KvmShared { vm, gic });
-        board.use_kernel_irqchip(Box::new(vgic::Vgic { vm: shared.clone() }))?;
+        // Device lines as irqfds where KVM takes them (else KVM_IRQ_LINE).
+        let lines = irqfd::SpiLines::new(&shared.vm, layout::NUM_SPIS).ok();
+        board.use_kernel_irqchip(Box::new(vgic::Vgic {
+            vm: shared.clone(),
+            lines,
+        }))?;
         let vcpus = fds
             .into_iter()
             .enumerate()

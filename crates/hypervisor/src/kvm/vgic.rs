@@ -1,5 +1,6 @@
 //! The in-kernel vGICv3 behind the board's [`KernelIrqchip`]: device lines
-//! go to `KVM_IRQ_LINE`; saving and restoring move the controller's state
+//! go to irqfds (`kvm/irqfd.rs`; `KVM_IRQ_LINE` where KVM refuses them);
+//! saving and restoring move the controller's state
 //! between KVM's register interface (the device attribute groups) and the
 //! board's GIC model, register by register in the architecture's terms —
 //! so a state saved under KVM has the same form as one saved by the
@@ -15,6 +16,7 @@ use kvm_bindings::{
     KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, KVM_DEV_ARM_VGIC_GRP_REDIST_REGS,
 };
 
+use super::irqfd::SpiLines;
 use super::KvmShared;
 
 /// Distributor and redistributor register offsets (the redistributor's SGI
@@ -57,6 +59,9 @@ const PROCESSOR_SLEEP: u32 = 1 << 1;
 /// The board's view of KVM's vGIC.
 pub(crate) struct Vgic {
     pub(crate) vm: Arc<KvmShared>,
+    /// The SPIs as irqfds; `None` where KVM refused them (lines are then
+    /// `KVM_IRQ_LINE` calls).
+    pub(crate) lines: Option<SpiLines>,
 }
 
 /// KVM's name for CPU `cpu` in attribute numbers: its affinity in bits 63..32.
@@ -134,8 +139,14 @@ impl Vgic {
         let pending = self.read32(group, word(off::ISPENDR))?;
         let active = self.read32(group, word(off::ISACTIVER))?;
         let levels = match cpu {
-            // Line levels of the SPIs: the devices' lines, as KVM last had them.
-            None => self.read32(KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, base as u64)?,
+            // Line levels of the SPIs: the devices' lines (KVM's may still
+            // be high for a line lowered before the guest's EOI).
+            None => match &self.lines {
+                Some(lines) => (0..count).fold(0u32, |w, i| {
+                    w | (lines.level((base + i - 32) as usize) as u32) << i
+                }),
+                None => self.read32(KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, base as u64)?,
+            },
             // Private lines are the timers' (recomputed from the timers).
             Some(_) => 0,
         };
@@ -213,6 +224,11 @@ impl Vgic {
                 base as u64,
                 mask(|b| b.level),
             )?;
+            if let Some(lines) = &self.lines {
+                for (i, b) in irqs.iter().enumerate() {
+                    lines.restore_level((base - 32) as usize + i, b.level);
+                }
+            }
         }
         Ok(())
     }
@@ -220,6 +236,9 @@ impl Vgic {
 
 impl KernelIrqchip for Vgic {
     fn set_line(&self, intid: u32, level: bool) {
+        if let Some(lines) = &self.lines {
+            return lines.set(intid.saturating_sub(32) as usize, level);
+        }
         let irq = (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | intid;
         // Fails only for an INTID the vGIC does not have: the board's fixed
         // layout rules that out.
