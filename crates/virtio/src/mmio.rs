@@ -312,6 +312,12 @@ impl MmioTransport {
         })
     }
 
+    /// Whether queue kicks go to an I/O thread of the transport's own (only
+    /// then can they come from [`MmioTransport::watch_kicks`]).
+    pub fn has_io_thread(&self) -> bool {
+        self.worker.is_some()
+    }
+
     /// The number of queues the device has.
     pub fn num_queues(&self) -> usize {
         lock(&self.core).queues.len()

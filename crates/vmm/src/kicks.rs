@@ -44,6 +44,11 @@ impl KickThread {
         let mut kicks: Vec<QueueKicks> = Vec::new();
         for (base, transport) in transports {
             let t = transport.lock().unwrap_or_else(|e| e.into_inner());
+            // Without an I/O thread nothing would read the events, and the
+            // guest's kicks must not vanish into them: it keeps MMIO exits.
+            if !t.has_io_thread() {
+                continue;
+            }
             let events = (0..t.num_queues())
                 .map(|q| Ok((q, io.watch_write(queue_notify(*base), q as u32)?)))
                 .collect::<Result<Vec<_>, String>>()?;
