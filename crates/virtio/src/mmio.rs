@@ -93,7 +93,7 @@ impl QueueKicks {
     /// to the I/O thread. The work is counted before the event is taken,
     /// so a pause never sees neither (and lets a device run on).
     pub fn forward(&self, index: usize, fd: RawFd) {
-        self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
         let mut count = [0u8; 8];
         // SAFETY: an 8-byte read of an eventfd into our buffer; it does
         // not block (the event is non-blocking) and may find nothing.
@@ -487,7 +487,9 @@ fn set_half(reg: &mut u64, high: bool, value: u64) {
 
 impl MmioDevice for MmioTransport {
     fn busy(&self) -> bool {
-        self.shared.in_flight.load(Ordering::Acquire) != 0 || self.shared.kick_pending()
+        // The event before the count: `QueueKicks::forward` counts before
+        // it takes the event, so an event found gone was counted already.
+        self.shared.kick_pending() || self.shared.in_flight.load(Ordering::SeqCst) != 0
     }
 
     fn read(&mut self, offset: u64, size: u8) -> u64 {
