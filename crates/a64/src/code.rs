@@ -1,6 +1,6 @@
-//! [`SharedCode`]: the code pages of one machine, shared by all its CPUs,
-//! so that code changed by one CPU is dropped by every CPU holding blocks
-//! decoded from it.
+//! [`SharedCode`]: the code pages of one machine, shared by all its CPUs
+//! (through their [`crate::Domain`]), so that code changed by one CPU is
+//! dropped by every CPU holding blocks decoded from it.
 //!
 //! Each CPU keeps its own blocks and, for its own store tracking, the set
 //! of pages it decoded from (a store by that CPU to such a page drops its
@@ -8,18 +8,17 @@
 //! and a log of invalidations: a CPU that changes a code page — a store it
 //! noticed, `IC IVAU` (which the architecture broadcasts to every CPU of
 //! the inner shareable domain), `IC IALLUIS`, or the embedder writing
-//! memory behind its back — logs it and kicks the other CPUs out of their
-//! compiled code; each CPU reads the log at its next block boundary and
-//! drops its blocks from the pages named. A store by one CPU to code
+//! memory behind its back — logs it and the domain brings the other CPUs
+//! to a block boundary; each CPU reads the log at its next block boundary
+//! and drops its blocks from the pages named. A store by one CPU to code
 //! another CPU runs is seen once the writer does the cache maintenance the
 //! architecture requires of it (CTR_EL0.DIC is 0 here), as on hardware.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::addr_hash::AddrSet;
-use crate::system::Signals;
 
 /// Invalidations kept for CPUs that have not read them yet; a CPU further
 /// behind drops all its blocks instead.
@@ -36,7 +35,7 @@ pub(crate) enum Invalidation {
 
 /// The code pages of one machine and the invalidations of them.
 #[derive(Default)]
-pub struct SharedCode {
+pub(crate) struct SharedCode {
     inner: Mutex<Inner>,
     /// Number of invalidations logged so far.
     generation: AtomicU64,
@@ -48,8 +47,6 @@ struct Inner {
     pages: AddrSet<usize>,
     /// The latest invalidations, oldest first; the last has number `generation`.
     log: VecDeque<Invalidation>,
-    /// The CPUs to kick when code changes.
-    cpus: Vec<Weak<Signals>>,
 }
 
 impl std::fmt::Debug for SharedCode {
@@ -62,12 +59,6 @@ impl std::fmt::Debug for SharedCode {
 }
 
 impl SharedCode {
-    /// An empty set, for the CPUs of one machine to share
-    /// ([`crate::Cpu::share_code`]).
-    pub fn new() -> Arc<Self> {
-        Arc::default()
-    }
-
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // Nothing panics while holding it; keep the data if something did.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -83,29 +74,22 @@ impl SharedCode {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Adds a CPU, whose stop request is used to bring it to a block
-    /// boundary when code changes.
-    pub(crate) fn join(&self, signals: &Arc<Signals>) {
-        let mut inner = self.lock();
-        inner.cpus.retain(|c| c.strong_count() > 0);
-        inner.cpus.push(Arc::downgrade(signals));
-    }
-
     /// Notes that a CPU decoded code from host page `page`.
     pub(crate) fn add_page(&self, page: usize) {
         self.lock().pages.insert(page);
     }
 
     /// Code in host page `page` changed (or may have): logs it for every CPU
-    /// if any CPU holds blocks from it, and kicks the CPUs but `from`.
-    pub(crate) fn invalidate(&self, what: Invalidation, from: &Signals) {
+    /// if any CPU holds blocks from it. Returns whether it logged anything
+    /// (the other CPUs must then look at the log).
+    pub(crate) fn invalidate(&self, what: Invalidation) -> bool {
         let mut inner = self.lock();
         match what {
-            Invalidation::Page(page) if !inner.pages.remove(&page) => return,
+            Invalidation::Page(page) if !inner.pages.remove(&page) => return false,
             Invalidation::Page(_) => {}
             Invalidation::All => {
                 if inner.pages.is_empty() {
-                    return;
+                    return false;
                 }
                 inner.pages.clear();
             }
@@ -115,11 +99,7 @@ impl SharedCode {
         }
         inner.log.push_back(what);
         self.generation.fetch_add(1, Ordering::AcqRel);
-        for cpu in inner.cpus.iter().filter_map(Weak::upgrade) {
-            if !std::ptr::eq(Arc::as_ptr(&cpu), from) {
-                cpu.request_stop();
-            }
-        }
+        true
     }
 
     /// The invalidations after number `seen`, and the current number.
@@ -178,12 +158,12 @@ mod tests {
 
     #[test]
     fn code_changed_by_one_cpu_is_dropped_by_another() {
-        let shared = SharedCode::new();
+        let domain = crate::Domain::new();
         let (mut a, mut b) = (Cpu::new(), Cpu::new());
-        a.share_code(shared.clone());
-        b.share_code(shared.clone());
+        a.join_domain(domain.clone());
+        b.join_domain(domain.clone());
         assert_eq!(cross_modify(&mut a, &mut b), 2, "b ran the new code");
-        assert!(shared.pages() >= 1);
+        assert!(domain.code_pages() >= 1);
     }
 
     #[test]
@@ -195,18 +175,17 @@ mod tests {
 
     #[test]
     fn a_cpu_far_behind_drops_everything() {
-        let shared = SharedCode::new();
-        let signals = Arc::new(Signals::default());
+        let shared = SharedCode::default();
         for page in 0..LOG_LEN + 10 {
             shared.add_page(page);
-            shared.invalidate(Invalidation::Page(page), &signals);
+            assert!(shared.invalidate(Invalidation::Page(page)));
         }
         assert_eq!(shared.since(0).0, None);
         let (recent, now) = shared.since(LOG_LEN as u64);
         assert_eq!(recent.unwrap().len(), 10);
         assert_eq!(now, (LOG_LEN + 10) as u64);
         // Pages no CPU decoded from log nothing.
-        shared.invalidate(Invalidation::Page(1 << 40), &signals);
+        assert!(!shared.invalidate(Invalidation::Page(1 << 40)));
         assert_eq!(shared.since(now).0, Some(vec![]));
     }
 }

@@ -2,9 +2,12 @@
 
 use crate::addr_hash::AddrSet;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::code::{Invalidation, SharedCode};
+use crate::code::Invalidation;
+use crate::domain::Domain;
 use crate::exec::BlockCache;
+use crate::system::signals::TlbOp;
 use crate::system::{Signals, SysRegs};
 use crate::tlb::Tlb;
 
@@ -156,8 +159,18 @@ pub struct Cpu {
     pub(crate) code_pages: AddrSet<usize>,
     /// Host pages of cached code written since the last block boundary.
     pub(crate) dirty_code: Vec<usize>,
-    /// The code pages of the machine this CPU belongs to (its own, alone).
-    pub(crate) shared_code: Arc<SharedCode>,
+    /// The CPUs of the machine this CPU belongs to (itself alone, unless
+    /// it joined another's domain).
+    pub(crate) domain: Arc<Domain>,
+    /// TLB maintenance this CPU asked of the others (`TLBI ...IS`), not yet
+    /// known to be done: its next DSB waits for it.
+    pub(crate) tlb_pending: Vec<(Arc<Signals>, u64)>,
+    /// The host address of the granule the exclusive monitor is armed for
+    /// (where WFE watches for another CPU's store); 0 when unknown.
+    pub(crate) monitor_host: usize,
+    /// The guest counter value by which `run` should return (the next timer
+    /// deadline, as the embedder set it): WFE waits no longer.
+    pub(crate) wake_at: Option<u64>,
     /// The number of the last machine-wide invalidation this CPU acted on.
     pub(crate) code_seen: u64,
     /// Scratch space of the block decoder (kept to avoid an allocation per block).
@@ -222,8 +235,8 @@ impl Cpu {
     /// A CPU with all registers zero and default features.
     pub fn new() -> Self {
         let signals = Arc::new(Signals::default());
-        let shared_code = SharedCode::new();
-        shared_code.join(&signals);
+        let domain = Domain::new();
+        domain.join(&signals);
         Cpu {
             x: [0; 32],
             sp: 0,
@@ -254,7 +267,10 @@ impl Cpu {
             decoded_insns: Vec::new(),
             decoded_shims: Vec::new(),
             dirty_code: Vec::new(),
-            shared_code,
+            domain,
+            tlb_pending: Vec::new(),
+            monitor_host: 0,
+            wake_at: None,
             code_seen: 0,
             cache: BlockCache::default(),
         }
@@ -390,14 +406,15 @@ impl Cpu {
         }
     }
 
-    /// Makes this CPU share its code pages with the other CPUs of its
-    /// machine: code one of them changes (a store it sees, IC IVAU,
-    /// IC IALLUIS) is dropped by all. Drops this CPU's blocks.
-    pub fn share_code(&mut self, shared: Arc<SharedCode>) {
+    /// Makes this CPU one of the CPUs of `domain`'s machine: they share
+    /// code pages (code one of them changes — a store it sees, IC IVAU,
+    /// IC IALLUIS — is dropped by all) and receive each other's broadcast
+    /// TLB maintenance and events. Drops this CPU's blocks.
+    pub fn join_domain(&mut self, domain: Arc<Domain>) {
         self.flush_code_cache();
-        shared.join(&self.signals);
-        self.code_seen = shared.generation();
-        self.shared_code = shared;
+        domain.join(&self.signals);
+        self.code_seen = domain.code().generation();
+        self.domain = domain;
     }
 
     /// The code in host page `page` changed: this CPU drops its blocks from
@@ -408,26 +425,27 @@ impl Cpu {
             self.dirty_code.push(page);
             self.break_chains();
         }
-        self.shared_code
-            .invalidate(Invalidation::Page(page), &self.signals);
+        self.domain
+            .invalidate_code(Invalidation::Page(page), &self.signals);
     }
 
     /// Drops every block of this CPU and of the CPUs it shares code with.
     pub(crate) fn all_code_changed(&mut self) {
         self.code_flush_all = true;
         self.break_chains();
-        self.shared_code
-            .invalidate(Invalidation::All, &self.signals);
+        self.domain
+            .invalidate_code(Invalidation::All, &self.signals);
     }
 
     /// Acts on the invalidations other CPUs logged since this one last
     /// looked (called at block boundaries; one atomic load when none).
     #[inline]
     pub(crate) fn catch_up_code(&mut self) {
-        if self.shared_code.generation() == self.code_seen {
+        let code = self.domain.code();
+        if code.generation() == self.code_seen {
             return;
         }
-        let (recent, now) = self.shared_code.since(self.code_seen);
+        let (recent, now) = code.since(self.code_seen);
         self.code_seen = now;
         match recent {
             None => self.code_flush_all = true,
@@ -443,6 +461,11 @@ impl Cpu {
                     }
                 }
             }
+        }
+        // Also when called in the middle of a block: no compiled block may
+        // chain to a stale one before the dispatcher drops it.
+        if !self.dirty_code.is_empty() || self.code_flush_all {
+            self.break_chains();
         }
     }
 
@@ -461,4 +484,140 @@ impl Cpu {
     pub fn clear_exclusive(&mut self) {
         self.monitor.addr = None;
     }
+
+    /// Resets the CPU as PSCI CPU_ON leaves it: EL1 on SP_EL1, interrupts
+    /// masked, MMU and caches off, every register zero but x0 = `context`,
+    /// at `entry`. Its MPIDR, domain and statistics stay.
+    pub fn power_on(&mut self, entry: u64, context: u64) {
+        let mut s = Cpu::new_system(self.sys.mpidr_el1 & !(1 << 31)).state();
+        s.pc = entry;
+        s.x[0] = context;
+        s.insns_retired = self.insns_retired;
+        s.exceptions_taken = self.exceptions_taken;
+        self.set_state(&s);
+        self.signals.take_event();
+    }
+
+    /// Marks the CPU as running guest code and serves what other CPUs
+    /// asked of it meanwhile (called by `run` on entry).
+    pub(crate) fn enter_guest(&mut self) {
+        self.signals.set_in_guest(true);
+        self.serve_requests();
+    }
+
+    /// Serves what other CPUs asked and marks the CPU as out of guest code
+    /// (called by `run` before it returns).
+    pub(crate) fn leave_guest(&mut self) {
+        self.serve_requests();
+        self.signals.set_in_guest(false);
+    }
+
+    /// Acts on other CPUs' TLB maintenance and code changes.
+    pub(crate) fn serve_requests(&mut self) {
+        if let Some((ops, count)) = self.signals.take_tlb() {
+            match ops {
+                None => self.tlb.flush(),
+                Some(ops) => {
+                    for op in ops {
+                        match op {
+                            TlbOp::All => self.tlb.flush(),
+                            TlbOp::Range { va, len } => self.tlb.flush_range(va, len),
+                        }
+                    }
+                }
+            }
+            self.signals.mark_served(count);
+        }
+        self.catch_up_code();
+    }
+
+    /// TLB maintenance by this CPU (a TLBI): done here at once and, when
+    /// `broadcast` (the inner shareable forms), asked of every other CPU of
+    /// its domain (see [`Cpu::complete_tlb_broadcasts`]).
+    pub(crate) fn tlb_maintenance(&mut self, op: TlbOp, broadcast: bool) {
+        match op {
+            TlbOp::All => self.tlb.flush(),
+            TlbOp::Range { va, len } => self.tlb.flush_range(va, len),
+        }
+        if broadcast {
+            let domain = self.domain.clone();
+            domain.broadcast_tlb(op, &self.signals, &mut self.tlb_pending);
+        }
+    }
+
+    /// Waits until every CPU asked for TLB maintenance by this one has done
+    /// it (DSB), serving this CPU's own requests meanwhile so two CPUs
+    /// waiting for each other both go on.
+    pub(crate) fn complete_tlb_broadcasts(&mut self) {
+        while let Some((cpu, ticket)) = self.tlb_pending.pop() {
+            cpu.wait_served(ticket, Duration::MAX, || {
+                if self.signals.load() & Signals::SYNC != 0 {
+                    self.serve_requests();
+                }
+            });
+        }
+    }
+
+    /// Tells the CPU the guest counter value by which `run` should return
+    /// (its next timer deadline), so a WFE waits no longer; `None`: none.
+    pub fn set_wake_deadline(&mut self, counter: Option<u64>) {
+        self.wake_at = counter;
+    }
+
+    /// WFE's wait: returns true when an event came — the event register
+    /// (cleared), an unmasked interrupt, a request from another thread, a
+    /// store by another CPU to the granule the exclusive monitor is armed
+    /// for (the global monitor's clearing, which sets the event register)
+    /// — or [`MAX_WFE_WAIT`] passed (a spurious wake-up, which the
+    /// architecture allows); false when the wake deadline came.
+    pub(crate) fn wait_for_event(&mut self) -> bool {
+        let watched = match self.monitor.addr {
+            Some(_) if self.monitor_host != 0 && self.monitor.size <= 8 => Some((
+                self.monitor_host,
+                self.monitor.size,
+                self.monitor.value as u64,
+            )),
+            _ => None,
+        };
+        let start = std::time::Instant::now();
+        let mut spins = 0u32;
+        loop {
+            if self.signals.take_event() {
+                return true;
+            }
+            let lines = self.signals.load();
+            let masked = |line: u32, mask: u32| lines & line != 0 && self.sys.daif & mask == 0;
+            if lines & (Signals::STOP | Signals::SYNC) != 0
+                || masked(Signals::IRQ, crate::system::daif::I)
+                || masked(Signals::FIQ, crate::system::daif::F)
+            {
+                return true;
+            }
+            if let Some((host, size, value)) = watched {
+                // SAFETY: the host address of a RAM page this CPU read
+                // through its TLB at the system level, where guest RAM
+                // stays mapped as long as the CPU lives; read atomically.
+                if unsafe { crate::insn::ldst::atomic::host_load(host as *const u8, size) } != value
+                {
+                    return true;
+                }
+            }
+            if self.wake_at.is_some_and(|at| self.counter() >= at) {
+                return false;
+            }
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else if start.elapsed() >= MAX_WFE_WAIT {
+                return true;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
 }
+
+/// Longest a WFE waits for an event: as long as the period of the event
+/// stream Linux expects from the generic timer (its WFE-based waits rely on
+/// being woken that often).
+pub(crate) const MAX_WFE_WAIT: Duration = Duration::from_micros(100);

@@ -266,9 +266,11 @@ impl Cpu {
     /// Runs guest code from `self.pc` until the embedder must act or about
     /// `budget` instructions have retired (checked at block boundaries).
     pub fn run(&mut self, bus: &mut dyn Bus, budget: u64) -> Exit {
+        self.enter_guest();
         let mut cache = std::mem::take(&mut self.cache);
         let exit = self.run_blocks(&mut cache, bus, budget);
         self.cache = cache;
+        self.leave_guest();
         exit
     }
 
@@ -293,6 +295,9 @@ impl Cpu {
             targets: cache.targets.as_ptr(),
         };
         loop {
+            if self.signals.load() & Signals::SYNC != 0 {
+                self.serve_requests();
+            }
             self.catch_up_code();
             if !self.dirty_code.is_empty() || self.code_flush_all {
                 self.break_chains();
@@ -435,7 +440,7 @@ impl Cpu {
         let host_page = host >> 12;
         if self.code_pages.insert(host_page) {
             self.tlb.drop_writes_to_host_page(host_page);
-            self.shared_code.add_page(host_page);
+            self.domain.code().add_page(host_page);
         }
         loop {
             let p = (host + (addr & PAGE_MASK) as usize) as *const u32;

@@ -14,6 +14,7 @@ pub mod bus;
 mod code;
 mod cpu;
 mod decode;
+mod domain;
 mod exec;
 mod flat;
 pub mod fp;
@@ -27,9 +28,9 @@ mod system;
 mod tlb;
 
 pub use bus::{Access, Bus, PageLookup, PAGE_MASK, PAGE_SIZE};
-pub use code::SharedCode;
 pub use cpu::{Cpu, Exit, Features, Monitor};
 pub use decode::{coverage_report, decode, EncodingInfo};
+pub use domain::Domain;
 pub use flat::FlatMemory;
 pub use state::CpuState;
 pub use system::id::IdRegisters;

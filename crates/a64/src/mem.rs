@@ -218,6 +218,18 @@ impl Cpu {
         }
     }
 
+    /// The host address data address `va` reads from, at the system level
+    /// when its page is in the TLB (where another thread may watch it: guest
+    /// RAM stays mapped while the CPU lives); 0 otherwise.
+    pub(crate) fn watchable_host_addr(&self, va: u64) -> usize {
+        let e = &self.tlb.entries[self.tlb_base + tlb_index(va)];
+        if self.system && e.read == va & !PAGE_MASK {
+            (va as usize).wrapping_add(e.addend)
+        } else {
+            0
+        }
+    }
+
     /// Host address of the page holding instruction address `va`.
     pub(crate) fn fetch_page(&mut self, bus: &mut dyn Bus, va: u64) -> Result<usize, Stop> {
         let e = &self.tlb.entries[self.tlb_base + tlb_index(va)];

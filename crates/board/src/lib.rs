@@ -8,6 +8,7 @@
 //! * [`psci`]: firmware calls; [`fdt`]: the device tree; [`linux`]: the
 //!   arm64 Image boot protocol.
 
+pub mod cpu_power;
 pub mod fdt;
 pub mod gic;
 pub mod irqchip;
@@ -24,6 +25,7 @@ mod ram_image;
 mod state;
 pub mod timer;
 
+pub use cpu_power::{CpuPower, CpuPowers};
 pub use irqchip::{CpuWires, IrqLine, KernelIrqchip};
 pub use machine::{Board, BoardConfig, ConsoleSink, Power, RamSource, VcpuBus};
 pub use ram::GuestRam;

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use a64::{Access, Bus, PageLookup};
 
+use crate::cpu_power::CpuPowers;
 use crate::gic::mpidr_of;
 use crate::irqchip::{CpuWires, IntcState, IrqChip, IrqLine, KernelIrqchip};
 use crate::layout::{self, ppi, spi};
@@ -76,6 +77,8 @@ pub struct Board {
     crash_report: Mutex<Option<String>>,
     /// The pause flag vCPU loops park on.
     pub pause: PauseGate,
+    /// Each CPU's power state (PSCI CPU_ON and CPU_OFF).
+    pub cpu_power: CpuPowers,
     /// A `poll_devices` that came while paused, to run on resume.
     poll_deferred: AtomicBool,
     /// Where console input goes instead of the UART, if set.
@@ -148,6 +151,7 @@ impl Board {
             power: AtomicU8::new(Power::On as u8),
             crash_report: Mutex::new(None),
             pause: PauseGate::default(),
+            cpu_power: CpuPowers::new(cpus),
             poll_deferred: AtomicBool::new(false),
             console_redirect: OnceLock::new(),
             counter_offset: AtomicU64::new(0),
@@ -340,12 +344,14 @@ impl Board {
         self.stop_all_cpus();
     }
 
-    /// Kicks every CPU out of guest code and out of a WFI sleep.
+    /// Kicks every CPU out of guest code, out of a WFI sleep and out of
+    /// its wait for CPU_ON.
     fn stop_all_cpus(&self) {
         for i in 0..self.num_cpus() {
             self.irq.kick(i);
             self.irq.wake(i);
         }
+        self.cpu_power.wake_all();
     }
 
     /// Ends the machine as crashed, saying why (unless it already stopped).

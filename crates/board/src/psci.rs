@@ -28,14 +28,19 @@ pub mod status {
     pub const INVALID_PARAMETERS: i64 = -2;
     /// CPU_ON of a CPU that is already on.
     pub const ALREADY_ON: i64 = -4;
+    /// CPU_ON of a CPU whose earlier CPU_ON is still under way.
+    pub const ON_PENDING: i64 = -5;
 }
+
+use crate::cpu_power::CpuPower;
 
 /// What the board must do for a firmware call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PsciAction {
     /// Put this value in x0 and continue after the HVC.
     Return(i64),
-    /// Power on CPU `cpu` at `entry` with `context` in x0.
+    /// Power on CPU `cpu` at `entry` with `context` in x0 (the board's
+    /// [`crate::cpu_power::CpuPowers::cpu_on`] gives the status).
     CpuOn {
         /// Index of the target CPU.
         cpu: usize,
@@ -46,6 +51,9 @@ pub enum PsciAction {
     },
     /// Stop the calling CPU.
     CpuOff,
+    /// CPU_SUSPEND: wait for an interrupt as WFI does, then return
+    /// success (every power state is entered as standby, which PSCI allows).
+    Suspend,
     /// Power the machine off.
     SystemOff,
     /// Reset the machine.
@@ -53,11 +61,11 @@ pub enum PsciAction {
 }
 
 /// Decodes a firmware call made with x0..x3 = `args`. `cpu_of_mpidr` maps an
-/// MPIDR to a CPU index; `is_on` tells whether a CPU index is running.
+/// MPIDR to a CPU index; `power_of` gives a CPU index's power state.
 pub fn call(
     args: [u64; 4],
     cpu_of_mpidr: impl Fn(u64) -> Option<usize>,
-    is_on: impl Fn(usize) -> bool,
+    power_of: impl Fn(usize) -> CpuPower,
 ) -> PsciAction {
     use status::*;
     let function = args[0] as u32;
@@ -76,6 +84,8 @@ pub fn call(
         id::PSCI_VERSION => 0x1_0000,
         id::PSCI_FEATURES => match arg(1) as u32 {
             id::PSCI_VERSION
+            | id::CPU_SUSPEND_32
+            | id::CPU_SUSPEND_64
             | id::CPU_OFF
             | id::CPU_ON_32
             | id::CPU_ON_64
@@ -90,7 +100,6 @@ pub fn call(
         },
         id::CPU_ON_32 | id::CPU_ON_64 => match cpu_of_mpidr(arg(1)) {
             None => INVALID_PARAMETERS,
-            Some(cpu) if is_on(cpu) => ALREADY_ON,
             Some(cpu) => {
                 return PsciAction::CpuOn {
                     cpu,
@@ -105,7 +114,11 @@ pub fn call(
             } else {
                 match cpu_of_mpidr(arg(1)) {
                     None => INVALID_PARAMETERS,
-                    Some(cpu) => !is_on(cpu) as i64,
+                    Some(cpu) => match power_of(cpu) {
+                        CpuPower::On => 0,
+                        CpuPower::Off => 1,
+                        CpuPower::OnPending { .. } => 2,
+                    },
                 }
             }
         }
@@ -114,7 +127,7 @@ pub fn call(
         id::CPU_OFF => return PsciAction::CpuOff,
         id::SYSTEM_OFF => return PsciAction::SystemOff,
         id::SYSTEM_RESET => return PsciAction::SystemReset,
-        id::CPU_SUSPEND_32 | id::CPU_SUSPEND_64 => NOT_SUPPORTED,
+        id::CPU_SUSPEND_32 | id::CPU_SUSPEND_64 => return PsciAction::Suspend,
         _ => NOT_SUPPORTED,
     })
 }
@@ -124,7 +137,7 @@ mod tests {
     use super::*;
 
     fn one_cpu(args: [u64; 4]) -> PsciAction {
-        call(args, |m| (m == 0).then_some(0), |c| c == 0)
+        call(args, |m| (m == 0).then_some(0), |_| CpuPower::On)
     }
 
     #[test]
@@ -139,25 +152,44 @@ mod tests {
         );
         assert_eq!(
             one_cpu([0x8400_000a, 0x8400_0001, 0, 0]),
+            PsciAction::Return(0)
+        );
+        assert_eq!(
+            one_cpu([0x8400_000a, 0x8400_0005, 0, 0]),
             PsciAction::Return(-1)
         );
+        assert_eq!(one_cpu([0xc400_0001, 0, 0, 0]), PsciAction::Suspend);
         assert_eq!(one_cpu([0x8400_0008, 0, 0, 0]), PsciAction::SystemOff);
         assert_eq!(one_cpu([0x8400_0009, 0, 0, 0]), PsciAction::SystemReset);
-        assert_eq!(
-            one_cpu([0xc400_0003, 0, 0x4000_0000, 0]),
-            PsciAction::Return(-4)
-        );
+
         assert_eq!(
             one_cpu([0xc400_0003, 7, 0x4000_0000, 0]),
             PsciAction::Return(-2)
         );
         assert_eq!(one_cpu([0x8400_0006, 0, 0, 0]), PsciAction::Return(2));
         assert_eq!(one_cpu([0x1234, 0, 0, 0]), PsciAction::Return(-1));
+        let power = |c| {
+            if c == 0 {
+                CpuPower::On
+            } else {
+                CpuPower::Off
+            }
+        };
         let two = call(
             [0xc400_0003, 1, 0x4008_0000, 9],
             |m| (m < 2).then_some(m as usize),
-            |c| c == 0,
+            power,
         );
+        let affinity = |m| {
+            call(
+                [0xc400_0004, m, 0, 0],
+                |m| (m < 2).then_some(m as usize),
+                power,
+            )
+        };
+        assert_eq!(affinity(0), PsciAction::Return(0));
+        assert_eq!(affinity(1), PsciAction::Return(1));
+        assert_eq!(affinity(5), PsciAction::Return(-2));
         assert_eq!(
             two,
             PsciAction::CpuOn {

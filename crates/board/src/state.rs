@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cpu_power::CpuPower;
 use crate::gic::Gic;
 use crate::machine::{sync_timers_at, Board};
 use crate::pl011::Pl011State;
@@ -31,6 +32,8 @@ pub struct BoardState {
     pub uart: Pl011State,
     /// The PL031 RTC.
     pub rtc: Pl031State,
+    /// Each CPU's power state (PSCI).
+    pub cpu_power: Vec<CpuPower>,
 }
 
 impl Board {
@@ -64,6 +67,7 @@ impl Board {
             timers,
             uart: self.uart.with(|u| u.state()),
             rtc: self.rtc.with(|r| r.state()),
+            cpu_power: self.cpu_power.all(),
         })
     }
 
@@ -91,6 +95,9 @@ impl Board {
         if saved.timers.len() != saved.cpus {
             return Err("the state's timers do not match its CPUs".into());
         }
+        if saved.cpu_power.len() != saved.cpus {
+            return Err("the state's CPU power states do not match its CPUs".into());
+        }
         {
             let mut s = self.irq.lock();
             s.gic = saved.gic.clone().check_restored(&s.gic)?;
@@ -110,6 +117,7 @@ impl Board {
         }
         self.uart.with(|u| u.set_state(&saved.uart));
         self.rtc.with(|r| r.set_state(&saved.rtc));
+        self.cpu_power.set_all(&saved.cpu_power);
         Ok(())
     }
 }

@@ -154,6 +154,15 @@ pub trait Vcpu: Send {
     /// A handle for other threads.
     fn handle(&self) -> std::sync::Arc<dyn VcpuHandle>;
 
+    /// Resets the vCPU as PSCI CPU_ON leaves it — EL1, MMU off, interrupts
+    /// masked, x0 = `context` — at `entry`, for a backend whose PSCI is the
+    /// VMM's firmware (the software CPU). A backend that serves PSCI
+    /// itself (KVM) never gets the call and refuses it.
+    fn power_on(&mut self, entry: u64, context: u64) -> Result<(), String> {
+        let _ = (entry, context);
+        Err("this backend powers its vCPUs on itself".into())
+    }
+
     /// A description of the vCPU's state for a crash report, after `why`.
     fn report(&self, why: &str) -> String;
 

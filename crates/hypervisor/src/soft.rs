@@ -1,11 +1,10 @@
 //! [`SoftVcpu`]: a vCPU on our own AArch64 CPU, with the board's device
 //! models as its interrupt controller and timers.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use a64::{Cpu, Exit, SharedCode, Signals};
+use a64::{Cpu, Domain, Exit, Signals};
 use board::Board;
 
 use crate::{CoreRegs, Vcpu, VcpuExit, VcpuHandle};
@@ -20,12 +19,13 @@ const INITIAL_RATE: f64 = 5.0;
 /// a block boundary far sooner; this only bounds a VMM bug).
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
-/// The software backend's part of one VM: its board and the code pages
-/// its vCPUs share (so code one vCPU changes is dropped by all of them).
-/// It makes the VM's vCPUs, as a KVM VM file descriptor makes its vCPUs.
+/// The software backend's part of one VM: its board and the domain its
+/// vCPUs share (code one vCPU changes is dropped by all of them; TLB
+/// maintenance and events reach all of them). It makes the VM's vCPUs, as
+/// a KVM VM file descriptor makes its vCPUs.
 pub struct SoftVm {
     board: Arc<Board>,
-    code: Arc<SharedCode>,
+    domain: Arc<Domain>,
 }
 
 impl SoftVm {
@@ -33,13 +33,13 @@ impl SoftVm {
     pub fn new(board: Arc<Board>) -> Self {
         SoftVm {
             board,
-            code: SharedCode::new(),
+            domain: Domain::new(),
         }
     }
 
     /// vCPU `index` of the VM, at reset (EL1, MMU off, interrupts masked).
     pub fn create_vcpu(&self, index: usize) -> SoftVcpu {
-        SoftVcpu::new(self.board.clone(), index, self.code.clone())
+        SoftVcpu::new(self.board.clone(), index, self.domain.clone())
     }
 }
 
@@ -60,17 +60,14 @@ pub struct SoftVcpu {
 
 impl SoftVcpu {
     /// vCPU `index` of `board`, connected to the board's interrupt lines,
-    /// sharing `code` with the VM's other vCPUs, at reset.
-    fn new(board: Arc<Board>, index: usize, code: Arc<SharedCode>) -> Self {
+    /// in `domain` with the VM's other vCPUs, at reset.
+    fn new(board: Arc<Board>, index: usize, domain: Arc<Domain>) -> Self {
         let mut cpu = Cpu::new_system(board.mpidr(index));
-        cpu.share_code(code);
+        cpu.join_domain(domain);
         cpu.set_counter_offset(board.counter_offset());
         board.connect_cpu(index, cpu.signals());
         let handle = Arc::new(SoftHandle {
             signals: cpu.signals(),
-            in_guest: AtomicBool::new(false),
-            requested: AtomicU64::new(0),
-            done: AtomicU64::new(0),
         });
         SoftVcpu {
             cpu,
@@ -108,16 +105,6 @@ impl SoftVcpu {
         }
     }
 
-    /// Drops the CPU's cached translations if a handle asked for it.
-    fn serve_flush(&mut self) {
-        let h = &self.handle;
-        let requested = h.requested.load(Ordering::SeqCst);
-        if h.done.load(Ordering::Acquire) < requested {
-            self.cpu.flush_tlb();
-            h.done.store(requested, Ordering::Release);
-        }
-    }
-
     fn fatal(&self, why: &str) -> VcpuExit {
         VcpuExit::Fatal(self.report(why))
     }
@@ -125,20 +112,16 @@ impl SoftVcpu {
 
 impl Vcpu for SoftVcpu {
     fn run(&mut self) -> VcpuExit {
-        // The flush handshake: announce guest code, then serve requests.
-        self.handle.in_guest.store(true, Ordering::SeqCst);
-        self.serve_flush();
         let start = self.board.counter();
         let retired = self.cpu.insns_retired;
         let budget = self.slice(start);
+        self.cpu.set_wake_deadline(self.deadline);
         let exit = {
             let mut bus = self.board.bus(self.index);
             self.cpu.run(&mut bus, budget)
         };
         let ticks = self.board.counter().wrapping_sub(start);
         self.learn_rate(self.cpu.insns_retired - retired, ticks);
-        self.serve_flush();
-        self.handle.in_guest.store(false, Ordering::SeqCst);
         // A timer write during the slice ended it (the board kicks the CPU),
         // so this deadline is current for the next one.
         self.deadline = self.board.sync_timers(self.index);
@@ -222,6 +205,12 @@ impl Vcpu for SoftVcpu {
         self.handle.clone()
     }
 
+    fn power_on(&mut self, entry: u64, context: u64) -> Result<(), String> {
+        self.cpu.power_on(entry, context);
+        self.deadline = None;
+        Ok(())
+    }
+
     fn report(&self, why: &str) -> String {
         let (c, s) = (&self.cpu, &self.cpu.sys);
         format!(
@@ -245,19 +234,10 @@ impl Vcpu for SoftVcpu {
     }
 }
 
-/// The other threads' side of a [`SoftVcpu`].
-///
-/// The translation handshake: the vCPU sets `in_guest` and then serves
-/// pending requests before running guest code; a requester bumps
-/// `requested` and then waits only while the vCPU is `in_guest`, kicking it
-/// out of guest code. Both sides are sequentially consistent, so one of
-/// them sees the other: either the vCPU flushes before it runs, or the
-/// requester waits for the flush.
+/// The other threads' side of a [`SoftVcpu`]: its CPU's signals (see
+/// [`Signals`] for the translation handshake).
 struct SoftHandle {
     signals: Arc<Signals>,
-    in_guest: AtomicBool,
-    requested: AtomicU64,
-    done: AtomicU64,
 }
 
 impl VcpuHandle for SoftHandle {
@@ -266,15 +246,6 @@ impl VcpuHandle for SoftHandle {
     }
 
     fn drop_cached_translations(&self) -> Result<(), String> {
-        let target = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
-        let start = Instant::now();
-        while self.in_guest.load(Ordering::SeqCst) && self.done.load(Ordering::Acquire) < target {
-            self.kick();
-            if start.elapsed() > FLUSH_WAIT {
-                return Err("a vCPU did not drop its translations in time".into());
-            }
-            std::thread::sleep(Duration::from_micros(50));
-        }
-        Ok(())
+        self.signals.drop_translations(FLUSH_WAIT)
     }
 }

@@ -132,6 +132,8 @@ struct VmTable {
     #[serde(default)]
     cmdline: String,
     mem: Size,
+    #[serde(default = "one")]
+    cpus: usize,
     #[serde(default)]
     disks: Vec<String>,
     #[serde(default)]
@@ -164,6 +166,7 @@ struct VmOut<'a> {
     initrd: Option<&'a Path>,
     cmdline: &'a str,
     mem: String,
+    cpus: usize,
     disks: Vec<String>,
     net: Vec<String>,
     balloon: bool,
@@ -212,6 +215,7 @@ impl VmEntry {
             initrd: c.initrd.as_deref(),
             cmdline: &c.cmdline,
             mem: format!("{}K", c.mem >> 10),
+            cpus: c.cpus,
             disks,
             net,
             balloon: c.balloon,
@@ -233,6 +237,10 @@ impl VmEntry {
 
 fn yes() -> bool {
     true
+}
+
+fn one() -> usize {
+    1
 }
 
 /// A `[[channel]]` entry: guest-to-guest vsock, closed unless listed.
@@ -484,6 +492,13 @@ impl Manifest {
             config.initrd = v.initrd.as_deref().map(|p| resolve(base, p));
             config.cmdline = v.cmdline.clone();
             config.mem = v.mem.0;
+            if v.cpus == 0 || v.cpus > vmm::MAX_VCPUS {
+                return Err(error(
+                    at("cpus"),
+                    format!("must be between 1 and {}, not {}", vmm::MAX_VCPUS, v.cpus),
+                ));
+            }
+            config.cpus = v.cpus;
             config.balloon = v.balloon;
             config.rng = v.rng;
             config.accel = v.accel;

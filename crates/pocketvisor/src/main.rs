@@ -325,8 +325,8 @@ struct RunArgs {
     /// Allow --mem beyond the host's physical RAM (pages are committed on touch).
     #[arg(long)]
     overcommit: bool,
-    /// Number of virtual CPUs. Only 1 works today (SMP guests are coming);
-    /// other values are refused.
+    /// Number of virtual CPUs, 1 to 8; each runs on a host thread of its
+    /// own (the software CPU; KVM takes 1 for now).
     #[arg(long, default_value_t = 1)]
     cpus: usize,
     /// What runs the vCPUs: kvm (hardware virtualization: an aarch64 host

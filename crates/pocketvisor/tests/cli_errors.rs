@@ -232,6 +232,10 @@ fn initrd_problems() {
 fn bad_cpu_counts() {
     let k = fake_image("image-cpus", 8 << 20);
     assert_one_clear_error(&["run", "--kernel", &k, "--cpus", "0"], "--cpus must be");
+    assert_one_clear_error(
+        &["run", "--kernel", &k, "--cpus", "9"],
+        "--cpus must be between 1 and 8",
+    );
     assert_one_clear_error(&["run", "--kernel", &k, "--cpus", "x"], "invalid value");
 }
 

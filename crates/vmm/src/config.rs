@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use board::layout::{MAX_CPUS, RAM_MAX};
+use board::layout::RAM_MAX;
+
+/// The most vCPUs a VM may have (each runs on a host thread of its own).
+pub const MAX_VCPUS: usize = 8;
 
 /// The configuration of one VM.
 #[derive(Clone, Debug)]
@@ -221,14 +224,11 @@ impl VmConfig {
     /// Checks what can be checked without touching the host's files: sizes,
     /// counts, the command line, and that nothing is given twice.
     pub fn check(&self) -> Result<(), String> {
-        if self.cpus == 0 || self.cpus > MAX_CPUS {
+        if self.cpus == 0 || self.cpus > MAX_VCPUS {
             return Err(format!(
-                "--cpus must be between 1 and {MAX_CPUS}, not {}",
+                "--cpus must be between 1 and {MAX_VCPUS}, not {}",
                 self.cpus
             ));
-        }
-        if self.cpus > 1 {
-            return Err("more than one vCPU is not supported yet (use --cpus 1)".into());
         }
         if self.mem < Self::MIN_MEM || !self.mem.is_multiple_of(4096) || self.mem > RAM_MAX {
             return Err(format!(
@@ -408,7 +408,11 @@ mod tests {
         assert!(with(&|c| c.ports = vec![port.clone(), port2.clone()]).contains("socket path"));
         let net: NetConfig = "socket=/tmp/l,mac=02:00:00:00:00:01".parse().unwrap();
         assert!(with(&|c| c.nets = vec![net.clone(), net.clone()]).contains("MAC address"));
-        assert!(with(&|c| c.cpus = 2).contains("not supported yet"));
+        let mut eight = ok.clone();
+        eight.cpus = 8;
+        assert_eq!(eight.check(), Ok(()));
+        assert!(with(&|c| c.cpus = 9).contains("between 1 and 8"));
+        assert!(with(&|c| c.cpus = 0).contains("between 1 and 8"));
     }
 
     #[test]

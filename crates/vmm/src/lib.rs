@@ -15,6 +15,7 @@ mod vm;
 
 pub use config::{
     parse_size, DiskConfig, NetBackendConfig, NetConfig, PortConfig, VmConfig, VsockConfig,
+    MAX_VCPUS,
 };
 pub use control::{BalloonReport, VmControl, VmStats, BALLOON_RESERVE};
 pub use dirty::DirtyLog;

@@ -26,7 +26,7 @@ use virtio::TransportState;
 pub const MAGIC: [u8; 8] = *b"PVSTATE\0";
 /// The format version this build writes and reads. Bump it whenever a
 /// state type changes shape.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Bytes before the body.
 const HEADER_LEN: usize = 8 + 4 + 8 + 32;
 /// Largest body accepted (a VM's state is a few hundred KiB at most).

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use board::fdt::{self, FdtConfig};
@@ -28,7 +28,7 @@ use crate::panic_watch::{BoardSlot, PanicWatch};
 use crate::ports::{self, SocketOutput};
 use crate::quota::CpuQuota;
 use crate::state::VmState;
-use crate::vcpu::{self, VcpuEnd};
+use crate::vcpu::{self, VcpuEnd, VcpuThread};
 
 /// Why a VM could not be created. Each is one clear message for the user.
 #[derive(Debug)]
@@ -495,17 +495,32 @@ impl Vm {
         DirtyLog::new(self.board.ram.clone(), vcpus, self.guest_writes.clone())
     }
 
-    /// Runs the boot CPU on the calling thread until the guest stops.
+    /// Runs the VM until the guest stops: the boot CPU on the calling
+    /// thread, every other vCPU on a thread of its own ("vcpu N"), all at
+    /// once.
     pub fn run(&mut self) -> VmEnd {
-        self.running.fetch_add(1, Ordering::AcqRel);
-        let end = vcpu::run(
-            &self.board,
-            &self.vcpus[0],
-            &self.counters[0],
-            &self.quota,
-            0,
-        );
-        self.running.fetch_sub(1, Ordering::AcqRel);
+        let thread = |index: usize| VcpuThread {
+            board: &self.board,
+            vcpu: &self.vcpus[index],
+            counters: &self.counters[index],
+            quota: &self.quota,
+            running: &self.running,
+            index,
+        };
+        let end = std::thread::scope(|scope| {
+            for index in 1..self.vcpus.len() {
+                let t = thread(index);
+                let spawned = std::thread::Builder::new()
+                    .name(format!("vcpu {index}"))
+                    .spawn_scoped(scope, move || vcpu::run(&t));
+                if let Err(e) = spawned {
+                    let report = format!("cannot start a thread for vCPU {index}: {e}");
+                    self.board.crash(report.clone());
+                    return VcpuEnd::Crashed(report);
+                }
+            }
+            vcpu::run(&thread(0))
+        });
         match end {
             VcpuEnd::Crashed(report) => VmEnd::Crashed(report),
             VcpuEnd::Power(Power::Reset) => VmEnd::Reset,

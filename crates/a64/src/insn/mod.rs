@@ -9,7 +9,7 @@ pub(crate) mod lanes;
 
 mod fp;
 pub(crate) mod int;
-mod ldst;
+pub(crate) mod ldst;
 mod simd_int;
 mod simd_move;
 

@@ -163,6 +163,9 @@ impl Cpu {
         self.set_el_sp(target, spsel);
         self.pc = elr;
         self.clear_exclusive();
+        // An exception return sets the event register (a WFE after it
+        // completes at once).
+        self.signals.send_event();
     }
 
     /// Takes a pending, unmasked interrupt if there is one; `lines` are the

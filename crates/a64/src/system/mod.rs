@@ -12,7 +12,7 @@ pub(crate) mod exception;
 pub mod id;
 pub(crate) mod mmu;
 pub(crate) mod regs;
-mod signals;
+pub(crate) mod signals;
 
 pub use signals::Signals;
 

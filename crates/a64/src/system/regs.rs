@@ -11,6 +11,7 @@ use super::mmu::Privilege;
 use super::{daif, sctlr};
 use crate::bus::{Access, Bus};
 use crate::cpu::{Cpu, Exit, Step, Stop};
+use crate::system::signals::TlbOp;
 use crate::system::Signals;
 
 /// Builds a system register key from (op0, op1, CRn, CRm, op2).
@@ -387,14 +388,20 @@ impl Cpu {
         }
         match (op1, crn, crm, op2) {
             // TLBI, by VA (with or without ASID, last level or not), inner shareable or not.
+            // The inner shareable forms (CRm 3) reach every CPU of the
+            // machine; the issuing CPU's next DSB waits for them.
             (0, 8, 3 | 7, 1 | 3 | 5 | 7) => {
                 let va = ((xt & 0x0000_0fff_ffff_ffff) << 20) as i64 >> 8;
                 let va = va as u64;
                 let granule = 1u64 << self.granule_of(va);
-                self.tlb.flush_range(va & !(granule - 1), granule);
+                let op = TlbOp::Range {
+                    va: va & !(granule - 1),
+                    len: granule,
+                };
+                self.tlb_maintenance(op, crm == 3);
             }
             // TLBI VMALLE1(IS), ASIDE1(IS): everything.
-            (0, 8, 3 | 7, 0 | 2) => self.tlb.flush(),
+            (0, 8, 3 | 7, 0 | 2) => self.tlb_maintenance(TlbOp::All, crm == 3),
             // AT S1E1R/W, S1E0R/W.
             (0, 7, 8, 0..=3) => self.address_translate(bus, xt, op2),
             // IC IALLUIS (every CPU of the machine) and IC IALLU (this one):

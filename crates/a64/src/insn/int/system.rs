@@ -34,6 +34,18 @@ pub(crate) const ENCODINGS: &[Encoding] = &[
         "system",
         wfe,
     ),
+    enc!(
+        "11010101 00000011 0010 0000 100 11111",
+        "SEV",
+        "system",
+        sev,
+    ),
+    enc!(
+        "11010101 00000011 0010 0000 101 11111",
+        "SEVL",
+        "system",
+        sevl,
+    ),
     enc_branch!(
         "1101010100 000 ppp 0100 mmmm qqq 11111",
         "MSR (immediate: DAIFSet, DAIFClr, SPSel, PAN)",
@@ -56,7 +68,7 @@ pub(crate) const ENCODINGS: &[Encoding] = &[
         "11010101 00000011 0011 mmmm 10o 11111",
         "DSB/DMB",
         "system",
-        nop,
+        barrier,
     ),
     enc_branch!(
         "11010101 00000011 0011 mmmm 110 11111",
@@ -123,11 +135,54 @@ fn wfi(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> Step {
     cpu.stop(Exit::Wfi)
 }
 
-/// WFE: completes at once (a spurious wake-up is always allowed), except
-/// that EL0 traps when SCTLR_EL1.nTWE is clear.
-fn wfe(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> Step {
+/// WFE: completes at once if the event register was set (clearing it);
+/// otherwise, at the system level, waits for an event — SEV from another
+/// CPU, an interrupt, a store by another CPU to the granule the exclusive
+/// monitor is armed for — for a while (see [`Cpu::wait_for_event`]); a
+/// spurious wake-up is always allowed, and user mode never waits. EL0
+/// traps when SCTLR_EL1.nTWE is clear.
+fn wfe(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
     if cpu.system && cpu.sys.el == 0 && cpu.sys.sctlr_el1 & crate::system::sctlr::NTWE == 0 {
         return cpu.stop(Exit::WfxTrap { wfe: true });
+    }
+    if cpu.signals.take_event() || !cpu.system {
+        return Ok(());
+    }
+    if cpu.wait_for_event() {
+        Ok(())
+    } else {
+        // The timer deadline came: the embedder looks at the timers, and
+        // the WFE runs again after (an interrupt taken first returns to it).
+        cpu.pc = i.pc;
+        cpu.stop(Exit::Budget)
+    }
+}
+
+/// SEV: sets the event register of every CPU of the machine.
+fn sev(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> Step {
+    let domain = cpu.domain.clone();
+    domain.send_event(&cpu.signals);
+    Ok(())
+}
+
+/// SEVL: sets this CPU's event register.
+fn sevl(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> Step {
+    cpu.signals.send_event();
+    Ok(())
+}
+
+/// DMB and DSB. On an x86-64 host (TSO) loads are kept in order with
+/// loads and later stores, and stores with stores, so the LD and ST forms
+/// need nothing; the full forms also order earlier stores before later
+/// loads, the one reordering TSO makes: a host fence. A DSB also waits
+/// until the TLB maintenance this CPU broadcast is done on every CPU.
+fn barrier(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Step {
+    if bits(i.raw, 9, 8) == 3 {
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
+    let dsb = !bit(i.raw, 5);
+    if dsb && !cpu.tlb_pending.is_empty() {
+        cpu.complete_tlb_broadcasts();
     }
     Ok(())
 }

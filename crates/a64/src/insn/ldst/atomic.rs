@@ -30,6 +30,24 @@ enum Op {
     Swp,
 }
 
+/// Loads the `size`-byte (1, 2, 4 or 8) value at `p` as one atomic access.
+///
+/// # Safety
+/// `p` must be valid and aligned for `size` bytes.
+pub(crate) unsafe fn host_load(p: *const u8, size: u8) -> u64 {
+    use std::sync::atomic::Ordering::Relaxed;
+    let p = p as *mut u8;
+    // SAFETY: the caller's promise.
+    unsafe {
+        match size {
+            1 => AtomicU8::from_ptr(p).load(Relaxed) as u64,
+            2 => AtomicU16::from_ptr(p as *mut u16).load(Relaxed) as u64,
+            4 => AtomicU32::from_ptr(p as *mut u32).load(Relaxed) as u64,
+            _ => AtomicU64::from_ptr(p as *mut u64).load(Relaxed),
+        }
+    }
+}
+
 /// Applies `op` to the `size`-byte value at `p` with operand `v`; returns the old value.
 ///
 /// # Safety

@@ -65,6 +65,7 @@ fn exclusive(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
         cpu.monitor.addr = Some(addr);
         cpu.monitor.size = size as u8;
         cpu.monitor.value = v as u128;
+        cpu.monitor_host = cpu.watchable_host_addr(addr);
         cpu.set_xreg(rd(raw), v);
         return Ok(());
     }
@@ -101,6 +102,7 @@ fn exclusive_pair(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
         cpu.monitor.addr = Some(addr);
         cpu.monitor.size = total as u8;
         cpu.monitor.value = value;
+        cpu.monitor_host = cpu.watchable_host_addr(addr);
         cpu.set_xreg(t, a);
         cpu.set_xreg(t2, b);
         return Ok(());
@@ -147,7 +149,11 @@ fn ordered(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Step {
             2 => cpu.write::<u16>(bus, addr, v as u16),
             4 => cpu.write::<u32>(bus, addr, v as u32),
             _ => cpu.write::<u64>(bus, addr, v),
-        }
+        }?;
+        // A store-release is ordered before a later load-acquire (RCsc);
+        // x86-64 may let a later load pass an earlier store: a host fence.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 }
 

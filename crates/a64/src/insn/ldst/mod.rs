@@ -1,7 +1,7 @@
 //! Loads and stores: single register (general and SIMD&FP), pairs, literal,
 //! exclusive and acquire/release, and the LSE atomics.
 
-mod atomic;
+pub(crate) mod atomic;
 mod exclusive;
 mod pair;
 mod single;

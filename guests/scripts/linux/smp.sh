@@ -1,0 +1,37 @@
+# Runs inside the guest (pv.run=smp pv.cpus=N): checks the N CPUs the VM
+# was given are online, takes the last one offline and back through sysfs,
+# and runs smp-atomics (one thread per CPU, every kind of atomic, exact
+# totals). Prints one CHECK line each; exits non-zero if any fails.
+fail=0
+check() { # name ok|FAIL detail
+    echo "CHECK $1 $2 $3"
+    [ "$2" = ok ] || fail=1
+}
+
+want=$(sed -n 's/.*pv\.cpus=\([0-9]*\).*/\1/p' /proc/cmdline)
+last=$((want - 1))
+online=$(cat /sys/devices/system/cpu/online)
+n=$(grep -c '^processor' /proc/cpuinfo)
+[ "$online" = "0-$last" ] && [ "$n" = "$want" ] && check cpus-online ok "online=$online cpuinfo=$n" \
+    || check cpus-online FAIL "online=$online cpuinfo=$n want=$want"
+
+# Hotplug: off, then on again, and the CPU runs work after it came back.
+cpu=/sys/devices/system/cpu/cpu$last/online
+if echo 0 > "$cpu"; then
+    off=$(cat /sys/devices/system/cpu/online)
+    echo 1 > "$cpu"
+    back=$(cat /sys/devices/system/cpu/online)
+    ran=$(taskset -c "$last" sh -c 'echo ran') 2>&1
+    [ "$off" != "$online" ] && [ "$back" = "$online" ] && [ "$ran" = ran ] \
+        && check hotplug ok "off=$off back=$back" \
+        || check hotplug FAIL "off=$off back=$back ran=$ran"
+else
+    check hotplug FAIL "cpu$last cannot go offline"
+fi
+
+out=$(smp-atomics "$want" 20000 5)
+echo "$out"
+echo "$out" | grep -q '^SMP-ATOMICS ok' && check atomics ok "$(echo "$out" | tail -n 1)" \
+    || check atomics FAIL "$(echo "$out" | tail -n 1)"
+
+exit $fail
