@@ -3,8 +3,8 @@
 #   Image               Debian's arm64 cloud kernel (a raw arm64 Image)
 #   modules/            its lib/modules tree (virtio drivers are modules)
 #   initramfs.cpio.gz   busybox + guests/linux/init + guests/scripts/linux/*.sh
-#                       + guests/c/vsock-tool.c, memcheck.c and smp-atomics.c built
-#                       for aarch64 + pv-trust
+#                       + guests/c/vsock-tool.c, memcheck.c, smp-atomics.c and
+#                       litmus.c built for aarch64 + pv-trust
 #   trusted-initramfs.cpio.gz
 #                       the trusted VM's: pv-trustd as /init and the virtio and
 #                       vsock modules it loads, nothing else (reproducible:
@@ -112,7 +112,7 @@ if [ ! -f "$out/trusted-initramfs.cpio.gz" ] || [ "$(cat "$out/trusted-initramfs
 fi
 
 # Rebuild the initramfs when busybox, /init, the scripts, the module list or pv-trust change.
-stamp=$( (cat "$busybox" "$here/linux/init" "$here"/scripts/linux/*.sh "$here"/c/vsock-tool.c "$here"/c/memcheck.c "$here"/c/smp-atomics.c "$trusted/pv-trust"; echo "${modules[*]}") | md5sum | cut -d' ' -f1)
+stamp=$( (cat "$busybox" "$here/linux/init" "$here"/scripts/linux/*.sh "$here"/c/vsock-tool.c "$here"/c/memcheck.c "$here"/c/smp-atomics.c "$here"/c/litmus.c "$trusted/pv-trust"; echo "${modules[*]}") | md5sum | cut -d' ' -f1)
 if [ ! -f "$out/initramfs.cpio.gz" ] || [ "$(cat "$out/initramfs.stamp" 2>/dev/null)" != "$stamp" ]; then
     echo "guests: building the initramfs (busybox, scripts, virtio modules)"
     root="$(mktemp -d)"
@@ -127,6 +127,7 @@ if [ ! -f "$out/initramfs.cpio.gz" ] || [ "$(cat "$out/initramfs.stamp" 2>/dev/n
     aarch64-linux-gnu-gcc -static -O2 -s -o "$root/bin/vsock-tool" "$here/c/vsock-tool.c"
     aarch64-linux-gnu-gcc -static -O2 -s -o "$root/bin/memcheck" "$here/c/memcheck.c"
     aarch64-linux-gnu-gcc -static -O2 -s -pthread -o "$root/bin/smp-atomics" "$here/c/smp-atomics.c"
+    aarch64-linux-gnu-gcc -static -O2 -s -pthread -o "$root/bin/litmus" "$here/c/litmus.c"
     install -m 755 "$trusted/pv-trust" "$root/bin/pv-trust"
     mkdir -p "$root/lib/modules"
     for m in "${modules[@]}"; do

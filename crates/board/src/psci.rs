@@ -26,10 +26,8 @@ pub mod status {
     pub const NOT_SUPPORTED: i64 = -1;
     /// Bad arguments.
     pub const INVALID_PARAMETERS: i64 = -2;
-    /// CPU_ON of a CPU that is already on.
+    /// CPU_ON of a CPU that is already on (or being powered on).
     pub const ALREADY_ON: i64 = -4;
-    /// CPU_ON of a CPU whose earlier CPU_ON is still under way.
-    pub const ON_PENDING: i64 = -5;
 }
 
 use crate::cpu_power::CpuPower;

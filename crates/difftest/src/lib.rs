@@ -34,31 +34,50 @@ pub fn harness() -> Result<PathBuf, String> {
     const C: &str = include_str!("../harness/harness.c");
     const S: &str = include_str!("../harness/trampoline.S");
     let hash = protocol::hash_scratch(format!("{C}{S}").as_bytes());
-    let dir = std::env::temp_dir().join(format!("pocketvisor-difftest-{hash:016x}"));
+    build_harness_in(&std::env::temp_dir().join(format!("pocketvisor-difftest-{hash:016x}")))
+}
+
+/// Builds the harness into `dir` unless it is there; returns its path.
+fn build_harness_in(dir: &std::path::Path) -> Result<PathBuf, String> {
+    const C: &str = include_str!("../harness/harness.c");
+    const S: &str = include_str!("../harness/trampoline.S");
     let exe = dir.join("harness");
     if exe.exists() {
         return Ok(exe);
     }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    std::fs::write(dir.join("harness.c"), C).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("trampoline.S"), S).map_err(|e| e.to_string())?;
-    // Unique per build: tests in one process may build it in parallel on a
-    // cold cache, and each renames its own result into place.
-    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!("harness.tmp{}-{n}", std::process::id()));
-    let status = Command::new("aarch64-linux-gnu-gcc")
-        .args(["-static", "-O2", "-fno-stack-protector", "-o"])
-        .arg(&tmp)
-        .arg(dir.join("harness.c"))
-        .arg(dir.join("trampoline.S"))
-        .status()
-        .map_err(|e| format!("cannot run aarch64-linux-gnu-gcc (install gcc-aarch64-linux-gnu and libc6-dev-arm64-cross): {e}"))?;
-    if !status.success() {
-        return Err("aarch64-linux-gnu-gcc failed to build the difftest harness".into());
-    }
-    std::fs::rename(&tmp, &exe).map_err(|e| e.to_string())?;
-    Ok(exe)
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    // Everything unique per build — sources, object, result — since tests
+    // (in one process or several) may build it at once on a cold cache:
+    // each builds in a directory of its own and renames its result into
+    // place (a rename is atomic; the last one wins, all are the same).
+    let build = unique_dir(dir, "build")?;
+    let result = (|| {
+        std::fs::write(build.join("harness.c"), C).map_err(|e| e.to_string())?;
+        std::fs::write(build.join("trampoline.S"), S).map_err(|e| e.to_string())?;
+        let out = build.join("harness");
+        let status = Command::new("aarch64-linux-gnu-gcc")
+            .args(["-static", "-O2", "-fno-stack-protector", "-o"])
+            .arg(&out)
+            .arg(build.join("harness.c"))
+            .arg(build.join("trampoline.S"))
+            .status()
+            .map_err(|e| format!("cannot run aarch64-linux-gnu-gcc (install gcc-aarch64-linux-gnu and libc6-dev-arm64-cross): {e}"))?;
+        if !status.success() {
+            return Err("aarch64-linux-gnu-gcc failed to build the difftest harness".into());
+        }
+        std::fs::rename(&out, &exe).map_err(|e| e.to_string())
+    })();
+    let _ = std::fs::remove_dir_all(&build);
+    result.map(|()| exe)
+}
+
+/// A new directory under `parent` no other thread or process uses.
+fn unique_dir(parent: &std::path::Path, prefix: &str) -> Result<PathBuf, String> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = parent.join(format!("{prefix}-{}-{n}", std::process::id()));
+    std::fs::create_dir(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    Ok(dir)
 }
 
 /// Runs `cases` under qemu-aarch64; returns the harness's code page image and the outcomes.
@@ -103,18 +122,19 @@ pub fn run_qemu(cases: &[Case]) -> Result<(Vec<u8>, Vec<Outcome>), String> {
 
 /// The disassembly of one instruction, from binutils' objdump if available.
 pub fn disassemble(insn: u32) -> String {
-    let path = std::env::temp_dir().join(format!(
-        "pocketvisor-dis-{}-{insn:08x}.bin",
-        std::process::id()
-    ));
+    let Ok(dir) = unique_dir(&std::env::temp_dir(), "pocketvisor-dis") else {
+        return "?".into();
+    };
+    let path = dir.join(format!("{insn:08x}.bin"));
     if std::fs::write(&path, insn.to_le_bytes()).is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
         return "?".into();
     }
     let out = Command::new("aarch64-linux-gnu-objdump")
         .args(["-D", "-b", "binary", "-m", "aarch64"])
         .arg(&path)
         .output();
-    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir_all(&dir);
     out.ok()
         .and_then(|o| {
             String::from_utf8_lossy(&o.stdout)
@@ -293,4 +313,37 @@ pub fn run_class(
 /// Names of every class with templates.
 pub fn classes() -> Vec<&'static str> {
     gen::CLASSES.iter().map(|(n, _)| *n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_harness_builds_when_many_build_it_at_once() {
+        // A cold cache and several tests asking for the harness together.
+        let dir =
+            std::env::temp_dir().join(format!("pocketvisor-difftest-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let builds: Vec<_> = (0..4)
+            .map(|_| {
+                let dir = dir.clone();
+                std::thread::spawn(move || build_harness_in(&dir))
+            })
+            .collect();
+        for b in builds {
+            let exe = b.join().unwrap().unwrap();
+            assert!(exe.is_file());
+        }
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("harness")],
+            "no build left behind"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -1,7 +1,8 @@
 //! SMP guests: Debian's stock kernel under `pocketvisor run --cpus 4`
-//! brings up every CPU, takes one offline and back through sysfs, and runs
-//! a program with one thread per CPU whose atomics and spinlock must give
-//! exact totals — while each vCPU runs on a host thread of its own.
+//! brings up every CPU, takes one offline and back through sysfs, runs a
+//! program with one thread per CPU whose atomics and spinlock must give
+//! exact totals, and the litmus tests (a million runs each: no forbidden
+//! outcome) — while each vCPU runs on a host thread of its own.
 
 mod common;
 
@@ -61,7 +62,7 @@ fn four_vcpus_boot_hotplug_and_keep_atomics_exact() {
     stop_tx.send(()).unwrap();
     let threads = watcher.join().unwrap();
     let context = format!("--- stdout ---\n{out}\n--- stderr ---\n{err}");
-    for check in ["cpus-online", "hotplug", "atomics"] {
+    for check in ["cpus-online", "hotplug", "atomics", "litmus"] {
         assert!(
             out.lines()
                 .any(|l| l.starts_with(&format!("CHECK {check} ok"))),

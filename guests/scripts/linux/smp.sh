@@ -1,7 +1,8 @@
 # Runs inside the guest (pv.run=smp pv.cpus=N): checks the N CPUs the VM
 # was given are online, takes the last one offline and back through sysfs,
-# and runs smp-atomics (one thread per CPU, every kind of atomic, exact
-# totals). Prints one CHECK line each; exits non-zero if any fails.
+# runs smp-atomics (one thread per CPU, every kind of atomic, exact
+# totals) and the litmus tests. Prints one CHECK line each; exits non-zero
+# if any fails.
 fail=0
 check() { # name ok|FAIL detail
     echo "CHECK $1 $2 $3"
@@ -33,5 +34,13 @@ out=$(smp-atomics "$want" 20000 5)
 echo "$out"
 echo "$out" | grep -q '^SMP-ATOMICS ok' && check atomics ok "$(echo "$out" | tail -n 1)" \
     || check atomics FAIL "$(echo "$out" | tail -n 1)"
+
+# Litmus tests (4 CPUs for IRIW): no forbidden outcome in pv.litmus= runs
+# of each (default 1000000); the relaxed outcomes seen are reported.
+runs=$(sed -n 's/.*pv\.litmus=\([0-9]*\).*/\1/p' /proc/cmdline)
+out=$(litmus "${runs:-1000000}")
+echo "$out"
+echo "$out" | grep -q '^LITMUS-DONE ok' && check litmus ok "$(echo "$out" | grep -c '^LITMUS ')" \
+    || check litmus FAIL "$(echo "$out" | grep -E 'FORBIDDEN|skipped' | tr '\n' ';')"
 
 exit $fail
