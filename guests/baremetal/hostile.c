@@ -1,7 +1,7 @@
 // Hostile bare-metal guests: each scenario abuses the virtual machine in
 // one way and reports what happened on the UART. The VMM must survive all
 // of them; a scenario that ends prints "HOSTILE-DONE" and powers off.
-// Select with the kernel command line: hostile=mmio|gic|timer|undef|pagetables|novectors|virtio.
+// Select with the kernel command line: hostile=mmio|gic|timer|undef|pagetables|novectors|virtio|smp.
 typedef unsigned long u64;
 typedef unsigned int u32;
 typedef unsigned char u8;
@@ -646,6 +646,75 @@ static void scenario_virtio(void) {
     puts_("\n");
 }
 
+// ---- SMP: one CPU hammers the GIC and broadcasts TLB and cache maintenance
+// while the others work -----------------------------------------------------
+// CPU 1 writes random values all over the distributor and redistributors,
+// sends random SGIs (target lists and broadcast) and runs TLBI VMALLE1IS,
+// IC IALLUIS and DSB in a loop; CPUs 0, 2 and 3 meanwhile run a checksum
+// loop and LSE increments of a shared counter, whose results must be
+// exact. Needs --cpus 4. Prints started=3/3 work=ok|BAD atomics=N/300000.
+void secondary_entry(void);
+void secondary_main(u64 cpu);
+#define WORK_STEPS 20000000UL
+#define ATOMIC_INCS 100000UL
+static volatile u64 smp_started[4], smp_done[4], smp_sum[4], smp_hammered;
+static volatile u64 smp_counter, smp_stop;
+
+static u64 smp_work(u64 cpu) {
+    u64 x = 0x243f6a8885a308d3UL, sum = 0;
+    for (u64 i = 0; i < WORK_STEPS; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        sum += x >> 3;
+        if (i < ATOMIC_INCS)
+            __asm__ volatile(".arch armv8.1-a\nstadd %0, [%1]" : : "r"(1UL), "r"(&smp_counter) : "memory");
+    }
+    smp_sum[cpu] = sum;
+    return sum;
+}
+
+static void smp_hammer(void) {
+    u64 r = 0x6a09e667f3bcc908UL, n = 0;
+    while (!smp_stop) {
+        r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+        if (r & 1) *(volatile u32 *)(GICD + ((r >> 8) % 0x10000 & ~3UL)) = (u32)(r >> 20);
+        else *(volatile u32 *)(GICR + ((r >> 30) % 0x80000 & ~3UL)) = (u32)(r >> 20);
+        SYSREG_WRITE("s3_0_c12_c11_5", r & (0xfUL << 24 | 1UL << 40 | 0xf));   // SGIs
+        __asm__ volatile("tlbi vmalle1is\n dsb ish\n ic ialluis\n dsb ish\n isb" ::: "memory");
+        n++;
+    }
+    smp_hammered = n;
+}
+
+void secondary_main(u64 cpu) {
+    smp_started[cpu] = 1;
+    if (cpu == 1) smp_hammer();
+    else smp_work(cpu);
+    smp_done[cpu] = 1;
+}
+
+static void scenario_smp(void) {
+    u64 on = 0;
+    for (u64 cpu = 1; cpu < 4; cpu++)
+        on += hvc_call(0xc4000003, cpu, (u64)secondary_entry, cpu) == 0;   // CPU_ON
+    u64 want = smp_work(0);
+    u64 t0 = SYSREG_READ("cntvct_el0"), limit = 62500000UL * 120;   // 2 minutes
+    while ((!smp_done[2] || !smp_done[3]) && SYSREG_READ("cntvct_el0") - t0 < limit) {}
+    smp_stop = 1;
+    while (!smp_done[1] && SYSREG_READ("cntvct_el0") - t0 < limit) {}
+    int ok = smp_done[2] && smp_done[3] && smp_sum[2] == want && smp_sum[3] == want;
+    puts_("HOSTILE smp started=");
+    putdec(smp_started[1] + smp_started[2] + smp_started[3]);
+    puts_("/3 on=");
+    putdec(on);
+    puts_(" work=");
+    puts_(ok ? "ok" : "BAD");
+    puts_(" atomics=");
+    putdec(smp_counter);
+    puts_("/300000 hammer=");
+    putdec(smp_hammered);
+    puts_("\n");
+}
+
 // Finds "hostile=NAME" in the device tree's bootargs.
 static int scenario_is(const u8 *dtb, const char *name) {
     u32 total = __builtin_bswap32(*(const u32 *)(dtb + 4));
@@ -673,6 +742,7 @@ void main(const u8 *dtb) {
     else if (scenario_is(dtb, "undef")) scenario_undef();
     else if (scenario_is(dtb, "novectors")) scenario_novectors();
     else if (scenario_is(dtb, "virtio")) scenario_virtio();
-    else puts_("HOSTILE no scenario (hostile=mmio|gic|timer|pagetables|undef|novectors|virtio)\n");
+    else if (scenario_is(dtb, "smp")) scenario_smp();
+    else puts_("HOSTILE no scenario (hostile=mmio|gic|timer|pagetables|undef|novectors|virtio|smp)\n");
     puts_("HOSTILE-DONE\n");
 }

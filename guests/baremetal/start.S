@@ -128,6 +128,25 @@ el0_sync:
         ldp     x19, x20, [sp], #96
         ret
 
+// Where a secondary CPU starts (PSCI CPU_ON with context = its index, 1..3):
+// a stack of its own, the vectors, then secondary_main(index); then it
+// waits for interrupts forever.
+        .global secondary_entry
+secondary_entry:
+        mov     x19, x0
+        ldr     x1, =secondary_stacks
+        add     x2, x0, #1
+        lsl     x2, x2, #14             // 16 KiB each, growing down
+        add     x1, x1, x2
+        mov     sp, x1
+        adr     x1, vectors
+        msr     vbar_el1, x1
+        isb
+        mov     x0, x19
+        bl      secondary_main
+5:      wfi
+        b       5b
+
 // u64 hvc_call(u64 x0, u64 x1, u64 x2, u64 x3)
         .global hvc_call
 hvc_call:
@@ -138,6 +157,9 @@ hvc_call:
         .align  4
 saved_sp:
         .quad   0
+        .align  4
+secondary_stacks:
+        .space  4 * 16384
         .align  12
         .space  65536
 stack_top:

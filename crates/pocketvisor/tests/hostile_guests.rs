@@ -1,6 +1,7 @@
 //! Hostile bare-metal guests (guests/baremetal): wild MMIO, bad page
 //! tables, undefined and privileged instructions at EL0 and EL1, GIC
-//! hammering, a timer polled until it fires, a broken vector table. The VMM must never panic or hang, and
+//! hammering (also by one of 4 vCPUs, with TLB broadcasts, while the others
+//! work), a timer polled until it fires, a broken vector table. The VMM must never panic or hang, and
 //! every run must end with a clear report.
 
 mod common;
@@ -80,6 +81,27 @@ fn wild_mmio_is_answered_or_aborted() {
         line.contains("other=0"),
         "only data aborts expected: {line}"
     );
+}
+
+#[test]
+fn one_vcpu_hammering_the_gic_and_tlbi_does_not_stop_the_others() {
+    // CPU 1 scribbles on the GIC, sends SGIs everywhere and broadcasts TLB
+    // and instruction-cache maintenance non-stop; CPUs 0, 2 and 3 work and
+    // count with atomics. Everything must end, exactly.
+    let out = finished_with("smp", &["--cpus", "4"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("HOSTILE smp"))
+        .expect("report");
+    assert!(line.contains("started=3/3 on=3"), "{line}");
+    assert!(line.contains("work=ok"), "{line}");
+    assert!(line.contains("atomics=300000/300000"), "{line}");
+    let hammered: u64 = line
+        .split("hammer=")
+        .nth(1)
+        .and_then(|v| v.trim().parse().ok())
+        .expect("hammer count");
+    assert!(hammered > 0, "{line}");
 }
 
 #[test]
