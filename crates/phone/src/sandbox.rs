@@ -11,7 +11,8 @@
 //! its own also makes the vsock device's few new unix sockets for guest
 //! connections to host ports; a supervised one is given them), the
 //! network switch's datagrams, directory listing (read-only directories
-//! only) and removal of dead peers' sockets, the
+//! only: opening anything else fails with EACCES) and removal of dead
+//! peers' sockets, the
 //! CPU's compiled-code buffer (an anonymous memfd),
 //! entropy, clocks and sleeping, signals, new threads (never processes),
 //! and exiting. Opening files,
@@ -172,19 +173,9 @@ fn filter(connects: bool) -> Result<BpfProgram, String> {
         .map(|&cmd| rule(vec![arg_is(1, cmd as u64)?]))
         .collect::<Result<_, _>>()?,
     );
-    // openat: only directories, read-only (the network switch lists its
-    // directory to flood broadcast frames); never a file.
-    let flags = (libc::O_ACCMODE | libc::O_CREAT | libc::O_TRUNC | libc::O_DIRECTORY) as u64;
-    rules.insert(
-        libc::SYS_openat as i64,
-        vec![rule(vec![SeccompCondition::new(
-            2,
-            SeccompCmpArgLen::Dword,
-            SeccompCmpOp::MaskedEq(flags),
-            (libc::O_RDONLY | libc::O_DIRECTORY) as u64,
-        )
-        .map_err(|e| e.to_string())?])?],
-    );
+    // openat: here with any arguments, but the open filter (installed
+    // with this one) makes every open but a read-only directory's fail.
+    rules.insert(libc::SYS_openat as i64, Vec::new());
     // New threads (the stop handler starts one), never new processes:
     // clone only with CLONE_THREAD; clone3, whose flags a filter cannot
     // see, is turned away with ENOSYS by the second filter (the C library
@@ -247,13 +238,54 @@ pub fn clone3_filter() -> Result<BpfProgram, String> {
     errno_filter(&[libc::SYS_clone3], libc::ENOSYS)
 }
 
-/// Installs `filter` — and the clone3 filter — on every thread of this
-/// process (they cannot be removed). From then on a forbidden system call
-/// kills the process with SIGSYS.
+/// The open filter: opening anything but a directory, read-only (the
+/// network switch lists its directory to flood broadcast frames), fails
+/// with EACCES — a refusal, not a kill, because the C library opens files
+/// of its own on a thread's behalf and carries on without them (malloc
+/// reads `/proc/sys/vm/overcommit_memory` the first time a thread's heap
+/// shrinks: with several vCPU threads, that happens while a VM runs).
+// libc's constants have different types on different architectures.
+#[allow(clippy::unnecessary_cast)]
+pub fn open_filter() -> Result<BpfProgram, String> {
+    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| e.to_string())?;
+    let flags_are = |mask: i32, value: i32| {
+        SeccompCondition::new(
+            2,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::MaskedEq(mask as u64),
+            value as u64,
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|c| SeccompRule::new(vec![c]).map_err(|e| e.to_string()))
+    };
+    // Any one of these refuses the open.
+    let refused = vec![
+        flags_are(libc::O_DIRECTORY, 0)?,
+        flags_are(libc::O_ACCMODE, libc::O_WRONLY)?,
+        flags_are(libc::O_ACCMODE, libc::O_RDWR)?,
+        flags_are(libc::O_CREAT, libc::O_CREAT)?,
+        flags_are(libc::O_TRUNC, libc::O_TRUNC)?,
+    ];
+    let filter = SeccompFilter::new(
+        [(libc::SYS_openat as i64, refused)].into_iter().collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EACCES as u32),
+        arch,
+    )
+    .map_err(|e| e.to_string())?;
+    filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| e.to_string())
+}
+
+/// Installs `filter` — and the clone3 and open filters — on every thread of
+/// this process (they cannot be removed). From then on a forbidden system
+/// call kills the process with SIGSYS, and opening a file fails.
 pub fn enter(filter: &BpfProgram) -> Result<(), String> {
-    // The clone3 filter first: the allow-list, once in, forbids seccomp().
-    let clone3 = clone3_filter()?;
-    seccompiler::apply_filter_all_threads(&clone3).map_err(|e| format!("seccomp: {e}"))?;
+    // The errno filters first: the allow-list, once in, forbids seccomp().
+    for first in [clone3_filter()?, open_filter()?] {
+        seccompiler::apply_filter_all_threads(&first).map_err(|e| format!("seccomp: {e}"))?;
+    }
     seccompiler::apply_filter_all_threads(filter).map_err(|e| format!("seccomp: {e}"))
 }
 
