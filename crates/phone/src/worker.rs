@@ -342,8 +342,9 @@ fn serve_control(control_fd: Arc<OwnedFd>, vm: VmControl, board: Arc<Board>, dir
 }
 
 /// Test hook (debug builds only): with `PV_TEST_FORBIDDEN_CALL=NAME`, VM
-/// NAME's worker opens a file two seconds into its sandbox, as a
-/// compromised VMM would — and dies of SIGSYS.
+/// NAME's worker tries to open a file (refused) and then an internet
+/// socket two seconds into its sandbox, as a compromised VMM would — and
+/// dies of SIGSYS.
 fn forbidden_call_for_tests(name: &str) {
     if cfg!(debug_assertions) && std::env::var("PV_TEST_FORBIDDEN_CALL").is_ok_and(|v| v == name) {
         let _ = std::thread::Builder::new()
@@ -351,6 +352,7 @@ fn forbidden_call_for_tests(name: &str) {
             .spawn(|| {
                 std::thread::sleep(Duration::from_secs(2));
                 let _ = File::open("/etc/hostname");
+                let _ = std::net::UdpSocket::bind("127.0.0.1:0");
             });
     }
 }

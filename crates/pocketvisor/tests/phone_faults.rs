@@ -20,7 +20,8 @@ fn crashes_stay_in_their_vm_and_restart_by_policy() {
         VmSpec::new("work", "corporate").with("restart = \"never\""),
         VmSpec::new("keys", "trusted").with("restart = \"never\""),
     ];
-    // The debug build's hook makes keys' worker open a file once sandboxed.
+    // The debug build's hook makes keys' worker open an internet socket
+    // once sandboxed (after a refused open, which it survives).
     std::env::set_var("PV_TEST_FORBIDDEN_CALL", "keys");
     let p = TestPhone::prepare("memory = \"512M\"\nbackground_cpu = 100", &vms, "");
     let out = common::phone::pocketvisor()
