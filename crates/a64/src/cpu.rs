@@ -489,12 +489,17 @@ impl Cpu {
     /// masked, MMU and caches off, every register zero but x0 = `context`,
     /// at `entry`. Its MPIDR, domain and statistics stay.
     pub fn power_on(&mut self, entry: u64, context: u64) {
-        let mut s = Cpu::new_system(self.sys.mpidr_el1 & !(1 << 31)).state();
-        s.pc = entry;
-        s.x[0] = context;
-        s.insns_retired = self.insns_retired;
-        s.exceptions_taken = self.exceptions_taken;
-        self.set_state(&s);
+        let mut x = [0; 31];
+        x[0] = context;
+        self.set_state(&crate::CpuState {
+            x,
+            pc: entry,
+            system: true,
+            sys: SysRegs::reset(self.sys.mpidr_el1),
+            insns_retired: self.insns_retired,
+            exceptions_taken: self.exceptions_taken,
+            ..Default::default()
+        });
         self.signals.take_event();
     }
 
@@ -516,15 +521,8 @@ impl Cpu {
     pub(crate) fn serve_requests(&mut self) {
         if let Some((ops, count)) = self.signals.take_tlb() {
             match ops {
-                None => self.tlb.flush(),
-                Some(ops) => {
-                    for op in ops {
-                        match op {
-                            TlbOp::All => self.tlb.flush(),
-                            TlbOp::Range { va, len } => self.tlb.flush_range(va, len),
-                        }
-                    }
-                }
+                None => self.tlb.apply(TlbOp::All),
+                Some(ops) => ops.into_iter().for_each(|op| self.tlb.apply(op)),
             }
             self.signals.mark_served(count);
         }
@@ -535,10 +533,7 @@ impl Cpu {
     /// `broadcast` (the inner shareable forms), asked of every other CPU of
     /// its domain (see [`Cpu::complete_tlb_broadcasts`]).
     pub(crate) fn tlb_maintenance(&mut self, op: TlbOp, broadcast: bool) {
-        match op {
-            TlbOp::All => self.tlb.flush(),
-            TlbOp::Range { va, len } => self.tlb.flush_range(va, len),
-        }
+        self.tlb.apply(op);
         if broadcast {
             let domain = self.domain.clone();
             domain.broadcast_tlb(op, &self.signals, &mut self.tlb_pending);
@@ -586,10 +581,10 @@ impl Cpu {
                 return true;
             }
             let lines = self.signals.load();
-            let masked = |line: u32, mask: u32| lines & line != 0 && self.sys.daif & mask == 0;
+            let unmasked = |line: u32, mask: u32| lines & line != 0 && self.sys.daif & mask == 0;
             if lines & (Signals::STOP | Signals::SYNC) != 0
-                || masked(Signals::IRQ, crate::system::daif::I)
-                || masked(Signals::FIQ, crate::system::daif::F)
+                || unmasked(Signals::IRQ, crate::system::daif::I)
+                || unmasked(Signals::FIQ, crate::system::daif::F)
             {
                 return true;
             }

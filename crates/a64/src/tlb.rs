@@ -78,6 +78,15 @@ impl Tlb {
         self.generation = (self.generation & !(GENERATION_STEP - 1)) | regime;
     }
 
+    /// Does one TLB maintenance operation.
+    pub(crate) fn apply(&mut self, op: crate::system::signals::TlbOp) {
+        use crate::system::signals::TlbOp;
+        match op {
+            TlbOp::All => self.flush(),
+            TlbOp::Range { va, len } => self.flush_range(va, len),
+        }
+    }
+
     /// Invalidates every entry.
     pub fn flush(&mut self) {
         self.entries.fill(EMPTY);

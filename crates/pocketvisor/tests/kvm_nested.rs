@@ -17,16 +17,8 @@ use std::time::{Duration, Instant};
 fn host_dir() -> PathBuf {
     static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     common::linux_guest_dir();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    READY.get_or_init(|| {
-        let status = Command::new(root.join("guests/build-kvm-host.sh"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .status()
-            .expect("run guests/build-kvm-host.sh");
-        assert!(status.success(), "guests/build-kvm-host.sh failed");
-    });
-    root.join("guests/cache")
+    READY.get_or_init(|| common::run_guest_script("build-kvm-host.sh"));
+    common::repo_root().join("guests/cache")
 }
 
 /// An emulated ARM64 host: its CPU and its kernel.

@@ -16,16 +16,8 @@ use common::wait_with_limit;
 /// Builds (incrementally) the suite; once per test binary.
 fn suite_dir() -> PathBuf {
     static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    READY.get_or_init(|| {
-        let status = Command::new(root.join("guests/build-kvm-unit-tests.sh"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .status()
-            .expect("run guests/build-kvm-unit-tests.sh");
-        assert!(status.success(), "guests/build-kvm-unit-tests.sh failed");
-    });
-    root.join("guests/cache/kvm-unit-tests")
+    READY.get_or_init(|| common::run_guest_script("build-kvm-unit-tests.sh"));
+    common::repo_root().join("guests/cache/kvm-unit-tests")
 }
 
 /// The suite's raw program `flat` (linked at 0, entered at RAM base +

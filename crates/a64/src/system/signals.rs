@@ -187,7 +187,11 @@ impl Signals {
     /// CPU up to; `None` in place of the list means drop everything (the
     /// queue overflowed).
     pub(crate) fn take_tlb(&self) -> Option<(Option<Vec<TlbOp>>, u64)> {
-        self.bits.fetch_and(!Self::SYNC, Ordering::AcqRel);
+        // Cleared before the count is read: a request counted after this
+        // sets the bit again. Only when set: `run` comes by on every entry.
+        if self.load() & Self::SYNC != 0 {
+            self.bits.fetch_and(!Self::SYNC, Ordering::AcqRel);
+        }
         let requested = self.requested.load(Ordering::SeqCst);
         if self.served.load(Ordering::Relaxed) >= requested {
             return None;

@@ -12,22 +12,30 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the guest build script `guests/SCRIPT` (no terminal input: it must
+/// not stop to ask anything) and panics unless it succeeded. Callers run
+/// it once per test binary.
+pub fn run_guest_script(script: &str) {
+    let status = Command::new(repo_root().join("guests").join(script))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("run guests/{script}: {e}"));
+    assert!(status.success(), "guests/{script} failed");
+}
+
 /// The directory `guests/fetch-linux-guests.sh` fills. The script runs once
 /// per test binary: it is quick when everything is cached, and it rebuilds
 /// the initramfs when a guest script changed.
 pub fn linux_guest_dir() -> PathBuf {
     static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    READY.get_or_init(|| {
-        // No terminal input: the script must not stop to ask anything.
-        let status = Command::new(root.join("guests/fetch-linux-guests.sh"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .status()
-            .expect("run guests/fetch-linux-guests.sh");
-        assert!(status.success(), "guests/fetch-linux-guests.sh failed");
-    });
-    let dir = root.join("guests/cache/linux");
+    READY.get_or_init(|| run_guest_script("fetch-linux-guests.sh"));
+    let dir = repo_root().join("guests/cache/linux");
     assert!(
         dir.join("Image").is_file() && dir.join("initramfs.cpio.gz").is_file(),
         "Linux guest parts missing in {}: run guests/fetch-linux-guests.sh",
