@@ -7,7 +7,8 @@
 #
 # The source is the pinned commit below, taken from (first found):
 #   $PV_KVM_UNIT_TESTS       a kvm-unit-tests-*.tar.xz (a `git archive`)
-#   ../shared/kvm-unit-tests/kvm-unit-tests-*.tar.xz beside the project
+#   ../shared/kvm-unit-tests/kvm-unit-tests-*.tar.xz beside the project, or
+#   beside the local repository this checkout was cloned from
 #   a clone of the upstream repository at that commit.
 # Rebuilt only when the source or this script changes.
 set -euo pipefail
@@ -22,8 +23,13 @@ command -v aarch64-linux-gnu-gcc >/dev/null \
 
 tarball="${PV_KVM_UNIT_TESTS:-}"
 if [ -z "$tarball" ]; then
-    for t in "$here"/../../shared/kvm-unit-tests/kvm-unit-tests-*.tar.xz; do
-        [ -f "$t" ] && tarball="$t"
+    places=("$here/../..")
+    origin="$(git -C "$here/.." config --get remote.origin.url 2>/dev/null || true)"
+    [ -d "$origin" ] && places+=("$origin/..")
+    for place in "${places[@]}"; do
+        for t in "$place"/shared/kvm-unit-tests/kvm-unit-tests-*.tar.xz; do
+            [ -z "$tarball" ] && [ -f "$t" ] && tarball="$t"
+        done
     done
 fi
 if [ -n "$tarball" ]; then
