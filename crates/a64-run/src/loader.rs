@@ -207,8 +207,7 @@ pub fn load(
             .protect(start, stop - start, elf_prot(s.flags))
             .map_err(|e| format!("protecting a segment failed (errno {e})"))?;
     }
-    space.brk_start = end;
-    space.brk = end;
+    space.set_brk(end, end);
 
     let phdr = img
         .segments(PT_PHDR)

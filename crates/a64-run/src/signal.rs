@@ -10,12 +10,14 @@
 //! the handler; `rt_sigreturn` undoes it. Faults of the guest's own
 //! instructions (SIGSEGV, SIGBUS, SIGILL, SIGTRAP) are delivered the same way.
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use a64::Signals;
 
-use crate::process::Process;
-use crate::space::{PROT_EXEC, PROT_READ};
+use crate::process::Task;
+use crate::space::{Space, PROT_EXEC, PROT_READ};
 
 /// `sa_flags` bits (the same on both architectures).
 pub const SA_SIGINFO: u64 = 4;
@@ -49,33 +51,105 @@ const FPSIMD_MAGIC: u32 = 0x4650_8001;
 const FPSIMD_SIZE: u32 = 528;
 const ESR_MAGIC: u32 = 0x4553_5201;
 
-/// Signals the host has caught for the guest and the guest has not yet seen (bit n-1 = signal n).
-static PENDING: AtomicU64 = AtomicU64::new(0);
-/// The siginfo of the last catch of each signal, as 16 words.
-static CAUGHT_INFO: [[AtomicU64; 16]; 64] = [const { [const { AtomicU64::new(0) }; 16] }; 64];
-/// The running CPU's interrupt lines, to stop it when a signal arrives.
-static CPU_LINES: AtomicPtr<Signals> = AtomicPtr::new(std::ptr::null_mut());
+/// What the host signal handler records for one guest thread: the signals
+/// it caught for the guest, their siginfo, and the thread's CPU to stop.
+pub struct ThreadSignals {
+    /// Caught signals the guest has not seen yet (bit n-1 = signal n).
+    pending: AtomicU64,
+    /// The siginfo of the last catch of each signal, as 16 words.
+    info: [[AtomicU64; 16]; 64],
+    /// The thread's CPU's lines.
+    lines: Arc<Signals>,
+}
 
-/// The host handler for signals the guest handles: remember, and stop the CPU.
+thread_local! {
+    /// The running guest thread's record (null on threads that run no guest code).
+    static CURRENT: Cell<*const ThreadSignals> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The host handler for signals the guest handles: remember, and stop the
+/// CPU of the thread the host delivered the signal to.
 extern "C" fn on_host_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
     let Some(bit) = sig_bit(sig as u64) else {
         return;
     };
+    let current = CURRENT.with(Cell::get);
+    if current.is_null() {
+        return;
+    }
+    // SAFETY: published by `ThreadSignals::attach` for this thread and
+    // unpublished (with every signal blocked) before it goes away.
+    let me = unsafe { &*current };
     if !info.is_null() {
         let words = info as *const u64;
-        for (i, slot) in CAUGHT_INFO[sig as usize - 1].iter().enumerate() {
+        for (i, slot) in me.info[sig as usize - 1].iter().enumerate() {
             // SAFETY: the kernel passes a full 128-byte siginfo.
             slot.store(unsafe { words.add(i).read() }, Ordering::Relaxed);
         }
     }
-    PENDING.fetch_or(bit, Ordering::SeqCst);
-    let lines = CPU_LINES.load(Ordering::Acquire);
-    if !lines.is_null() {
-        // SAFETY: the pointer is published by `watch_cpu` and stays valid while
-        // it is published (the process's CPU owns it and is replaced only
-        // after its successor's lines are published).
-        unsafe { (*lines).request_stop() };
+    me.pending.fetch_or(bit, Ordering::SeqCst);
+    me.lines.request_stop();
+}
+
+impl ThreadSignals {
+    /// A record for the thread whose CPU has `lines`.
+    pub fn new(lines: &Arc<Signals>) -> ThreadSignals {
+        ThreadSignals {
+            pending: AtomicU64::new(0),
+            info: [const { [const { AtomicU64::new(0) }; 16] }; 64],
+            lines: lines.clone(),
+        }
     }
+
+    /// Makes this the record the host handler fills for the calling thread.
+    pub fn attach(&self) {
+        CURRENT.with(|c| c.set(self));
+    }
+
+    /// Blocks every host signal on the calling thread and stops filling
+    /// this record (a thread about to end).
+    pub fn detach(&self) {
+        block_all();
+        CURRENT.with(|c| c.set(std::ptr::null()));
+    }
+
+    /// Caught signals the guest has not seen yet.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    /// Forgets caught signals (a forked child starts with none).
+    pub fn forget_pending(&self) {
+        self.pending.store(0, Ordering::SeqCst);
+    }
+
+    /// Takes signal `sig` out of the caught set, returning its siginfo bytes.
+    pub fn take_caught(&self, sig: u64) -> [u8; 128] {
+        let bit = sig_bit(sig).unwrap_or(0);
+        self.pending.fetch_and(!bit, Ordering::SeqCst);
+        let mut info = [0u8; 128];
+        for (i, slot) in self.info[sig as usize - 1].iter().enumerate() {
+            info[i * 8..i * 8 + 8].copy_from_slice(&slot.load(Ordering::Relaxed).to_le_bytes());
+        }
+        info
+    }
+}
+
+/// Blocks every host signal on the calling thread; returns the mask before.
+pub fn block_all() -> u64 {
+    let all = !0u64;
+    let mut old = 0u64;
+    // SAFETY: the kernel's sigset is 8 bytes; both pointers are our locals.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &all as *const u64,
+            &mut old as *mut u64,
+            8,
+        )
+    };
+    old
 }
 
 /// The mask bit of signal `sig` (1..=64).
@@ -105,31 +179,85 @@ pub fn set_host_action(sig: u64, handler: u64) {
     if runner_owned(sig) {
         return;
     }
-    // SAFETY: a zeroed sigaction is valid; we fill the fields we use.
-    let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
-    sa.sa_sigaction = match handler {
-        0 => libc::SIG_DFL,
-        1 => libc::SIG_IGN,
-        _ => {
-            // No SA_RESTART: a blocking host call returns EINTR and the run
-            // loop restarts it for the guest if the guest asked for that.
-            sa.sa_flags = libc::SA_SIGINFO;
-            on_host_signal as *const () as usize
-        }
-    };
-    // SAFETY: installs a disposition for a valid signal number.
-    unsafe { libc::sigaction(sig as i32, &sa, std::ptr::null_mut()) };
+    match handler {
+        0 => install(sig as i32, libc::SIG_DFL, 0),
+        1 => install(sig as i32, libc::SIG_IGN, 0),
+        // No SA_RESTART: a blocking host call returns EINTR and the run
+        // loop restarts it for the guest if the guest asked for that.
+        _ => install(
+            sig as i32,
+            on_host_signal as *const () as usize,
+            libc::SA_SIGINFO as u64,
+        ),
+    }
 }
 
-/// Applies the guest mask `mask` to the host (the fault signals stay unblocked).
-fn set_host_mask(mask: u64) {
-    let m = host_mask(mask);
+/// The kernel's `struct sigaction` (x86-64 and arm64 alike).
+#[repr(C)]
+#[derive(Default)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Installs a host disposition. The C library refuses the two signals it
+/// keeps for its own threads (32 and 33, which a guest's C library uses
+/// just the same); those go to the kernel directly, with the C library's
+/// return trampoline copied from a disposition it installed.
+pub fn install(sig: i32, handler: usize, flags: u64) {
+    // SAFETY: a zeroed sigaction is valid; we fill the fields we use.
+    let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+    sa.sa_sigaction = handler;
+    sa.sa_flags = flags as i32;
+    // SAFETY: installs a disposition for a signal number.
+    if unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) } == 0 {
+        return;
+    }
+    let raw = |sig: i32, new: Option<&KernelSigaction>, old: Option<&mut KernelSigaction>| {
+        // SAFETY: kernel sigaction structures of ours (or null) and an 8-byte mask.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                new.map_or(std::ptr::null(), |n| n as *const KernelSigaction),
+                old.map_or(std::ptr::null_mut(), |o| o as *mut KernelSigaction),
+                8,
+            )
+        }
+    };
+    // SIGPIPE's disposition was installed through the C library at start-up.
+    let mut model = KernelSigaction::default();
+    raw(libc::SIGPIPE, None, Some(&mut model));
+    let restorer_flag = model.flags & SA_RESTORER;
+    let action = KernelSigaction {
+        handler,
+        flags: flags | restorer_flag,
+        restorer: if restorer_flag != 0 {
+            model.restorer
+        } else {
+            0
+        },
+        mask: 0,
+    };
+    raw(sig, Some(&action), None);
+}
+
+/// Applies the guest mask `mask` to the calling thread on the host (the
+/// fault signals stay unblocked).
+pub fn set_host_mask(mask: u64) {
+    set_host_mask_raw(host_mask(mask));
+}
+
+/// Sets the calling thread's host mask to exactly `mask` (as [`block_all`] returned it).
+pub fn set_host_mask_raw(mask: u64) {
     // SAFETY: the kernel's sigset is 8 bytes; both pointers are valid or null.
     unsafe {
         libc::syscall(
             libc::SYS_rt_sigprocmask,
             libc::SIG_SETMASK,
-            &m as *const u64,
+            &mask as *const u64,
             std::ptr::null_mut::<u64>(),
             8,
         )
@@ -155,35 +283,6 @@ pub fn current_host_mask() -> u64 {
         )
     };
     mask
-}
-
-/// Caught signals the guest has not seen yet.
-pub fn pending() -> u64 {
-    PENDING.load(Ordering::SeqCst)
-}
-
-/// Forgets caught signals (a forked child starts with none).
-pub fn forget_pending() {
-    PENDING.store(0, Ordering::SeqCst);
-}
-
-/// Takes signal `sig` out of the caught set, returning its siginfo bytes.
-pub fn take_caught(sig: u64) -> [u8; 128] {
-    let bit = sig_bit(sig).unwrap_or(0);
-    PENDING.fetch_and(!bit, Ordering::SeqCst);
-    let mut info = [0u8; 128];
-    for (i, slot) in CAUGHT_INFO[sig as usize - 1].iter().enumerate() {
-        info[i * 8..i * 8 + 8].copy_from_slice(&slot.load(Ordering::Relaxed).to_le_bytes());
-    }
-    info
-}
-
-/// Publishes the CPU's interrupt lines so a caught signal stops it.
-pub fn watch_cpu(lines: &std::sync::Arc<Signals>) {
-    CPU_LINES.store(
-        std::sync::Arc::as_ptr(lines) as *mut Signals,
-        Ordering::Release,
-    );
 }
 
 /// A siginfo for a fault of the guest's own code.
@@ -218,25 +317,23 @@ pub enum Delivery {
     Kill(i32),
 }
 
-impl Process {
-    /// Maps the page holding the sigreturn trampoline (`mov x8, #139; svc #0`)
-    /// that handlers return to when the guest gave no restorer.
-    pub fn map_sigtramp(&mut self) -> Result<(), String> {
-        let addr = self
-            .space
-            .find_free(4096)
-            .ok_or("no room for the signal trampoline")?;
-        self.space
-            .map(addr, 4096, PROT_READ | PROT_EXEC, None)
-            .map_err(|e| format!("mapping the signal trampoline: errno {e}"))?;
-        let code = [0xd280_1168u32, 0xd400_0001];
-        let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
-        // SAFETY: the page was just mapped; the host mapping is always writable.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.space.host(addr), 8) };
-        self.sigtramp = addr;
-        Ok(())
-    }
+/// Maps the page holding the sigreturn trampoline (`mov x8, #139; svc #0`)
+/// that handlers return to when the guest gave no restorer; returns its address.
+pub fn map_sigtramp(space: &Space) -> Result<u64, String> {
+    let addr = space
+        .find_free(4096)
+        .ok_or("no room for the signal trampoline")?;
+    space
+        .map(addr, 4096, PROT_READ | PROT_EXEC, None)
+        .map_err(|e| format!("mapping the signal trampoline: errno {e}"))?;
+    let code = [0xd280_1168u32, 0xd400_0001];
+    let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
+    // SAFETY: the page was just mapped; the host mapping is always writable.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), space.host(addr), 8) };
+    Ok(addr)
+}
 
+impl Task {
     /// Sets the guest's signal mask (SIGKILL and SIGSTOP cannot be blocked).
     pub fn set_sigmask(&mut self, mask: u64) {
         self.sigmask = mask & !UNBLOCKABLE;
@@ -264,11 +361,11 @@ impl Process {
     /// SA_RESTART and the call is not one Linux never restarts (sleeps and
     /// waits for signals).
     pub fn restarts(&self, nr: u64) -> bool {
-        let ready = pending() & !self.sigmask;
+        let ready = self.signals.pending() & !self.sigmask;
         if ready == 0 || matches!(nr, 22 | 72 | 73 | 101 | 115 | 133 | 137) {
             return false;
         }
-        let [handler, flags, ..] = self.sigactions[ready.trailing_zeros() as usize + 1];
+        let [handler, flags, ..] = self.process.sigaction(ready.trailing_zeros() as u64 + 1);
         handler > 1 && flags & SA_RESTART != 0
     }
 
@@ -277,10 +374,10 @@ impl Process {
     /// pselect) the handler runs under that mask and its frame holds the
     /// mask from before the call, which is back in force afterwards either way.
     pub fn deliver_caught(&mut self) -> Option<Delivery> {
-        let ready = pending() & !self.sigmask;
+        let ready = self.signals.pending() & !self.sigmask;
         let delivered = (ready != 0).then(|| {
             let sig = ready.trailing_zeros() as u64 + 1;
-            let info = take_caught(sig);
+            let info = self.signals.take_caught(sig);
             self.deliver(sig, info, None)
         });
         if let Some(before) = self.saved_sigmask.take() {
@@ -294,7 +391,7 @@ impl Process {
     /// that `mask` lets through is already waiting.
     pub fn begin_temporary_mask(&mut self, mask: u64) -> Result<u64, i64> {
         self.saved_sigmask = Some(std::mem::replace(&mut self.sigmask, mask));
-        if pending() & !mask != 0 {
+        if self.signals.pending() & !mask != 0 {
             return Err(-(libc::EINTR as i64));
         }
         Ok(host_mask(mask))
@@ -304,7 +401,7 @@ impl Process {
     /// death if it has none, ignores or blocks the signal (as Linux does).
     pub fn deliver_fault(&mut self, sig: i32, code: i32, addr: u64) -> Delivery {
         let s = sig as u64;
-        let handler = self.sigactions[s as usize][0];
+        let handler = self.process.sigaction(s)[0];
         if handler <= 1 || sig_bit(s).is_some_and(|bit| self.sigmask & bit != 0) {
             return Delivery::Kill(sig);
         }
@@ -312,7 +409,7 @@ impl Process {
     }
 
     fn deliver(&mut self, sig: u64, info: [u8; 128], fault: Option<u64>) -> Delivery {
-        let [handler, flags, restorer, mask] = self.sigactions[sig as usize];
+        let [handler, flags, restorer, mask] = self.process.sigaction(sig);
         match handler {
             0 if default_kills(sig) => return Delivery::Kill(sig as i32),
             0 | 1 => return Delivery::Done,
@@ -329,7 +426,7 @@ impl Process {
         }
         self.set_sigmask(blocked);
         if flags & SA_RESETHAND != 0 {
-            self.sigactions[sig as usize] = [0; 4];
+            self.process.set_sigaction(sig, [0; 4]);
             set_host_action(sig, 0);
         }
         Delivery::Done
@@ -399,7 +496,7 @@ impl Process {
         let ret = if flags & SA_RESTORER != 0 {
             restorer
         } else {
-            self.sigtramp
+            self.process.sigtramp()
         };
         self.cpu.set_xreg(30, ret);
         Ok(())

@@ -1,9 +1,17 @@
 //! The guest's virtual address space: one large host reservation in which
 //! guest address A lives at host address `base + A`, plus a map of guest
 //! mappings with their permissions. Implements [`a64::Bus`].
+//!
+//! Every thread of the guest process holds a [`Space`] handle to the same
+//! space. The map sits behind a lock a CPU takes only on a TLB miss; a
+//! system call that changes mappings also holds [`Space::edit`] for its
+//! whole course, so two threads' `mmap`s never pick the same free range
+//! and a thread may wait for the others' CPUs to drop their translations
+//! (which they do at block boundaries, never needing that lock).
 
 use std::collections::BTreeMap;
 use std::ptr::NonNull;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use a64::{Access, Bus, PageLookup, PAGE_MASK, PAGE_SIZE};
 
@@ -34,14 +42,34 @@ struct Vma {
     max_prot: u32,
 }
 
-/// The guest address space.
+/// A handle to the guest address space (cloning it gives another handle
+/// to the same space, for another thread).
+#[derive(Clone)]
 pub struct Space {
+    shared: Arc<Shared>,
+}
+
+/// The space all handles share.
+struct Shared {
     base: *mut u8,
+    map: Mutex<Map>,
+    edit: Mutex<()>,
+}
+
+// SAFETY: `base` is the address of a reservation that lives as long as the
+// process and is never moved; everything else is behind locks.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+/// The guest mappings and the program break.
+#[derive(Default)]
+struct Map {
     vmas: BTreeMap<u64, Vma>,
     /// Start of the program break area.
-    pub brk_start: u64,
+    brk_start: u64,
     /// Current program break.
-    pub brk: u64,
+    brk: u64,
 }
 
 /// Rounds up to a page boundary.
@@ -80,28 +108,57 @@ impl Space {
             ));
         }
         Ok(Space {
-            base: base as *mut u8,
-            vmas: BTreeMap::new(),
-            brk_start: 0,
-            brk: 0,
+            shared: Arc::new(Shared {
+                base: base as *mut u8,
+                map: Mutex::default(),
+                edit: Mutex::default(),
+            }),
         })
+    }
+
+    /// Hold while changing mappings: one thread's change at a time.
+    pub fn edit(&self) -> MutexGuard<'_, ()> {
+        self.shared.edit.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn map_lock(&self) -> MutexGuard<'_, Map> {
+        self.shared.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Host address of guest address `addr` (no checks).
     pub fn host(&self, addr: u64) -> *mut u8 {
-        self.base.wrapping_add(addr as usize)
+        self.shared.base.wrapping_add(addr as usize)
+    }
+
+    /// The start of the program break area and the current break.
+    pub fn brk(&self) -> (u64, u64) {
+        let m = self.map_lock();
+        (m.brk_start, m.brk)
+    }
+
+    /// Sets the start of the program break area and the current break.
+    pub fn set_brk(&self, start: u64, brk: u64) {
+        let mut m = self.map_lock();
+        m.brk_start = start;
+        m.brk = brk;
     }
 
     /// Removes every mapping (for execve).
-    pub fn clear(&mut self) {
-        let ranges: Vec<(u64, u64)> = self.vmas.iter().map(|(s, v)| (*s, v.end)).collect();
+    pub fn clear(&self) {
+        let ranges: Vec<(u64, u64)> = self
+            .map_lock()
+            .vmas
+            .iter()
+            .map(|(s, v)| (*s, v.end))
+            .collect();
         for (s, e) in ranges {
             self.unmap(s, e - s);
         }
-        self.brk_start = 0;
-        self.brk = 0;
+        self.set_brk(0, 0);
     }
+}
 
+impl Map {
     /// Removes [start, end) from the map, splitting mappings that straddle it.
     fn carve(&mut self, start: u64, end: u64) {
         let overlapping: Vec<(u64, Vma)> = self
@@ -122,17 +179,43 @@ impl Space {
     }
 
     /// Whether any page of [start, start+len) is mapped.
-    pub fn overlaps(&self, start: u64, len: u64) -> bool {
+    fn overlaps(&self, start: u64, len: u64) -> bool {
         let end = start + len;
         self.vmas
             .range(..end)
             .any(|(s, v)| v.end > start && *s < end)
     }
 
+    /// Whether every page of [addr, addr+len) is mapped with all of `prot`.
+    fn check(&self, addr: u64, len: u64, prot: u32) -> bool {
+        if len == 0 {
+            return true;
+        }
+        let Some(end) = addr.checked_add(len) else {
+            return false;
+        };
+        let mut cursor = addr;
+        while cursor < end {
+            match self.vmas.range(..=cursor).next_back() {
+                Some((_, v)) if v.end > cursor && v.prot & prot == prot => cursor = v.end,
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+impl Space {
+    /// Whether any page of [start, start+len) is mapped.
+    pub fn overlaps(&self, start: u64, len: u64) -> bool {
+        self.map_lock().overlaps(start, len)
+    }
+
     /// Whether any page of [start, start+len) is mapped executable.
     pub fn has_exec(&self, start: u64, len: u64) -> bool {
         let end = start.saturating_add(len);
-        self.vmas
+        self.map_lock()
+            .vmas
             .range(..end)
             .any(|(s, v)| v.end > start && *s < end && v.prot & PROT_EXEC != 0)
     }
@@ -140,7 +223,7 @@ impl Space {
     /// Maps [addr, addr+len) (page aligned) with `prot`: anonymous zeroed memory,
     /// or a file mapping when `file` is `Some((fd, offset, shared))`.
     pub fn map(
-        &mut self,
+        &self,
         addr: u64,
         len: u64,
         prot: u32,
@@ -184,8 +267,9 @@ impl Space {
         if p == libc::MAP_FAILED {
             return Err(err());
         }
-        self.carve(addr, addr + len);
-        self.vmas.insert(
+        let mut m = self.map_lock();
+        m.carve(addr, addr + len);
+        m.vmas.insert(
             addr,
             Vma {
                 end: addr + len,
@@ -196,8 +280,20 @@ impl Space {
         Ok(())
     }
 
-    /// Unmaps [addr, addr+len), returning the host memory to the reservation.
-    pub fn unmap(&mut self, addr: u64, len: u64) {
+    /// Takes [addr, addr+len) out of the guest's map; its host memory stays
+    /// until [`Space::release`], so a CPU still holding a translation of it
+    /// cannot fault the host.
+    pub fn forget(&self, addr: u64, len: u64) {
+        let len = page_up(len);
+        if len == 0 || addr.saturating_add(len) > SPACE_SIZE {
+            return;
+        }
+        self.map_lock().carve(addr, addr + len);
+    }
+
+    /// Returns the host memory of [addr, addr+len) to the reservation.
+    /// Only for a range no CPU holds a translation of any more.
+    pub fn release(&self, addr: u64, len: u64) {
         let len = page_up(len);
         if len == 0 || addr.saturating_add(len) > SPACE_SIZE {
             return;
@@ -213,14 +309,20 @@ impl Space {
                 0,
             );
         }
-        self.carve(addr, addr + len);
+    }
+
+    /// Unmaps [addr, addr+len) at once: for a space no other CPU uses.
+    pub fn unmap(&self, addr: u64, len: u64) {
+        self.forget(addr, len);
+        self.release(addr, len);
     }
 
     /// Changes the protection of [addr, addr+len); ENOMEM if part of it is unmapped.
-    pub fn protect(&mut self, addr: u64, len: u64, prot: u32) -> Result<(), i32> {
+    pub fn protect(&self, addr: u64, len: u64, prot: u32) -> Result<(), i32> {
         let end = addr.checked_add(page_up(len)).ok_or(libc::ENOMEM)?;
         let mut cursor = addr;
-        for (s, v) in self.vmas.range(..end) {
+        let mut m = self.map_lock();
+        for (s, v) in m.vmas.range(..end) {
             if v.end <= cursor {
                 continue;
             }
@@ -235,16 +337,16 @@ impl Space {
         if cursor < end {
             return Err(libc::ENOMEM);
         }
-        let old: Vec<(u64, Vma)> = self
+        let old: Vec<(u64, Vma)> = m
             .vmas
             .range(..end)
             .filter(|(_, v)| v.end > addr)
             .map(|(s, v)| (*s, *v))
             .collect();
-        self.carve(addr, end);
+        m.carve(addr, end);
         for (s, v) in old {
             let (a, b) = (s.max(addr), v.end.min(end));
-            self.vmas.insert(a, Vma { end: b, prot, ..v });
+            m.vmas.insert(a, Vma { end: b, prot, ..v });
         }
         Ok(())
     }
@@ -252,7 +354,7 @@ impl Space {
     /// Finds a free range of `len` bytes below [`MMAP_TOP`], searching downwards.
     pub fn find_free(&self, len: u64) -> Option<u64> {
         let mut top = MMAP_TOP;
-        for (s, v) in self.vmas.range(..MMAP_TOP).rev() {
+        for (s, v) in self.map_lock().vmas.range(..MMAP_TOP).rev() {
             if v.end <= top && top - v.end >= len {
                 return Some(top - len);
             }
@@ -263,20 +365,7 @@ impl Space {
 
     /// Whether every page of [addr, addr+len) is mapped with all of `prot`.
     pub fn check(&self, addr: u64, len: u64, prot: u32) -> bool {
-        if len == 0 {
-            return true;
-        }
-        let Some(end) = addr.checked_add(len) else {
-            return false;
-        };
-        let mut cursor = addr;
-        while cursor < end {
-            match self.vmas.range(..=cursor).next_back() {
-                Some((_, v)) if v.end > cursor && v.prot & prot == prot => cursor = v.end,
-                _ => return false,
-            }
-        }
-        true
+        self.map_lock().check(addr, len, prot)
     }
 
     /// Host pointer to the guest bytes [addr, addr+len) if mapped with `prot`.
@@ -294,9 +383,14 @@ impl Space {
     /// Reads a NUL-terminated string (at most 64 KiB) from guest memory.
     pub fn cstring(&self, addr: u64) -> Option<Vec<u8>> {
         let mut out = Vec::new();
+        let m = self.map_lock();
         for i in 0..65536u64 {
-            // SAFETY: `ptr` checked that the byte is mapped readable.
-            let b = unsafe { *self.ptr(addr.checked_add(i)?, 1, PROT_READ)? };
+            let at = addr.checked_add(i)?;
+            if !m.check(at, 1, PROT_READ) {
+                return None;
+            }
+            // SAFETY: checked that the byte is mapped readable.
+            let b = unsafe { *self.host(at) };
             if b == 0 {
                 return Some(out);
             }
@@ -307,7 +401,8 @@ impl Space {
 }
 
 // SAFETY: page pointers point into the reservation, which lives as long as the
-// Space; the embedder flushes the CPU's TLB whenever mappings change.
+// process; the embedder has every CPU drop its translations whenever mappings
+// change, before their host memory goes (see `Space::forget`).
 unsafe impl Bus for Space {
     fn page(&mut self, addr: u64, access: Access) -> PageLookup {
         let need = match access {
@@ -315,7 +410,7 @@ unsafe impl Bus for Space {
             Access::Write => PROT_WRITE,
             Access::Fetch => PROT_EXEC,
         };
-        match self.vmas.range(..=addr).next_back() {
+        match self.map_lock().vmas.range(..=addr).next_back() {
             Some((_, v)) if v.end > addr && v.prot & need != 0 => PageLookup::Ram(
                 NonNull::new(self.host(addr & !PAGE_MASK)).expect("reservation is not null"),
             ),

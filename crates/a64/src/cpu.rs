@@ -398,7 +398,13 @@ impl Cpu {
     /// decoded from those pages — by this CPU or another sharing its code
     /// pages — are dropped before they run again.
     pub fn host_memory_written(&mut self, host: usize, len: usize) {
+        /// Past this many pages dropping all code is cheaper than page by page.
+        const MANY_PAGES: usize = 4096;
         if len == 0 {
+            return;
+        }
+        if len / 4096 > MANY_PAGES {
+            self.all_code_changed();
             return;
         }
         for page in host >> 12..=(host + len - 1) >> 12 {

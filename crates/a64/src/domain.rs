@@ -79,6 +79,19 @@ impl Domain {
         }
     }
 
+    /// The embedder changed the mappings every CPU of the domain sees (a
+    /// user-mode `munmap` or `mprotect`): asks every CPU to drop its cached
+    /// translations and waits until each has, or is outside guest code
+    /// (it then drops them before it runs guest code again). `Err` if one
+    /// did not answer within `limit`.
+    pub fn drop_translations(&self, limit: std::time::Duration) -> Result<(), String> {
+        let cpus: Vec<Arc<Signals>> = {
+            let cpus = self.cpus.lock().unwrap_or_else(|e| e.into_inner());
+            cpus.iter().filter_map(Weak::upgrade).collect()
+        };
+        cpus.iter().try_for_each(|cpu| cpu.drop_translations(limit))
+    }
+
     /// SEV: sets the event register of every CPU, `from`'s too.
     pub(crate) fn send_event(&self, from: &Signals) {
         from.send_event();

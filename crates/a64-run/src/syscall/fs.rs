@@ -1,7 +1,7 @@
 //! File system calls: file descriptors, paths, metadata, terminals.
 
 use super::{host, SysResult};
-use crate::process::Process;
+use crate::process::Task;
 use crate::space::{PROT_READ, PROT_WRITE};
 
 /// open flags whose values differ between aarch64 and x86-64: (aarch64, host).
@@ -60,12 +60,12 @@ fn stat_to_guest(st: &libc::stat) -> [u8; 128] {
     b
 }
 
-impl Process {
+impl Task {
     /// A guest path as a host C string, with /proc/self/exe naming the guest program.
     fn path(&self, addr: u64) -> Result<std::ffi::CString, i64> {
         let p = self.string(addr)?;
         if p == b"/proc/self/exe" {
-            return std::ffi::CString::new(self.exe.as_os_str().as_encoded_bytes())
+            return std::ffi::CString::new(self.process.exe().as_os_str().as_encoded_bytes())
                 .map_err(|_| -(libc::EINVAL as i64));
         }
         std::ffi::CString::new(p).map_err(|_| -(libc::EINVAL as i64))
@@ -344,7 +344,8 @@ impl Process {
 
     fn readlinkat(&mut self, dirfd: i32, path: u64, buf: u64, len: usize) -> SysResult {
         if self.string(path)? == b"/proc/self/exe" {
-            let exe = std::fs::canonicalize(&self.exe).unwrap_or_else(|_| self.exe.clone());
+            let exe = self.process.exe();
+            let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
             let bytes = exe.as_os_str().as_encoded_bytes();
             let n = bytes.len().min(len);
             self.put(buf, &bytes[..n])?;

@@ -1,7 +1,9 @@
 //! Memory system calls: brk, mmap, munmap, mremap, mprotect, madvise.
 
+use std::time::Duration;
+
 use super::SysResult;
-use crate::process::Process;
+use crate::process::Task;
 use crate::space::{page_up, PROT_EXEC, SPACE_SIZE};
 
 const MAP_SHARED: u64 = 0x01;
@@ -12,13 +14,31 @@ const MREMAP_MAYMOVE: u64 = 1;
 const EINVAL: i64 = -(libc::EINVAL as i64);
 const ENOMEM: i64 = -(libc::ENOMEM as i64);
 
-impl Process {
-    /// Drops cached translations (and decoded code, if executable pages changed).
+/// How long a thread waits for the others' CPUs to drop their translations.
+const DROP_LIMIT: Duration = Duration::from_secs(10);
+
+impl Task {
+    /// Mappings in [addr, addr+len) changed: blocks decoded from pages that
+    /// were or are executable go, and every CPU of the process drops its
+    /// cached translations (this call waits for those running guest code).
     fn mappings_changed(&mut self, addr: u64, len: u64, had_exec: bool) {
-        self.cpu.flush_tlb();
         if had_exec || self.space.has_exec(addr, len) {
-            self.cpu.flush_code_cache();
+            let host = self.space.host(addr) as usize;
+            self.cpu.host_memory_written(host, len as usize);
         }
+        self.cpu.flush_tlb();
+        if let Err(e) = self.process.domain.drop_translations(DROP_LIMIT) {
+            eprintln!("a64-run: {e}");
+        }
+    }
+
+    /// Unmaps [addr, addr+len): out of the map, out of every CPU's
+    /// translations, and only then out of host memory.
+    fn unmap(&mut self, addr: u64, len: u64) {
+        let had_exec = self.space.has_exec(addr, len);
+        self.space.forget(addr, len);
+        self.mappings_changed(addr, len, had_exec);
+        self.space.release(addr, len);
     }
 
     /// Memory system calls; `None` if `nr` is not one of them.
@@ -31,6 +51,12 @@ impl Process {
             self.arg(4),
             self.arg(5),
         );
+        if !matches!(nr, 214 | 222 | 215 | 226 | 216 | 233) {
+            return None;
+        }
+        // One thread's change of mappings at a time, start to end.
+        let space = self.space.clone();
+        let _edit = space.edit();
         Some(match nr {
             214 => Ok(self.brk(a0) as i64),
             222 => self.mmap(a0, a1, a2 as u32, a3, a4 as i32, a5 as i64),
@@ -38,9 +64,7 @@ impl Process {
                 if a0 & a64::PAGE_MASK != 0 || a1 == 0 {
                     Err(EINVAL)
                 } else {
-                    let had_exec = self.space.has_exec(a0, a1);
-                    self.space.unmap(a0, a1);
-                    self.mappings_changed(a0, a1, had_exec);
+                    self.unmap(a0, a1);
                     Ok(0)
                 }
             }
@@ -59,7 +83,7 @@ impl Process {
                 }
             }
             216 => self.mremap(a0, a1, a2, a3),
-            233 => {
+            _ => {
                 // MADV_DONTNEED on private anonymous memory reads back as zeros: let the host do it.
                 if a2 == libc::MADV_DONTNEED as u64
                     && self.space.check(a0, a1, 0)
@@ -76,27 +100,27 @@ impl Process {
                 }
                 Ok(0)
             }
-            _ => return None,
         })
     }
 
     fn brk(&mut self, want: u64) -> u64 {
-        let s = &mut self.space;
-        if want < s.brk_start || want > s.brk_start + (1 << 32) {
-            return s.brk;
+        let (start, brk) = self.space.brk();
+        if want < start || want > start + (1 << 32) {
+            return brk;
         }
-        let (old_end, new_end) = (page_up(s.brk), page_up(want));
+        let (old_end, new_end) = (page_up(brk), page_up(want));
         if new_end > old_end {
+            let s = &self.space;
             if s.overlaps(old_end, new_end - old_end)
                 || s.map(old_end, new_end - old_end, 3, None).is_err()
             {
-                return s.brk;
+                return brk;
             }
-        } else if new_end < old_end {
-            s.unmap(new_end, old_end - new_end);
             self.cpu.flush_tlb();
+        } else if new_end < old_end {
+            self.unmap(new_end, old_end - new_end);
         }
-        self.space.brk = want;
+        self.space.set_brk(start, want);
         want
     }
 
@@ -124,9 +148,15 @@ impl Process {
         } else {
             Some((fd, off, flags & MAP_SHARED != 0))
         };
+        let replaces = self.space.overlaps(at, len);
         let had_exec = self.space.has_exec(at, len);
         let r = self.space.map(at, len, prot & 7, file);
-        self.mappings_changed(at, len, had_exec || prot & PROT_EXEC != 0);
+        if replaces {
+            self.mappings_changed(at, len, had_exec || prot & PROT_EXEC != 0);
+        } else {
+            // Nothing was there: no CPU holds a translation or code of it.
+            self.cpu.flush_tlb();
+        }
         r.map(|_| at as i64).map_err(|e| -(e as i64))
     }
 
@@ -136,8 +166,7 @@ impl Process {
             return Err(EINVAL);
         }
         if new_len <= old_len {
-            self.space.unmap(old + new_len, old_len - new_len);
-            self.cpu.flush_tlb();
+            self.unmap(old + new_len, old_len - new_len);
             return Ok(old as i64);
         }
         if !self.space.overlaps(old + old_len, new_len - old_len) && old + new_len <= SPACE_SIZE {
@@ -163,8 +192,7 @@ impl Process {
                 old_len as usize,
             )
         };
-        self.space.unmap(old, old_len);
-        self.mappings_changed(old, old_len, true);
+        self.unmap(old, old_len);
         Ok(to as i64)
     }
 }

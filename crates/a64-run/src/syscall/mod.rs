@@ -5,10 +5,14 @@ mod fs;
 mod mem;
 mod proc;
 mod signal;
+mod thread;
 
-pub use proc::resolve_program_explained;
+pub use proc::{
+    resolve_program_explained, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_PARENT_SETTID,
+    CLONE_SETTLS,
+};
 
-use crate::process::Process;
+use crate::process::Task;
 use crate::space::{PROT_READ, PROT_WRITE};
 
 /// What the run loop must do after a system call.
@@ -17,8 +21,10 @@ pub enum Outcome {
     Return(i64),
     /// The program was replaced (execve): resume at the new entry point.
     Replaced,
-    /// The process exits with this status.
-    Exit(i32),
+    /// The calling thread ends with this status (`exit`).
+    ExitThread(i32),
+    /// The whole process exits with this status (`exit_group`).
+    ExitGroup(i32),
     /// The process dies of this signal.
     Killed(i32),
 }
@@ -42,7 +48,7 @@ pub fn host(r: i64) -> SysResult {
     }
 }
 
-impl Process {
+impl Task {
     /// Argument register `n` of the current system call.
     pub fn arg(&self, n: usize) -> u64 {
         self.cpu.xreg(n)
@@ -99,7 +105,8 @@ impl Process {
     pub fn syscall(&mut self) -> Outcome {
         let nr = self.cpu.xreg(8);
         let result = match nr {
-            93 | 94 => return Outcome::Exit(self.arg(0) as i32),
+            93 => return Outcome::ExitThread(self.arg(0) as i32),
+            94 => return Outcome::ExitGroup(self.arg(0) as i32),
             // rt_sigreturn: a bad frame kills, as in Linux.
             139 => match self.sigreturn() {
                 Ok(()) => return Outcome::Replaced,
@@ -112,6 +119,7 @@ impl Process {
             _ => self
                 .fs_syscall(nr)
                 .or_else(|| self.mem_syscall(nr))
+                .or_else(|| self.thread_syscall(nr))
                 .or_else(|| self.proc_syscall(nr))
                 .or_else(|| self.signal_syscall(nr))
                 .unwrap_or_else(|| {

@@ -7,17 +7,24 @@ use std::path::PathBuf;
 
 use super::{host, SysResult};
 use crate::loader::Image;
-use crate::process::Process;
+use crate::process::Task;
 use crate::space::{PROT_READ, PROT_WRITE};
 
 const CLONE_VM: u64 = 0x100;
+const CLONE_SIGHAND: u64 = 0x800;
 const CLONE_VFORK: u64 = 0x4000;
 const CLONE_THREAD: u64 = 0x1_0000;
-const CLONE_PARENT_SETTID: u64 = 0x10_0000;
-const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+/// The child's TPIDR_EL0 (its thread pointer) is the `tls` argument.
+pub const CLONE_SETTLS: u64 = 0x8_0000;
+/// The child's thread id is written at `ptid` (in the parent's memory).
+pub const CLONE_PARENT_SETTID: u64 = 0x10_0000;
+/// The word at `ctid` is zeroed and woken when the child ends.
+pub const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
+/// The child's thread id is written at `ctid` (in the child's memory).
+pub const CLONE_CHILD_SETTID: u64 = 0x100_0000;
 const ENOSYS: i64 = -(libc::ENOSYS as i64);
 
-impl Process {
+impl Task {
     /// Process, time and signal calls; `None` if `nr` is not one of them.
     pub(super) fn proc_syscall(&mut self, nr: u64) -> Option<SysResult> {
         let (a0, a1, a2, a3, a4) = (
@@ -32,7 +39,7 @@ impl Process {
             160 => self.uname(a0),
             172 => Ok(unsafe { libc::getpid() } as i64),
             173 => Ok(unsafe { libc::getppid() } as i64),
-            178 | 96 => Ok(unsafe { libc::gettid() } as i64),
+            178 => Ok(unsafe { libc::gettid() } as i64),
             174 => Ok(unsafe { libc::getuid() } as i64),
             175 => Ok(unsafe { libc::geteuid() } as i64),
             176 => Ok(unsafe { libc::getgid() } as i64),
@@ -58,7 +65,7 @@ impl Process {
             155 => host(unsafe { libc::getpgid(a0 as i32) } as i64),
             156 => host(unsafe { libc::getsid(a0 as i32) } as i64),
             157 => host(unsafe { libc::setsid() } as i64),
-            99 | 167 => Ok(0),
+            167 => Ok(0),
             293 | 435 | 283 => Err(ENOSYS),
             124 => Ok(unsafe { libc::sched_yield() } as i64),
             123 => self.fill_host(a2, a1 as usize, |p| unsafe {
@@ -122,13 +129,12 @@ impl Process {
                     |p| unsafe { libc::sysinfo(p as *mut libc::sysinfo) } as i64,
                 )
                 .map(|_| 0),
-            98 => self.futex(a0, a1, a2),
             129 => host(unsafe { libc::kill(a0 as i32, a1 as i32) } as i64),
             130 => host(unsafe { libc::syscall(libc::SYS_tkill, a0 as i32, a1 as i32) }),
             131 => {
                 host(unsafe { libc::syscall(libc::SYS_tgkill, a0 as i32, a1 as i32, a2 as i32) })
             }
-            220 => self.clone(a0, a1, a2, a4),
+            220 => self.clone(a0, a1, a2, a3, a4),
             260 => self.wait4(a0 as i32, a1, a2 as i32, a3),
             95 => self
                 .fill_host(a2, 128, |p| unsafe {
@@ -200,42 +206,40 @@ impl Process {
         host(unsafe { libc::prlimit64(pid, res as _, n, o) } as i64)
     }
 
-    fn futex(&mut self, uaddr: u64, op: u64, val: u64) -> SysResult {
-        match op & 0x7f {
-            // FUTEX_WAIT / FUTEX_WAIT_BITSET: with a single thread nobody can wake us.
-            0 | 9 => {
-                let cur = u32::from_le_bytes(self.get(uaddr, 4)?.try_into().expect("4 bytes"));
-                if cur != val as u32 {
-                    Err(-(libc::EAGAIN as i64))
-                } else {
-                    Err(-(libc::ETIMEDOUT as i64))
-                }
+    fn clone(&mut self, flags: u64, stack: u64, ptid: u64, tls: u64, ctid: u64) -> SysResult {
+        if flags & CLONE_THREAD != 0 {
+            // A thread shares the address space and the signal actions (Linux's rule).
+            if flags & (CLONE_VM | CLONE_SIGHAND) != CLONE_VM | CLONE_SIGHAND {
+                return Err(-(libc::EINVAL as i64));
             }
-            // FUTEX_WAKE and friends: nobody is waiting.
-            _ => Ok(0),
+            return crate::thread::spawn(self, flags, stack, ptid, tls, ctid);
         }
-    }
-
-    fn clone(&mut self, flags: u64, stack: u64, parent_tid: u64, child_tid: u64) -> SysResult {
-        if flags & CLONE_THREAD != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
-            // Threads need several vCPUs sharing this address space: not yet.
+        if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
+            // A process sharing this address space but not its threads: not supported.
             return Err(ENOSYS);
         }
         // vfork is run as fork: the child gets a copy, which is indistinguishable for
-        // children that only exec or exit.
-        // SAFETY: the runner is single-threaded, so fork is safe.
-        let pid = unsafe { libc::fork() };
+        // children that only exec or exit. The process's locks are held across the
+        // fork, so the child (this thread only) finds none held by a thread it lacks.
+        // SAFETY: fork; the child touches only what this thread owns or those locks guard.
+        let pid = self.process.fork_locked(|| unsafe { libc::fork() });
         if pid < 0 {
             return Err(super::last_errno());
         }
         if pid == 0 {
             // The compiled-code buffer is shared with the parent: take our own.
             self.cpu.after_fork();
+            // The child's process has this one thread.
+            self.process = self.process.forked_child();
+            self.cpu.join_domain(self.process.domain.clone());
             // A new process has no pending signals.
-            crate::signal::forget_pending();
+            self.signals.forget_pending();
             let me = unsafe { libc::getpid() } as u32;
             if flags & CLONE_CHILD_SETTID != 0 {
-                self.put(child_tid, &me.to_le_bytes())?;
+                self.put(ctid, &me.to_le_bytes())?;
+            }
+            if flags & CLONE_CHILD_CLEARTID != 0 {
+                self.clear_child_tid = ctid;
             }
             if stack != 0 {
                 self.cpu.sp = stack;
@@ -243,7 +247,7 @@ impl Process {
             return Ok(0);
         }
         if flags & CLONE_PARENT_SETTID != 0 {
-            self.put(parent_tid, &(pid as u32).to_le_bytes())?;
+            self.put(ptid, &(pid as u32).to_le_bytes())?;
         }
         Ok(pid as i64)
     }
@@ -279,10 +283,15 @@ impl Process {
         let path = self.string(path_arg)?;
         let argv = self.string_array(argv_arg)?;
         let envp = self.string_array(envp_arg)?;
-        let (exe, img, argv) = resolve_program(&self.exe, &path, argv, 0)?;
-        close_on_exec_fds();
+        let (exe, img, argv) = resolve_program(&self.process.exe(), &path, argv, 0)?;
         let exe_abs = std::fs::canonicalize(&exe).unwrap_or(exe);
-        self.exe = exe_abs;
+        if self.process.live_threads() > 1 {
+            // The other threads must go, as in Linux: the host's execve of the
+            // runner itself ends them, and the new runner loads the program.
+            return Err(reexec(&exe_abs, &argv, &envp));
+        }
+        close_on_exec_fds();
+        self.process.set_exe(exe_abs);
         if let Err(msg) = self.start(&img, &argv, &envp) {
             // Past the point of no return, as in Linux: the process dies.
             eprintln!("a64-run: execve: {msg}");
@@ -361,6 +370,46 @@ pub fn resolve_program_explained(
     }
     let img = Image::parse(bytes).map_err(|e| (-(e.errno as i64), e.message))?;
     Ok((host_path, img, argv))
+}
+
+/// Replaces the whole host process by a new runner for `exe` (argv `argv`,
+/// environment `envp`): how a multi-threaded guest's execve ends its other
+/// threads. Returns only on failure, with the negative errno.
+fn reexec(exe: &std::path::Path, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> i64 {
+    let cstr = |b: &[u8]| std::ffi::CString::new(b).map_err(|_| -(libc::EINVAL as i64));
+    let build = || -> Result<(Vec<std::ffi::CString>, Vec<std::ffi::CString>), i64> {
+        let mut args = vec![
+            cstr(b"a64-run")?,
+            cstr(b"--exec")?,
+            cstr(exe.as_os_str().as_bytes())?,
+        ];
+        args.push(cstr(b"--")?);
+        for a in argv {
+            args.push(cstr(a)?);
+        }
+        let env = envp
+            .iter()
+            .map(|e| cstr(e))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((args, env))
+    };
+    let (args, env) = match build() {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let mut arg_ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    arg_ptrs.push(std::ptr::null());
+    let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+    env_ptrs.push(std::ptr::null());
+    // SAFETY: NUL-terminated strings in NULL-terminated arrays that outlive the call.
+    unsafe {
+        libc::execve(
+            c"/proc/self/exe".as_ptr(),
+            arg_ptrs.as_ptr(),
+            env_ptrs.as_ptr(),
+        )
+    };
+    super::last_errno()
 }
 
 /// Closes descriptors marked close-on-exec, as the kernel does at execve.

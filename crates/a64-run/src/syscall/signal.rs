@@ -2,7 +2,7 @@
 //! signals and interval timers. Delivery itself is in `crate::signal`.
 
 use super::{host, SysResult};
-use crate::process::Process;
+use crate::process::Task;
 use crate::signal::{self, sig_bit, SigAltStack, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE};
 
 const EINVAL: i64 = -(libc::EINVAL as i64);
@@ -10,7 +10,7 @@ const EINTR: i64 = -(libc::EINTR as i64);
 /// The smallest alternate stack Linux arm64 accepts (MINSIGSTKSZ).
 const MINSIGSTKSZ: u64 = 5120;
 
-impl Process {
+impl Task {
     /// Signal calls; `None` if `nr` is not one of them.
     pub(super) fn signal_syscall(&mut self, nr: u64) -> Option<SysResult> {
         let (a0, a1, a2, a3) = (self.arg(0), self.arg(1), self.arg(2), self.arg(3));
@@ -43,7 +43,7 @@ impl Process {
         if sig_bit(sig).is_none() {
             return Err(EINVAL);
         }
-        let prev = self.sigactions[sig as usize];
+        let mut prev = self.process.sigaction(sig);
         if act != 0 {
             if matches!(sig as i32, libc::SIGKILL | libc::SIGSTOP) {
                 return Err(EINVAL);
@@ -51,7 +51,9 @@ impl Process {
             let b = self.get(act, 32)?;
             let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8"));
             // aarch64's kernel sigaction: handler, flags, restorer, mask.
-            self.sigactions[sig as usize] = [w(0), w(1), w(2), w(3) & !UNBLOCKABLE];
+            prev = self
+                .process
+                .set_sigaction(sig, [w(0), w(1), w(2), w(3) & !UNBLOCKABLE]);
             signal::set_host_action(sig, w(0));
         }
         if old != 0 {
@@ -83,7 +85,7 @@ impl Process {
         let mut host_pending = 0u64;
         // SAFETY: the kernel's sigset is 8 bytes.
         host(unsafe { libc::syscall(libc::SYS_rt_sigpending, &mut host_pending as *mut u64, 8) })?;
-        let all = (host_pending | signal::pending()) & self.sigmask;
+        let all = (host_pending | self.signals.pending()) & self.sigmask;
         self.put(set, &all.to_le_bytes()).map(|_| 0)
     }
 
@@ -100,10 +102,10 @@ impl Process {
     fn sigtimedwait(&mut self, set: u64, info: u64, timeout: u64, size: u64) -> SysResult {
         let wanted = self.sigset(set, size)?;
         // A signal already caught for the guest is taken first.
-        let caught = signal::pending() & wanted;
+        let caught = self.signals.pending() & wanted;
         if caught != 0 {
             let sig = caught.trailing_zeros() as u64 + 1;
-            let si = signal::take_caught(sig);
+            let si = self.signals.take_caught(sig);
             if info != 0 {
                 self.put(info, &si)?;
             }
