@@ -12,6 +12,8 @@
  *   - a CAS loop incrementing a counter,
  *   - a ticket spinlock (LDADDA to take a ticket, LDAXR + WFE to wait,
  *     STLR to hand over) around a plain, non-atomic increment.
+ * On a CPU without LSE (HWCAP_ATOMICS, e.g. a Cortex-A72 under KVM) the
+ * LDADD counter is left out and CAS and LDADDA are exclusive-pair loops.
  * Every counter must end at THREADS * ITERATIONS. Prints one line per
  * round and "SMP-ATOMICS ok ..." at the end; exits 1 on any wrong total.
  */
@@ -21,7 +23,15 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 #include <unistd.h>
+
+#ifndef HWCAP_ATOMICS
+#define HWCAP_ATOMICS (1 << 8)
+#endif
+
+/* Whether the CPU has the LSE atomics. */
+static int have_lse;
 
 struct counters {
     uint64_t exclusive __attribute__((aligned(64)));
@@ -74,29 +84,67 @@ static void lse_inc(uint64_t *p)
                      : "memory");
 }
 
-static void cas_inc(uint64_t *p)
+/* Compare-and-swap: CASAL, or an exclusive-pair loop without LSE. */
+static uint64_t cas(uint64_t *p, uint64_t expected, uint64_t want)
 {
-    uint64_t seen = __atomic_load_n(p, __ATOMIC_RELAXED);
-    for (;;) {
-        uint64_t expected = seen, want = seen + 1;
+    uint64_t seen = expected;
+    if (have_lse) {
         __asm__ volatile(".arch armv8.1-a\n"
                          "casal %0, %2, [%1]\n"
                          : "+r"(seen)
                          : "r"(p), "r"(want)
                          : "memory");
+        return seen;
+    }
+    uint32_t failed;
+    __asm__ volatile("1: ldaxr %0, [%2]\n"
+                     "   cmp %0, %3\n"
+                     "   b.ne 2f\n"
+                     "   stlxr %w1, %4, [%2]\n"
+                     "   cbnz %w1, 1b\n"
+                     "2:\n"
+                     : "=&r"(seen), "=&r"(failed)
+                     : "r"(p), "r"(expected), "r"(want)
+                     : "memory", "cc");
+    return seen;
+}
+
+static void cas_inc(uint64_t *p)
+{
+    uint64_t seen = __atomic_load_n(p, __ATOMIC_RELAXED);
+    for (;;) {
+        uint64_t expected = seen;
+        seen = cas(p, expected, expected + 1);
         if (seen == expected)
             return;
     }
 }
 
+/* Fetch-and-add with acquire: LDADDA, or an exclusive-pair loop without LSE. */
+static uint32_t fetch_add_acquire(uint32_t *p, uint32_t n)
+{
+    uint32_t old, failed, sum;
+    if (have_lse) {
+        __asm__ volatile(".arch armv8.1-a\n"
+                         "ldadda %w1, %w0, [%2]\n"
+                         : "=&r"(old)
+                         : "r"(n), "r"(p)
+                         : "memory");
+        return old;
+    }
+    __asm__ volatile("1: ldaxr %w0, [%3]\n"
+                     "   add %w2, %w0, %w4\n"
+                     "   stxr %w1, %w2, [%3]\n"
+                     "   cbnz %w1, 1b\n"
+                     : "=&r"(old), "=&r"(failed), "=&r"(sum)
+                     : "r"(p), "r"(n)
+                     : "memory");
+    return old;
+}
+
 static void ticket_lock(void)
 {
-    uint32_t one = 1, mine, now;
-    __asm__ volatile(".arch armv8.1-a\n"
-                     "ldadda %w1, %w0, [%2]\n"
-                     : "=&r"(mine)
-                     : "r"(one), "r"(&c.next_ticket)
-                     : "memory");
+    uint32_t mine = fetch_add_acquire(&c.next_ticket, 1), now;
     /* Wait as Linux's spinlocks do: the exclusive load arms the monitor,
      * and the holder's releasing store wakes the WFE. */
     __asm__ volatile("   sevl\n"
@@ -128,7 +176,8 @@ static void *worker(void *arg)
     for (long i = 0; i < iterations; i++) {
         exclusive_inc(&c.exclusive);
         pair_inc(c.pair);
-        lse_inc(&c.lse);
+        if (have_lse)
+            lse_inc(&c.lse);
         cas_inc(&c.cas);
         ticket_lock();
         /* A plain read-modify-write: exact only if the lock works. */
@@ -141,6 +190,9 @@ static void *worker(void *arg)
 int main(int argc, char **argv)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    have_lse = (getauxval(AT_HWCAP) & HWCAP_ATOMICS) != 0;
+    if (!have_lse)
+        printf("no LSE atomics on this CPU: exclusive-pair loops stand in for them\n");
     long threads = argc > 1 ? atol(argv[1]) : cpus;
     iterations = argc > 2 ? atol(argv[2]) : 20000;
     long rounds = argc > 3 ? atol(argv[3]) : 5;
@@ -159,8 +211,8 @@ int main(int argc, char **argv)
             pthread_join(t[i], NULL);
         pthread_barrier_destroy(&start);
         uint64_t want = (uint64_t)threads * iterations;
-        int ok = c.exclusive == want && c.pair[0] == want && c.pair[1] == want && c.lse == want &&
-                 c.cas == want && c.plain == want && c.next_ticket == want &&
+        int ok = c.exclusive == want && c.pair[0] == want && c.pair[1] == want &&
+                 c.lse == (have_lse ? want : 0) && c.cas == want && c.plain == want && c.next_ticket == want &&
                  c.now_serving == want;
         printf("round %ld %s: want %llu exclusive %llu pair %llu/%llu lse %llu cas %llu "
                "locked %llu\n",

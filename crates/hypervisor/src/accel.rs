@@ -108,12 +108,6 @@ pub fn create_vcpus(board: &Arc<Board>, backend: &Backend) -> Result<Vcpus, Stri
     Ok(match backend.accel {
         #[cfg(target_arch = "aarch64")]
         Accel::Kvm => {
-            if board.num_cpus() > 1 {
-                return Err(
-                    "more than one vCPU under KVM is not supported yet (use --cpus 1, or --accel soft)"
-                        .into(),
-                );
-            }
             let mut vm = crate::kvm::KvmVm::new(board.clone())?;
             Vcpus {
                 guest_writes: Some(vm.guest_writes()),

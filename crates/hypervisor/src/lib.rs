@@ -163,6 +163,24 @@ pub trait Vcpu: Send {
         Err("this backend powers its vCPUs on itself".into())
     }
 
+    /// The vCPU's PSCI power state where the backend keeps it itself (KVM
+    /// serves PSCI in the kernel, so a powered-off vCPU waits inside it):
+    /// `Some`; `None` where the board's firmware keeps it (the software CPU).
+    /// The VMM then runs such a vCPU from the start, and saves and restores
+    /// its power state through here.
+    fn power_state(&self) -> Result<Option<board::CpuPower>, String> {
+        Ok(None)
+    }
+
+    /// Sets the power state a backend keeps itself (restoring; after
+    /// [`Vcpu::set_state`]): off, on as it is, or powered on at a pending
+    /// CPU_ON's entry point. A backend whose power state the board keeps
+    /// ignores it.
+    fn set_power_state(&mut self, power: board::CpuPower) -> Result<(), String> {
+        let _ = power;
+        Ok(())
+    }
+
     /// A description of the vCPU's state for a crash report, after `why`.
     fn report(&self, why: &str) -> String;
 

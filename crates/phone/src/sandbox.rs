@@ -94,10 +94,13 @@ const LEGACY: &[libc::c_long] = &[];
 
 /// The KVM requests a running VM makes (arm64 `_IO`/`_IOW` numbers):
 /// KVM_RUN, KVM_IRQ_LINE, KVM_GET/SET_ONE_REG, KVM_SET/GET_DEVICE_ATTR,
-/// KVM_GET_DIRTY_LOG and KVM_SET_USER_MEMORY_REGION (dirty logging on and off).
+/// KVM_GET_DIRTY_LOG, KVM_SET_USER_MEMORY_REGION (dirty logging on and off)
+/// and KVM_GET/SET_MP_STATE (a vCPU's power state, saved and restored).
 #[cfg(target_arch = "aarch64")]
 const KVM_IOCTLS: &[u64] = &[
     0xae80,
+    0x8004_ae98,
+    0x4004_ae99,
     0x4008_ae61,
     0x4010_aeab,
     0x4010_aeac,

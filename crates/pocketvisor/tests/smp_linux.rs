@@ -69,6 +69,18 @@ fn four_vcpus_boot_hotplug_and_keep_atomics_exact() {
             "check {check} did not pass\n{context}"
         );
     }
+    // Every litmus test ran (IRIW needs all 4 CPUs).
+    for test in [
+        "MP+dmb.st+dmb.ld",
+        "SB+dmb.ish",
+        "SB+stlr+ldar",
+        "IRIW+dmb.ld",
+    ] {
+        assert!(
+            out.contains(&format!("LITMUS {test} ok runs=")),
+            "litmus test {test} did not run\n{context}"
+        );
+    }
     assert!(out.contains("POCKETVISOR-SCRIPT-EXIT=0"), "{context}");
     assert_eq!(code, Some(0), "{context}");
     // vCPUs 1..3 ran on threads of their own, and each did real work.

@@ -242,6 +242,10 @@ impl VmControl {
         for (i, v) in parts.vcpus.iter().enumerate() {
             let v = lock_vcpu(v);
             vcpus.push(v.state()?);
+            // A backend that serves PSCI (KVM) has the power state.
+            if let Some(power) = v.power_state()? {
+                board.cpu_power[i] = power;
+            }
             // A backend that keeps the timers (KVM) has the counter too.
             if let Some((timers, counter)) = v.timers()? {
                 board.timers[i] = timers;
@@ -317,6 +321,8 @@ impl VmControl {
             v.set_state(saved).map_err(|e| format!("vCPU {i}: {e}"))?;
             v.set_timers(&state.board.timers[i], state.board.counter)
                 .map_err(|e| format!("vCPU {i}'s timers: {e}"))?;
+            v.set_power_state(state.board.cpu_power[i])
+                .map_err(|e| format!("vCPU {i}'s power state: {e}"))?;
         }
         for (i, (saved, t)) in state.devices.iter().zip(&parts.transports).enumerate() {
             lock(t)

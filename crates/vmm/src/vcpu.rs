@@ -3,7 +3,9 @@
 //!
 //! Each vCPU has a thread of its own running [`run`]: while its CPU is
 //! powered off (PSCI) the thread waits for a CPU_ON; once on, it runs the
-//! vCPU until the CPU turns itself off again or the machine stops.
+//! vCPU until the CPU turns itself off again or the machine stops. A
+//! backend that serves PSCI itself (KVM) keeps its powered-off vCPUs
+//! waiting inside its own run, so their threads run it from the start.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -57,6 +59,9 @@ enum Stint {
 /// state can be saved. It counts in `running` while its CPU is on.
 pub(crate) fn run(t: &VcpuThread<'_>) -> VcpuEnd {
     let board = t.board;
+    if lock_vcpu(t.vcpu).power_state().is_ok_and(|p| p.is_some()) {
+        return run_backend_powered(t);
+    }
     loop {
         let on = board
             .cpu_power
@@ -69,13 +74,27 @@ pub(crate) fn run(t: &VcpuThread<'_>) -> VcpuEnd {
             CpuPower::OnPending { entry, context } => power_on(t, entry, context),
             _ => Ok(()),
         }
-        .map_or_else(Stint::End, |()| run_powered(t));
+        .map_or_else(Stint::End, |()| run_powered(t, true));
         t.running.fetch_sub(1, Ordering::AcqRel);
         match stint {
             Stint::PowerChanged => continue,
             Stint::End(end) => return end,
         }
     }
+}
+
+/// Runs a vCPU whose backend serves PSCI itself (KVM): from the start,
+/// whatever its power state — the backend keeps a powered-off vCPU
+/// waiting inside its run until a CPU_ON — until the machine stops.
+fn run_backend_powered(t: &VcpuThread<'_>) -> VcpuEnd {
+    t.running.fetch_add(1, Ordering::AcqRel);
+    let end = loop {
+        if let Stint::End(end) = run_powered(t, false) {
+            break end;
+        }
+    };
+    t.running.fetch_sub(1, Ordering::AcqRel);
+    end
 }
 
 /// Resets the vCPU at a CPU_ON's entry point and marks its CPU on.
@@ -89,8 +108,10 @@ fn power_on(t: &VcpuThread<'_>, entry: u64, context: u64) -> Result<(), VcpuEnd>
     Ok(())
 }
 
-/// Runs the powered-on vCPU until its power state changes or the machine stops.
-fn run_powered(t: &VcpuThread<'_>) -> Stint {
+/// Runs the powered-on vCPU until its power state changes or the machine
+/// stops (`board_power`: the board's firmware keeps the power state, so a
+/// restored state may have turned the CPU off).
+fn run_powered(t: &VcpuThread<'_>, board_power: bool) -> Stint {
     let (board, index) = (t.board, t.index);
     let mut throttle = Throttle::new(t.quota.clone());
     loop {
@@ -100,7 +121,7 @@ fn run_powered(t: &VcpuThread<'_>) -> Stint {
             return Stint::End(VcpuEnd::Power(board.power()));
         }
         // A state restored while parked may have turned this CPU off.
-        if board.cpu_power.get(index) != CpuPower::On {
+        if board_power && board.cpu_power.get(index) != CpuPower::On {
             return Stint::PowerChanged;
         }
         let mut vcpu = lock_vcpu(t.vcpu);

@@ -37,10 +37,16 @@ echo "$out" | grep -q '^SMP-ATOMICS ok' && check atomics ok "$(echo "$out" | tai
 
 # Litmus tests (4 CPUs for IRIW): no forbidden outcome in pv.litmus= runs
 # of each (default 1000000); the relaxed outcomes seen are reported.
-runs=$(sed -n 's/.*pv\.litmus=\([0-9]*\).*/\1/p' /proc/cmdline)
-out=$(litmus "${runs:-1000000}")
-echo "$out"
-echo "$out" | grep -q '^LITMUS-DONE ok' && check litmus ok "$(echo "$out" | grep -c '^LITMUS ')" \
-    || check litmus FAIL "$(echo "$out" | grep -E 'FORBIDDEN|skipped' | tr '\n' ';')"
+# pv.litmus=skip leaves them out (under KVM in an emulated host they would
+# test the emulator's memory model, not ours).
+runs=$(sed -n 's/.*pv\.litmus=\([a-z0-9]*\).*/\1/p' /proc/cmdline)
+if [ "$runs" = skip ]; then
+    echo "CHECK litmus skipped"
+else
+    out=$(litmus "${runs:-1000000}")
+    echo "$out"
+    echo "$out" | grep -q '^LITMUS-DONE ok' && check litmus ok "$(echo "$out" | grep -c '^LITMUS ')" \
+        || check litmus FAIL "$(echo "$out" | grep -E 'FORBIDDEN' | tr '\n' ';')"
+fi
 
 exit $fail

@@ -131,7 +131,7 @@ pub struct SysRegs {
 
 impl SysRegs {
     /// State at reset: EL1 with SP_EL1, all of DAIF masked, MMU off.
-    pub(crate) fn reset(mpidr: u64) -> Self {
+    pub fn reset(mpidr: u64) -> Self {
         SysRegs {
             el: 1,
             spsel: true,

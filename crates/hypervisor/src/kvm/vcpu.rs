@@ -4,8 +4,12 @@ use std::sync::Arc;
 
 use a64::CpuState;
 use board::timer::Timers;
+use board::CpuPower;
 use board::{Board, CpuWires};
-use kvm_bindings::{KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN};
+use kvm_bindings::{
+    kvm_mp_state, KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_STOPPED, KVM_SYSTEM_EVENT_RESET,
+    KVM_SYSTEM_EVENT_SHUTDOWN,
+};
 use kvm_ioctls::{VcpuExit as KvmExit, VcpuFd};
 
 use super::kick::Kicker;
@@ -337,6 +341,47 @@ impl Vcpu for KvmVcpu {
 
     fn handle(&self) -> Arc<dyn VcpuHandle> {
         self.handle.clone()
+    }
+
+    /// KVM's multiprocessing state: stopped is off (PSCI CPU_OFF, or
+    /// never powered on), anything else on.
+    fn power_state(&self) -> Result<Option<CpuPower>, String> {
+        let mp = self
+            .fd
+            .get_mp_state()
+            .map_err(|e| format!("KVM_GET_MP_STATE: {e}"))?;
+        Ok(Some(if mp.mp_state == KVM_MP_STATE_STOPPED {
+            CpuPower::Off
+        } else {
+            CpuPower::On
+        }))
+    }
+
+    /// A pending CPU_ON (saved by the software CPU between the call and the
+    /// target's start) is carried out here: the vCPU is reset as PSCI
+    /// leaves it, at the entry point with x0 = the context.
+    fn set_power_state(&mut self, power: CpuPower) -> Result<(), String> {
+        let mp_state = match power {
+            CpuPower::Off => KVM_MP_STATE_STOPPED,
+            CpuPower::On => KVM_MP_STATE_RUNNABLE,
+            CpuPower::OnPending { entry, context } => {
+                let mut x = [0; 31];
+                x[0] = context;
+                let reset = CpuState {
+                    x,
+                    pc: entry,
+                    system: true,
+                    sys: a64::SysRegs::reset(self.board.mpidr(self.index) | 1 << 31),
+                    id: self.boot_id.unwrap_or(self.own_id),
+                    ..Default::default()
+                };
+                self.write_state(&reset)?;
+                KVM_MP_STATE_RUNNABLE
+            }
+        };
+        self.fd
+            .set_mp_state(kvm_mp_state { mp_state })
+            .map_err(|e| format!("KVM_SET_MP_STATE: {e}"))
     }
 
     fn report(&self, why: &str) -> String {
