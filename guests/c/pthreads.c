@@ -590,13 +590,17 @@ static void exec_child(void)
             threads = atoi(line + 8);
     if (f)
         fclose(f);
-    printf("exec: the new program runs with %d thread(s)\n", threads);
+    const char *mark = getenv("PTHREADS_MARK");
+    printf("exec: the new program runs with %d thread(s), PTHREADS_MARK=%s, PATH %s\n", threads,
+           mark ? mark : "(unset)", getenv("PATH") ? "set" : "unset");
 }
 
 static void *exec_from_thread(void *arg)
 {
+    /* The new program gets exactly this environment. */
     char *args[] = {"pthreads", "exec-child", NULL};
-    execv("/proc/self/exe", args);
+    char *env[] = {"PTHREADS_MARK=42", NULL};
+    execve("/proc/self/exe", args, env);
     printf("exec: failed: %s\n", strerror(errno));
     (void)arg;
     exit(1);

@@ -25,7 +25,7 @@ pub struct Process {
     sigactions: Mutex<[[u64; 4]; 65]>,
     /// Guest address of the sigreturn trampoline handlers return to.
     sigtramp: AtomicU64,
-    /// The threads still running guest code.
+    /// The threads that have not ended yet.
     threads: Mutex<Threads>,
 }
 
@@ -97,9 +97,26 @@ impl Process {
         lock(&self.sigactions)[sig as usize]
     }
 
-    /// Sets the guest's action for signal `sig`, returning the previous one.
+    /// Sets the guest's action for signal `sig` and the host disposition
+    /// that goes with it (together, so two threads' calls cannot leave them
+    /// disagreeing); returns the previous action.
     pub fn set_sigaction(&self, sig: u64, action: [u64; 4]) -> [u64; 4] {
-        std::mem::replace(&mut lock(&self.sigactions)[sig as usize], action)
+        let mut actions = lock(&self.sigactions);
+        signal::set_host_action(sig, action[0]);
+        std::mem::replace(&mut actions[sig as usize], action)
+    }
+
+    /// The action to deliver signal `sig` with; a one-shot handler
+    /// (SA_RESETHAND) is reset to the default in the same step, so only
+    /// one thread runs it.
+    pub fn action_for_delivery(&self, sig: u64) -> [u64; 4] {
+        let mut actions = lock(&self.sigactions);
+        let action = actions[sig as usize];
+        if action[0] > 1 && action[1] & signal::SA_RESETHAND != 0 {
+            signal::set_host_action(sig, 0);
+            actions[sig as usize] = [0; 4];
+        }
+        action
     }
 
     /// Guest address of the sigreturn trampoline.
@@ -129,10 +146,13 @@ impl Process {
         (t.live == 0).then(|| t.leader_exit.unwrap_or(code))
     }
 
-    /// Runs `fork` with every lock of the process held, so the child (which
-    /// has only the calling thread) finds none held by a thread it lacks.
+    /// Runs `fork` with every lock of the process held (the space's edit
+    /// lock and map, the signal actions, the program path, the thread
+    /// count), so the child (which has only the calling thread) finds none
+    /// held by a thread it lacks.
     pub fn fork_locked<T>(&self, fork: impl FnOnce() -> T) -> T {
         let _edit = self.space.edit();
+        let _map = self.space.hold_map();
         let _actions = lock(&self.sigactions);
         let _exe = lock(&self.exe);
         let _threads = lock(&self.threads);
@@ -209,11 +229,7 @@ impl Task {
         // Handlers do not survive execve; ignored signals stay ignored; the
         // mask does survive. The alternate stack is gone with the old image.
         for sig in 1..=64u64 {
-            let a = self.process.sigaction(sig);
-            if a[0] > 1 {
-                signal::set_host_action(sig, 0);
-            }
-            if a[0] != 1 {
+            if self.process.sigaction(sig)[0] > 1 {
                 self.process.set_sigaction(sig, [0; 4]);
             }
         }

@@ -26,6 +26,11 @@ pub fn start_stats(print: bool) {
     let _ = STARTED.set(Instant::now());
 }
 
+/// Whether statistics are printed when the process ends.
+pub fn printing_stats() -> bool {
+    STATS.load(Ordering::Relaxed)
+}
+
 /// How a guest thread's run ended.
 pub enum Ended {
     /// The thread ended (`exit`).
@@ -102,31 +107,59 @@ pub fn run(t: &mut Task) -> Ended {
 }
 
 /// Runs thread `t` to its end and carries that out: a thread that ends
-/// leaves the others running (the first thread waits for them, as a
-/// zombie group leader does); the last thread to end, `exit_group` and a
-/// fatal signal end the process.
+/// leaves the others running (the first thread's host thread ends too, so
+/// the host process lives on in the others as Linux's does); the last
+/// thread to end, `exit_group` and a fatal signal end the process.
 pub fn run_to_end(mut t: Task, leader: bool) {
     let ended = run(&mut t);
     // No signal is taken for a thread on its way out.
     t.signals.detach();
     match ended {
         Ended::Thread(code) => {
-            t.release_on_exit();
+            t.release_robust_on_exit();
             RETIRED_BY_ENDED.fetch_add(t.cpu.insns_retired, Ordering::Relaxed);
+            // Counted out before a joiner can learn of the end (below).
             let last = t.process.thread_ended(leader, code);
             if let Some(status) = last {
                 end_process(&t, Ended::Process(status), false);
             }
+            t.clear_child_tid_on_exit();
+            pass_on_caught_signals(&t);
+            drop(t);
             if leader {
-                // The process lives on in its other threads; the last of
-                // them ends it.
-                drop(t);
-                loop {
-                    std::thread::park();
-                }
+                // The main host thread ends alone (not the process), as a
+                // guest's first thread does: what it held (a priority-
+                // inheritance futex) is handed on by the host kernel.
+                // SAFETY: ends the calling thread; nothing of it is used after.
+                unsafe { libc::syscall(libc::SYS_exit, 0) };
             }
         }
         other => end_process(&t, other, true),
+    }
+}
+
+/// Signals the ending thread caught for the guest but did not deliver go
+/// back to the process, for another thread to take (as Linux retargets
+/// them); those sent to this very thread go with it.
+fn pass_on_caught_signals(t: &Task) {
+    const SI_TKILL: i32 = -6;
+    let mut left = t.signals.pending();
+    while left != 0 {
+        let sig = left.trailing_zeros() as i32 + 1;
+        left &= left - 1;
+        let info = t.signals.take_caught(sig as u64);
+        let code = i32::from_le_bytes(info[8..12].try_into().expect("4 bytes"));
+        if code == SI_TKILL {
+            continue;
+        }
+        // SAFETY: a 128-byte siginfo to our own process; `kill` where the
+        // kernel refuses to queue another sender's siginfo from a thread.
+        unsafe {
+            let pid = libc::getpid();
+            if libc::syscall(libc::SYS_rt_sigqueueinfo, pid, sig, info.as_ptr()) != 0 {
+                libc::kill(pid, sig);
+            }
+        }
     }
 }
 
@@ -143,7 +176,12 @@ fn end_process(t: &Task, how: Ended, count_self: bool) -> ! {
         );
     }
     match how {
-        Ended::Thread(code) | Ended::Process(code) => std::process::exit(code & 0xff),
+        Ended::Thread(code) | Ended::Process(code) => {
+            // SAFETY: ends every thread of the process at once, as the
+            // guest's exit_group does (no other thread runs on meanwhile).
+            unsafe { libc::syscall(libc::SYS_exit_group, code & 0xff) };
+            unreachable!("exit_group returned")
+        }
         Ended::Signal(sig) => die_by_signal(sig),
     }
 }

@@ -26,7 +26,8 @@ pub const SA_ONSTACK: u64 = 0x0800_0000;
 /// Restart an interrupted system call after the handler.
 pub const SA_RESTART: u64 = 0x1000_0000;
 const SA_NODEFER: u64 = 0x4000_0000;
-const SA_RESETHAND: u64 = 0x8000_0000;
+/// Reset the handler to the default once it is entered.
+pub const SA_RESETHAND: u64 = 0x8000_0000;
 const SA_RESTORER: u64 = 0x0400_0000;
 
 /// `ss_flags`: the thread is running on the alternate stack.
@@ -112,7 +113,19 @@ impl ThreadSignals {
         block_all();
         CURRENT.with(|c| c.set(std::ptr::null()));
     }
+}
 
+impl Drop for ThreadSignals {
+    /// A record dropped while still attached (a thread unwinding from a
+    /// panic) is detached first, so the handler never reaches freed memory.
+    fn drop(&mut self) {
+        if std::ptr::eq(CURRENT.with(Cell::get), self) {
+            self.detach();
+        }
+    }
+}
+
+impl ThreadSignals {
     /// Caught signals the guest has not seen yet.
     pub fn pending(&self) -> u64 {
         self.pending.load(Ordering::SeqCst)
@@ -409,7 +422,7 @@ impl Task {
     }
 
     fn deliver(&mut self, sig: u64, info: [u8; 128], fault: Option<u64>) -> Delivery {
-        let [handler, flags, restorer, mask] = self.process.sigaction(sig);
+        let [handler, flags, restorer, mask] = self.process.action_for_delivery(sig);
         match handler {
             0 if default_kills(sig) => return Delivery::Kill(sig as i32),
             0 | 1 => return Delivery::Done,
@@ -425,10 +438,6 @@ impl Task {
             blocked |= sig_bit(sig).unwrap_or(0);
         }
         self.set_sigmask(blocked);
-        if flags & SA_RESETHAND != 0 {
-            self.process.set_sigaction(sig, [0; 4]);
-            set_host_action(sig, 0);
-        }
         Delivery::Done
     }
 

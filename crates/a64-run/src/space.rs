@@ -121,6 +121,12 @@ impl Space {
         self.shared.edit.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Holds the map itself (no CPU can look a page up meanwhile): for a
+    /// fork, so the child finds the map unlocked. Take after [`Space::edit`].
+    pub fn hold_map(&self) -> impl Drop + '_ {
+        self.map_lock()
+    }
+
     fn map_lock(&self) -> MutexGuard<'_, Map> {
         self.shared.map.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -180,7 +186,7 @@ impl Map {
 
     /// Whether any page of [start, start+len) is mapped.
     fn overlaps(&self, start: u64, len: u64) -> bool {
-        let end = start + len;
+        let end = start.saturating_add(len);
         self.vmas
             .range(..end)
             .any(|(s, v)| v.end > start && *s < end)
@@ -291,8 +297,13 @@ impl Space {
         self.map_lock().carve(addr, addr + len);
     }
 
-    /// Returns the host memory of [addr, addr+len) to the reservation.
-    /// Only for a range no CPU holds a translation of any more.
+    /// Gives the host memory of [addr, addr+len) back: the range becomes
+    /// fresh, unbacked memory. Only for a range no CPU holds a translation
+    /// of any more. It stays accessible on the host (the guest's map, not
+    /// the host's protection, keeps the guest out), so the runner's own
+    /// copy into guest memory racing another thread's `munmap` reads zeros
+    /// or writes into nothing, as it would have a moment earlier, instead
+    /// of faulting the runner.
     pub fn release(&self, addr: u64, len: u64) {
         let len = page_up(len);
         if len == 0 || addr.saturating_add(len) > SPACE_SIZE {
@@ -303,7 +314,7 @@ impl Space {
             libc::mmap(
                 self.host(addr) as *mut _,
                 len as usize,
-                libc::PROT_NONE,
+                libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
                 -1,
                 0,
@@ -373,10 +384,12 @@ impl Space {
         self.check(addr, len as u64, prot).then(|| self.host(addr))
     }
 
-    /// The guest bytes [addr, addr+len) if mapped with `prot`.
+    /// The guest bytes [addr, addr+len) if mapped with `prot`, for the
+    /// loader (no thread of the process runs yet).
     pub fn bytes(&mut self, addr: u64, len: usize, prot: u32) -> Option<&mut [u8]> {
         let p = self.ptr(addr, len, prot)?;
-        // SAFETY: checked to be mapped; `&mut self` keeps the borrow unique.
+        // SAFETY: checked to be mapped; only the loader calls this, before
+        // any guest code runs, so nothing else touches the bytes.
         Some(unsafe { std::slice::from_raw_parts_mut(p, len) })
     }
 

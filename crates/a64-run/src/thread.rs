@@ -48,8 +48,10 @@ pub fn spawn(
     }
     let (tid_tx, tid_rx) = mpsc::channel();
     parent.process.thread_started();
-    // The host thread inherits a mask blocking everything, so no signal
-    // reaches it before it can take one for the guest.
+    // The host thread inherits a mask blocking everything (but 32, which the
+    // host C library unblocks in every thread it starts: a process-directed
+    // 32 landing before `attach` is lost), so no signal reaches it before
+    // it can take one for the guest.
     let before = signal::block_all();
     let started = std::thread::Builder::new()
         .name("guest thread".into())
@@ -66,7 +68,13 @@ pub fn spawn(
             }
             let _ = tid_tx.send(tid);
             signal::set_host_mask(child.sigmask);
-            crate::run::run_to_end(child, false);
+            // A panic must not leave the process waiting for this thread
+            // (nor the signal handler pointing at its freed record).
+            let body = std::panic::AssertUnwindSafe(|| crate::run::run_to_end(child, false));
+            if std::panic::catch_unwind(body).is_err() {
+                signal::block_all();
+                std::process::abort();
+            }
         });
     signal::set_host_mask_raw(before);
     let tid = started.ok().and_then(|_| tid_rx.recv().ok());

@@ -50,7 +50,7 @@ fn threaded_program_behaves_as_under_qemu() {
          robust: lock again: 0\n\
          fork: child's thread returned 42\n\
          fork: child exited with 3\n\
-         exec: the new program runs with 1 thread(s)\n",
+         exec: the new program runs with 1 thread(s), PTHREADS_MARK=42, PATH unset\n",
         "stderr: {}",
         String::from_utf8_lossy(&beyond.stderr)
     );

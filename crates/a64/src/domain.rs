@@ -80,7 +80,8 @@ impl Domain {
     }
 
     /// The embedder changed the mappings every CPU of the domain sees (a
-    /// user-mode `munmap` or `mprotect`): asks every CPU to drop its cached
+    /// user-mode `munmap`, `mprotect`, replacing `mmap`, shrinking `brk` or
+    /// `mremap`): asks every CPU to drop its cached
     /// translations and waits until each has, or is outside guest code
     /// (it then drops them before it runs guest code again). `Err` if one
     /// did not answer within `limit`.

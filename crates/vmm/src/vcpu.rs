@@ -59,8 +59,15 @@ enum Stint {
 /// state can be saved. It counts in `running` while its CPU is on.
 pub(crate) fn run(t: &VcpuThread<'_>) -> VcpuEnd {
     let board = t.board;
-    if lock_vcpu(t.vcpu).power_state().is_ok_and(|p| p.is_some()) {
-        return run_backend_powered(t);
+    let kept_by_backend = lock_vcpu(t.vcpu).power_state();
+    match kept_by_backend {
+        Ok(Some(_)) => return run_backend_powered(t),
+        Ok(None) => {}
+        Err(e) => {
+            let report = format!("vCPU {}: its power state cannot be read: {e}", t.index);
+            board.crash(report.clone());
+            return VcpuEnd::Crashed(report);
+        }
     }
     loop {
         let on = board

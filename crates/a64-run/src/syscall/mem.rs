@@ -21,14 +21,19 @@ impl Task {
     /// Mappings in [addr, addr+len) changed: blocks decoded from pages that
     /// were or are executable go, and every CPU of the process drops its
     /// cached translations (this call waits for those running guest code).
-    fn mappings_changed(&mut self, addr: u64, len: u64, had_exec: bool) {
+    /// False if one did not answer in time.
+    fn mappings_changed(&mut self, addr: u64, len: u64, had_exec: bool) -> bool {
         if had_exec || self.space.has_exec(addr, len) {
             let host = self.space.host(addr) as usize;
             self.cpu.host_memory_written(host, len as usize);
         }
         self.cpu.flush_tlb();
-        if let Err(e) = self.process.domain.drop_translations(DROP_LIMIT) {
-            eprintln!("a64-run: {e}");
+        match self.process.domain.drop_translations(DROP_LIMIT) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("a64-run: {e}");
+                false
+            }
         }
     }
 
@@ -37,8 +42,10 @@ impl Task {
     fn unmap(&mut self, addr: u64, len: u64) {
         let had_exec = self.space.has_exec(addr, len);
         self.space.forget(addr, len);
-        self.mappings_changed(addr, len, had_exec);
-        self.space.release(addr, len);
+        // A CPU that may still hold a translation keeps the memory behind it.
+        if self.mappings_changed(addr, len, had_exec) {
+            self.space.release(addr, len);
+        }
     }
 
     /// Memory system calls; `None` if `nr` is not one of them.
@@ -78,7 +85,7 @@ impl Task {
                         .protect(a0, a1, a2 as u32 & 7)
                         .map(|_| 0)
                         .map_err(|e| -(e as i64));
-                    self.mappings_changed(a0, a1, had_exec);
+                    let _ = self.mappings_changed(a0, a1, had_exec);
                     r
                 }
             }
@@ -152,7 +159,7 @@ impl Task {
         let had_exec = self.space.has_exec(at, len);
         let r = self.space.map(at, len, prot & 7, file);
         if replaces {
-            self.mappings_changed(at, len, had_exec || prot & PROT_EXEC != 0);
+            let _ = self.mappings_changed(at, len, had_exec || prot & PROT_EXEC != 0);
         } else {
             // Nothing was there: no CPU holds a translation or code of it.
             self.cpu.flush_tlb();

@@ -76,8 +76,11 @@ impl Task {
     /// Reads `len` bytes of guest memory.
     pub fn get(&self, addr: u64, len: usize) -> Result<Vec<u8>, i64> {
         let p = self.guest_ptr(addr, len, PROT_READ)?;
-        // SAFETY: guest_ptr checked the range.
-        Ok(unsafe { std::slice::from_raw_parts(p, len) }.to_vec())
+        let mut out = vec![0u8; len];
+        // SAFETY: guest_ptr checked the range; a raw copy, since other guest
+        // threads may write the bytes meanwhile.
+        unsafe { std::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), len) };
+        Ok(out)
     }
 
     /// Reads a NUL-terminated guest string.

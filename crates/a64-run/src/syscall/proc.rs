@@ -238,9 +238,14 @@ impl Task {
             if flags & CLONE_CHILD_SETTID != 0 {
                 self.put(ctid, &me.to_le_bytes())?;
             }
-            if flags & CLONE_CHILD_CLEARTID != 0 {
-                self.clear_child_tid = ctid;
-            }
+            // Linux gives a new process no robust list, and a clear-child-tid
+            // address only when asked.
+            self.robust_list = 0;
+            self.clear_child_tid = if flags & CLONE_CHILD_CLEARTID != 0 {
+                ctid
+            } else {
+                0
+            };
             if stack != 0 {
                 self.cpu.sp = stack;
             }
@@ -285,10 +290,16 @@ impl Task {
         let envp = self.string_array(envp_arg)?;
         let (exe, img, argv) = resolve_program(&self.process.exe(), &path, argv, 0)?;
         let exe_abs = std::fs::canonicalize(&exe).unwrap_or(exe);
-        if self.process.live_threads() > 1 {
-            // The other threads must go, as in Linux: the host's execve of the
-            // runner itself ends them, and the new runner loads the program.
-            return Err(reexec(&exe_abs, &argv, &envp));
+        // SAFETY: no arguments.
+        let leader = unsafe { libc::gettid() == libc::getpid() };
+        if self.process.live_threads() > 1 || !leader {
+            // The other threads must go, and the caller become the process's
+            // first thread, as in Linux: the host's execve of the runner
+            // itself does both, and the new runner loads the program.
+            let ignored = (1..=64u64)
+                .filter(|&sig| self.process.sigaction(sig)[0] == 1)
+                .fold(0u64, |m, sig| m | 1 << (sig - 1));
+            return Err(reexec(&exe_abs, &argv, &envp, ignored));
         }
         close_on_exec_fds();
         self.process.set_exe(exe_abs);
@@ -373,30 +384,43 @@ pub fn resolve_program_explained(
 }
 
 /// Replaces the whole host process by a new runner for `exe` (argv `argv`,
-/// environment `envp`): how a multi-threaded guest's execve ends its other
-/// threads. Returns only on failure, with the negative errno.
-fn reexec(exe: &std::path::Path, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> i64 {
+/// environment `envp`, the signals in mask `ignored` still ignored): how a
+/// multi-threaded guest's execve ends its other threads. The guest's
+/// environment goes to the new runner as arguments; the runner keeps its
+/// own. Returns only on failure, with the negative errno.
+fn reexec(exe: &std::path::Path, argv: &[Vec<u8>], envp: &[Vec<u8>], ignored: u64) -> i64 {
     let cstr = |b: &[u8]| std::ffi::CString::new(b).map_err(|_| -(libc::EINVAL as i64));
-    let build = || -> Result<(Vec<std::ffi::CString>, Vec<std::ffi::CString>), i64> {
-        let mut args = vec![
-            cstr(b"a64-run")?,
-            cstr(b"--exec")?,
-            cstr(exe.as_os_str().as_bytes())?,
-        ];
+    let build = || -> Result<Vec<std::ffi::CString>, i64> {
+        let mut args = vec![cstr(b"a64-run")?];
+        if crate::run::printing_stats() {
+            args.push(cstr(b"--stats")?);
+        }
+        args.push(cstr(b"--exec")?);
+        args.push(cstr(exe.as_os_str().as_bytes())?);
+        args.push(cstr(b"--ignore-signals")?);
+        args.push(cstr(format!("{ignored:x}").as_bytes())?);
+        for e in envp {
+            args.push(cstr(b"--env")?);
+            args.push(cstr(e)?);
+        }
         args.push(cstr(b"--")?);
         for a in argv {
             args.push(cstr(a)?);
         }
-        let env = envp
-            .iter()
-            .map(|e| cstr(e))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((args, env))
+        Ok(args)
     };
-    let (args, env) = match build() {
+    let args = match build() {
         Ok(v) => v,
         Err(e) => return e,
     };
+    let env: Vec<std::ffi::CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut e = k.as_bytes().to_vec();
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            std::ffi::CString::new(e).ok()
+        })
+        .collect();
     let mut arg_ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     arg_ptrs.push(std::ptr::null());
     let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();

@@ -54,7 +54,6 @@ impl Task {
             prev = self
                 .process
                 .set_sigaction(sig, [w(0), w(1), w(2), w(3) & !UNBLOCKABLE]);
-            signal::set_host_action(sig, w(0));
         }
         if old != 0 {
             let b: Vec<u8> = prev.iter().flat_map(|w| w.to_le_bytes()).collect();

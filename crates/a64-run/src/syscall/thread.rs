@@ -37,16 +37,16 @@ fn futex_args(cmd: u64) -> Option<FutexArgs> {
     let (word, timeout, word2) = match cmd {
         // WAIT, WAIT_BITSET
         0 | 9 => (PROT_READ, true, 0),
-        // WAKE, WAKE_BITSET
-        1 | 10 => (PROT_READ, false, 0),
+        // WAKE, WAKE_BITSET: the word is not read (0: in range will do)
+        1 | 10 => (0, false, 0),
         // REQUEUE, CMP_REQUEUE
         3 | 4 => (PROT_READ, false, PROT_READ),
         // WAKE_OP writes the second word
         5 => (PROT_READ, false, PROT_READ | PROT_WRITE),
-        // LOCK_PI, TRYLOCK_PI, LOCK_PI2
-        6 | 8 | 13 => (PROT_READ | PROT_WRITE, true, 0),
-        // UNLOCK_PI
-        7 => (PROT_READ | PROT_WRITE, false, 0),
+        // LOCK_PI, LOCK_PI2
+        6 | 13 => (PROT_READ | PROT_WRITE, true, 0),
+        // UNLOCK_PI, TRYLOCK_PI
+        7 | 8 => (PROT_READ | PROT_WRITE, false, 0),
         // WAIT_REQUEUE_PI
         11 => (PROT_READ, true, PROT_READ | PROT_WRITE),
         // CMP_REQUEUE_PI
@@ -96,10 +96,20 @@ impl Task {
     }
 
     /// A guest futex word as a host pointer: 4-byte aligned (else EINVAL)
-    /// and mapped with `prot` (else EFAULT).
+    /// and mapped with `prot` (else EFAULT); with `prot` 0 (a wake, which
+    /// never reads the word) only inside the guest's address space.
     fn futex_word(&self, addr: u64, prot: u32) -> Result<*mut u32, i64> {
         if addr & 3 != 0 {
             return Err(EINVAL);
+        }
+        if prot == 0 {
+            if addr
+                .checked_add(4)
+                .is_none_or(|end| end > crate::space::SPACE_SIZE)
+            {
+                return Err(-(libc::EFAULT as i64));
+            }
+            return Ok(self.space.host(addr) as *mut u32);
         }
         Ok(self.guest_ptr(addr, 4, prot)? as *mut u32)
     }
@@ -143,14 +153,18 @@ impl Task {
         })
     }
 
-    /// What Linux does for a thread that ends: its robust futexes are
-    /// marked as their owner having died (waiters woken), then the word at
-    /// its clear-child-tid address is zeroed and a waiter woken (how
-    /// pthread_join learns of the end).
-    pub fn release_on_exit(&mut self) {
+    /// What Linux does first for a thread that ends: its robust futexes
+    /// are marked as their owner having died (waiters woken).
+    pub fn release_robust_on_exit(&mut self) {
         // SAFETY: no arguments.
         let tid = unsafe { libc::gettid() } as u32;
         self.release_robust_futexes(tid);
+    }
+
+    /// What Linux does last for a thread that ends: the word at its
+    /// clear-child-tid address is zeroed and a waiter woken (how
+    /// pthread_join learns of the end).
+    pub fn clear_child_tid_on_exit(&mut self) {
         let at = std::mem::take(&mut self.clear_child_tid);
         if at != 0 {
             if let Ok(word) = self.futex_word(at, PROT_WRITE) {
@@ -177,8 +191,8 @@ impl Task {
         };
         let (Some(mut entry), Some(offset), Some(pending)) = (
             read(self, head),
-            read(self, head + 8),
-            read(self, head + 16),
+            read(self, head.wrapping_add(8)),
+            read(self, head.wrapping_add(16)),
         ) else {
             return;
         };
@@ -212,7 +226,8 @@ impl Task {
 
     /// Marks the robust futex at `addr` as its owner (`tid`) having died,
     /// waking a waiter of a plain futex (the host kernel hands a priority
-    /// inheritance futex on when the owning host thread ends).
+    /// inheritance futex on when the owning host thread ends, which every
+    /// guest thread's host thread does).
     fn futex_owner_died(&self, addr: u64, tid: u32, pi: bool, pending_op: bool) {
         let Ok(word) = self.futex_word(addr, PROT_READ | PROT_WRITE) else {
             return;
