@@ -18,6 +18,7 @@
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -378,6 +379,74 @@ static void test_thread_signal(void)
            handled_in == target_tid ? "yes" : "no", target_tid != getpid() ? "yes" : "no");
 }
 
+/* ---- a signal sent just as its thread enters a blocking call is not held up ---- */
+#define RACE_SIGNALS 4000
+static int race_pipe[2];
+static atomic_int race_handled, race_stop;
+
+static void on_usr2(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&race_handled, 1);
+}
+
+/* A readv of 1,024 one-byte pieces: the way into the kernel is long
+ * enough that many signals land on it. */
+static char race_bytes[1024];
+static struct iovec race_iov[1024];
+
+static void *race_reader(void *arg)
+{
+    for (int i = 0; i < 1024; i++) {
+        race_iov[i].iov_base = &race_bytes[i];
+        race_iov[i].iov_len = 1;
+    }
+    while (!atomic_load(&race_stop))
+        if (readv(race_pipe[0], race_iov, 1024) < 0 && errno != EINTR)
+            break;
+    return arg;
+}
+
+static void test_signal_race(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr2; /* no SA_RESTART: the read ends with EINTR */
+    sigaction(SIGUSR2, &sa, NULL);
+    check(pipe(race_pipe) == 0, "pipe");
+    pthread_t t;
+    pthread_create(&t, NULL, race_reader, NULL);
+    int late = 0;
+    unsigned seed = 1;
+    for (int i = 0; i < RACE_SIGNALS; i++) {
+        int before = atomic_load(&race_handled);
+        /* A varying pause, so the signals land all over the reader's way
+         * from its handler back into read. */
+        seed = seed * 1103515245 + 12345;
+        for (volatile unsigned spin = (seed >> 16) % 300; spin > 0; spin--)
+            ;
+        pthread_kill(t, SIGUSR2);
+        struct timespec start, now;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        while (atomic_load(&race_handled) == before) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if ((now.tv_sec - start.tv_sec) * 1000000000L + now.tv_nsec - start.tv_nsec > 100000000L) {
+                /* Held up behind the blocking read: free the reader. */
+                late++;
+                check(write(race_pipe[1], "x", 1) == 1, "write");
+                while (atomic_load(&race_handled) == before)
+                    usleep(1000);
+                break;
+            }
+        }
+    }
+    atomic_store(&race_stop, 1);
+    check(write(race_pipe[1], "x", 1) == 1, "write");
+    pthread_join(t, NULL);
+    printf("signal race: %d of %d signals handled at once, %d held up by a blocking read\n",
+           RACE_SIGNALS - late, RACE_SIGNALS, late);
+}
+
 /* ---- cancellation of a thread blocked in a cancellation point ---- */
 static atomic_int cleanup_ran;
 
@@ -640,6 +709,7 @@ int main(int argc, char **argv)
     test_atomics();
     test_pi();
     test_thread_signal();
+    test_signal_race();
     test_cancel();
     test_many();
     test_malloc();

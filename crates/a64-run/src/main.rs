@@ -6,6 +6,7 @@
 mod loader;
 mod process;
 mod run;
+mod safe_syscall;
 mod signal;
 mod space;
 mod syscall;

@@ -11,7 +11,7 @@
 //! instructions (SIGSEGV, SIGBUS, SIGILL, SIGTRAP) are delivered the same way.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use a64::Signals;
@@ -61,6 +61,23 @@ pub struct ThreadSignals {
     info: [[AtomicU64; 16]; 64],
     /// The thread's CPU's lines.
     lines: Arc<Signals>,
+    /// Set by the handler: a signal came since the run loop last looked
+    /// (a blocking call then fails with EINTR; see `crate::safe_syscall`).
+    interrupted: AtomicU32,
+}
+
+/// The flag of threads that run no guest code: never set.
+static NEVER_INTERRUPTED: AtomicU32 = AtomicU32::new(0);
+
+/// The calling thread's "interrupted" flag (see `crate::safe_syscall`).
+pub fn interrupt_flag() -> *const AtomicU32 {
+    let current = CURRENT.with(Cell::get);
+    if current.is_null() {
+        &NEVER_INTERRUPTED
+    } else {
+        // SAFETY: the record is attached to this thread, so alive.
+        unsafe { &(*current).interrupted }
+    }
 }
 
 thread_local! {
@@ -70,7 +87,11 @@ thread_local! {
 
 /// The host handler for signals the guest handles: remember, and stop the
 /// CPU of the thread the host delivered the signal to.
-extern "C" fn on_host_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+extern "C" fn on_host_signal(
+    sig: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
     let Some(bit) = sig_bit(sig as u64) else {
         return;
     };
@@ -89,6 +110,9 @@ extern "C" fn on_host_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *m
         }
     }
     me.pending.fetch_or(bit, Ordering::SeqCst);
+    me.interrupted.store(1, Ordering::SeqCst);
+    // SAFETY: the context the kernel passed this handler.
+    unsafe { crate::safe_syscall::rewind(context) };
     me.lines.request_stop();
 }
 
@@ -99,6 +123,7 @@ impl ThreadSignals {
             pending: AtomicU64::new(0),
             info: [const { [const { AtomicU64::new(0) }; 16] }; 64],
             lines: lines.clone(),
+            interrupted: AtomicU32::new(0),
         }
     }
 
@@ -387,6 +412,9 @@ impl Task {
     /// pselect) the handler runs under that mask and its frame holds the
     /// mask from before the call, which is back in force afterwards either way.
     pub fn deliver_caught(&mut self) -> Option<Delivery> {
+        // Cleared before looking: a signal after this is seen by the next
+        // blocking call; one before it is delivered here (or stays blocked).
+        self.signals.interrupted.store(0, Ordering::SeqCst);
         let ready = self.signals.pending() & !self.sigmask;
         let delivered = (ready != 0).then(|| {
             let sig = ready.trailing_zeros() as u64 + 1;
@@ -396,15 +424,31 @@ impl Task {
         if let Some(before) = self.saved_sigmask.take() {
             self.set_sigmask(before);
         }
+        // Another signal still waiting is taken at the next block boundary
+        // (its frame on top of this one, as Linux nests them), before any
+        // blocking call.
+        if self.signals.pending() & !self.sigmask != 0 {
+            self.signals.interrupted.store(1, Ordering::SeqCst);
+            self.signals.lines.request_stop();
+        }
         delivered
     }
 
     /// Starts a call that waits under the temporary guest mask `mask`:
     /// returns the host mask to wait under, or -EINTR if a caught signal
-    /// that `mask` lets through is already waiting.
+    /// that `mask` lets through is already waiting. The host thread takes
+    /// the temporary mask at once, and the "interrupted" flag is set anew
+    /// for it (with every signal held off meanwhile), so the call's
+    /// `safe_syscall` is interrupted exactly by what the mask lets through.
     pub fn begin_temporary_mask(&mut self, mask: u64) -> Result<u64, i64> {
+        block_all();
         self.saved_sigmask = Some(std::mem::replace(&mut self.sigmask, mask));
-        if self.signals.pending() & !mask != 0 {
+        let waiting = self.signals.pending() & !mask != 0;
+        self.signals
+            .interrupted
+            .store(waiting as u32, Ordering::SeqCst);
+        set_host_mask(mask);
+        if waiting {
             return Err(-(libc::EINTR as i64));
         }
         Ok(host_mask(mask))

@@ -2,6 +2,7 @@
 
 use super::{host, SysResult};
 use crate::process::Task;
+use crate::safe_syscall::safe_syscall;
 use crate::space::{PROT_READ, PROT_WRITE};
 
 /// open flags whose values differ between aarch64 and x86-64: (aarch64, host).
@@ -110,28 +111,36 @@ impl Task {
         // SAFETY (for the libc calls below): every pointer handed to the host was
         // checked by guest_ptr/fill/iovecs to lie in guest memory mapped suitably.
         Some(match nr {
+            // The calls that may block go through `safe_syscall`, so a signal
+            // for the guest arriving just before them is not held up.
             63 => self.fill(a1, a2 as usize, |p| unsafe {
-                libc::read(fd, p as *mut _, a2 as usize) as i64
+                safe_syscall(libc::SYS_read, &[fd as i64, p as i64, a2 as i64])
             }),
-            64 => self
-                .guest_ptr(a1, a2 as usize, PROT_READ)
-                .and_then(|p| host(unsafe { libc::write(fd, p as *const _, a2 as usize) as i64 })),
+            64 => self.guest_ptr(a1, a2 as usize, PROT_READ).and_then(|p| {
+                host(unsafe { safe_syscall(libc::SYS_write, &[fd as i64, p as i64, a2 as i64]) })
+            }),
             65 => self.iovecs(a1, a2, PROT_WRITE).and_then(|v| {
-                let r = host(unsafe { libc::readv(fd, v.as_ptr(), v.len() as i32) as i64 })?;
+                let iov = [fd as i64, v.as_ptr() as i64, v.len() as i64];
+                let r = host(unsafe { safe_syscall(libc::SYS_readv, &iov) })?;
                 for io in &v {
                     self.cpu
                         .host_memory_written(io.iov_base as usize, io.iov_len);
                 }
                 Ok(r)
             }),
-            66 => self
-                .iovecs(a1, a2, PROT_READ)
-                .and_then(|v| host(unsafe { libc::writev(fd, v.as_ptr(), v.len() as i32) as i64 })),
+            66 => self.iovecs(a1, a2, PROT_READ).and_then(|v| {
+                let iov = [fd as i64, v.as_ptr() as i64, v.len() as i64];
+                host(unsafe { safe_syscall(libc::SYS_writev, &iov) })
+            }),
             67 => self.fill(a1, a2 as usize, |p| unsafe {
-                libc::pread(fd, p as *mut _, a2 as usize, a3 as i64) as i64
+                safe_syscall(
+                    libc::SYS_pread64,
+                    &[fd as i64, p as i64, a2 as i64, a3 as i64],
+                )
             }),
             68 => self.guest_ptr(a1, a2 as usize, PROT_READ).and_then(|p| {
-                host(unsafe { libc::pwrite(fd, p as *const _, a2 as usize, a3 as i64) as i64 })
+                let args = [fd as i64, p as i64, a2 as i64, a3 as i64];
+                host(unsafe { safe_syscall(libc::SYS_pwrite64, &args) })
             }),
             56 => self.path(a1).and_then(|p| {
                 host(unsafe {
@@ -300,10 +309,9 @@ impl Task {
                     tmo.and_then(|t| {
                         let m = mask?;
                         let mp = m.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
-                        // SAFETY: checked pollfds and timeout; an 8-byte kernel sigset or null.
-                        host(unsafe {
-                            libc::syscall(libc::SYS_ppoll, fds, a1 as libc::nfds_t, t, mp, 8)
-                        })
+                        // Checked pollfds and timeout; an 8-byte kernel sigset or null.
+                        let args = [fds as i64, a1 as i64, t as i64, mp as i64, 8];
+                        host(unsafe { safe_syscall(libc::SYS_ppoll, &args) })
                     })
                 }),
             72 => self.pselect(a0 as i32, [a1, a2, a3], a4, self.arg(5)),
@@ -323,7 +331,8 @@ impl Task {
             libc::F_GETLK | libc::F_SETLK | libc::F_SETLKW => {
                 // struct flock has the same 32-byte layout on both architectures.
                 let p = self.guest_ptr(arg, 32, PROT_READ | PROT_WRITE)?;
-                host(unsafe { libc::fcntl(fd, cmd, p) } as i64)
+                let args = [fd as i64, cmd as i64, p as i64];
+                host(unsafe { safe_syscall(libc::SYS_fcntl, &args) })
             }
             _ => Err(-(libc::EINVAL as i64)),
         }
@@ -387,9 +396,17 @@ impl Task {
         } else {
             std::ptr::null()
         };
-        // SAFETY: fd_sets and the timeout were checked (fd_set has the same
+        // The fd_sets and the timeout were checked (fd_set has the same
         // layout); the mask argument is ours.
-        host(unsafe { libc::syscall(libc::SYS_pselect6, n.clamp(0, 1024), r, w, e, t, arg6p) })
+        let args = [
+            n.clamp(0, 1024) as i64,
+            r as i64,
+            w as i64,
+            e as i64,
+            t as i64,
+            arg6p as i64,
+        ];
+        host(unsafe { safe_syscall(libc::SYS_pselect6, &args) })
     }
 
     /// Puts in force a guest call's temporary signal mask at `addr` (size

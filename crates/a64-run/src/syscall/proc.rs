@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use super::{host, SysResult};
 use crate::loader::Image;
 use crate::process::Task;
+use crate::safe_syscall::safe_syscall;
 use crate::space::{PROT_READ, PROT_WRITE};
 
 const CLONE_VM: u64 = 0x100;
@@ -137,9 +138,10 @@ impl Task {
             220 => self.clone(a0, a1, a2, a3, a4),
             260 => self.wait4(a0 as i32, a1, a2 as i32, a3),
             95 => self
-                .fill_host(a2, 128, |p| unsafe {
-                    libc::waitid(a0 as u32, a1 as u32, p as *mut libc::siginfo_t, a3 as i32)
-                } as i64)
+                .fill_host(a2, 128, |p| {
+                    let args = [a0 as i64, a1 as i64, p as i64, a3 as i64, 0];
+                    unsafe { safe_syscall(libc::SYS_waitid, &args) }
+                })
                 .map(|_| 0),
             _ => {
                 let _ = a4;
@@ -177,9 +179,20 @@ impl Task {
 
     fn sleep(&mut self, clock: i32, flags: i32, req: u64, rem: u64) -> SysResult {
         let t = self.guest_ptr(req, 16, PROT_READ)? as *const libc::timespec;
-        let mut left: libc::timespec = unsafe { std::mem::zeroed() };
-        // SAFETY: `t` was checked; `left` is ours.
-        let r = unsafe { libc::clock_nanosleep(clock, flags, t, &mut left) };
+        // SAFETY: `t` was checked. A call that fails before sleeping has the
+        // whole request left.
+        let mut left: libc::timespec = unsafe { t.read_unaligned() };
+        let args = [
+            clock as i64,
+            flags as i64,
+            t as i64,
+            &mut left as *mut _ as i64,
+        ];
+        let r = match unsafe { safe_syscall(libc::SYS_clock_nanosleep, &args) } {
+            // SAFETY: the calling thread's errno.
+            -1 => unsafe { *libc::__errno_location() },
+            _ => 0,
+        };
         if r != 0 {
             if r == libc::EINTR && rem != 0 {
                 let mut b = left.tv_sec.to_le_bytes().to_vec();
@@ -261,7 +274,13 @@ impl Task {
         let mut st = 0i32;
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: our own locals.
-        let r = host(unsafe { libc::wait4(pid, &mut st, options, &mut ru) } as i64)?;
+        let args = [
+            pid as i64,
+            &mut st as *mut i32 as i64,
+            options as i64,
+            &mut ru as *mut libc::rusage as i64,
+        ];
+        let r = host(unsafe { safe_syscall(libc::SYS_wait4, &args) })?;
         if status != 0 && r > 0 {
             self.put(status, &st.to_le_bytes())?;
         }

@@ -3,6 +3,7 @@
 
 use super::{host, SysResult};
 use crate::process::Task;
+use crate::safe_syscall::safe_syscall;
 use crate::signal::{self, sig_bit, SigAltStack, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE};
 
 const EINVAL: i64 = -(libc::EINVAL as i64);
@@ -93,8 +94,13 @@ impl Task {
     fn sigsuspend(&mut self, set: u64, size: u64) -> SysResult {
         let mask = self.sigset(set, size)?;
         let host_mask = self.begin_temporary_mask(mask)?;
-        // SAFETY: the kernel's sigset is 8 bytes; returns when a handler ran.
-        unsafe { libc::syscall(libc::SYS_rt_sigsuspend, &host_mask as *const u64, 8) };
+        // Returns when a handler ran (or a signal for the guest is waiting).
+        unsafe {
+            safe_syscall(
+                libc::SYS_rt_sigsuspend,
+                &[&host_mask as *const u64 as i64, 8],
+            )
+        };
         Err(EINTR)
     }
 
@@ -118,15 +124,13 @@ impl Task {
         let mut si = [0u8; 128];
         let host_set = signal::host_mask(wanted);
         // SAFETY: an 8-byte kernel sigset, a 128-byte siginfo buffer and a checked timespec.
-        let r = host(unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigtimedwait,
-                &host_set as *const u64,
-                si.as_mut_ptr(),
-                t,
-                8,
-            )
-        })?;
+        let args = [
+            &host_set as *const u64 as i64,
+            si.as_mut_ptr() as i64,
+            t as i64,
+            8,
+        ];
+        let r = host(unsafe { safe_syscall(libc::SYS_rt_sigtimedwait, &args) })?;
         if info != 0 {
             self.put(info, &si)?;
         }

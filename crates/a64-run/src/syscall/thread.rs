@@ -138,19 +138,17 @@ impl Task {
         } else {
             arg4 as usize
         };
-        // SAFETY: the words are checked guest words in our reservation, the
-        // timeout a checked guest timespec; the host kernel does the rest.
-        host(unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                word,
-                op as i32,
-                val as u32,
-                arg4,
-                word2,
-                val3 as u32,
-            )
-        })
+        // The words are checked guest words in our reservation, the timeout
+        // a checked guest timespec; the host kernel does the rest.
+        let args = [
+            word as i64,
+            op as i32 as i64,
+            val as u32 as i64,
+            arg4 as i64,
+            word2 as i64,
+            val3 as u32 as i64,
+        ];
+        host(unsafe { crate::safe_syscall::safe_syscall(libc::SYS_futex, &args) })
     }
 
     /// What Linux does first for a thread that ends: its robust futexes

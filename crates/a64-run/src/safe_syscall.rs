@@ -1,0 +1,158 @@
+//! Blocking host calls that a guest signal cannot slip past.
+//!
+//! The host signal handler only records a signal for the guest; the run
+//! loop delivers it. A signal that arrives after the run loop last looked
+//! but before a blocking call (a `read`, a futex wait) has entered the
+//! kernel would otherwise be taken only when that call returns — maybe
+//! never. [`safe_syscall`] closes the window as qemu-user does: a small
+//! stub checks the thread's "interrupted" flag and then makes the call;
+//! the handler sets the flag and, if it interrupted the stub between the
+//! check and the system call instruction, moves it to the stub's EINTR
+//! exit ([`rewind`]). A signal taken inside the call ends it with EINTR
+//! as usual (the handler has no SA_RESTART), and one taken after it
+//! changes nothing. The run loop clears the flag each time it looks for
+//! signals, so the flag only ever stands for a signal not yet delivered.
+
+use std::sync::atomic::AtomicU32;
+
+#[cfg(target_arch = "x86_64")]
+std::arch::global_asm!(
+    ".text",
+    ".globl pv_safe_syscall",
+    ".hidden pv_safe_syscall",
+    ".type pv_safe_syscall, @function",
+    // (flag, nr, a0, a1, a2, a3, a4, a5): rdi, rsi, rdx, rcx, r8, r9, stack.
+    "pv_safe_syscall:",
+    "    mov r11, rdi",
+    "    mov rax, rsi",
+    "    mov rdi, rdx",
+    "    mov rsi, rcx",
+    "    mov rdx, r8",
+    "    mov r10, r9",
+    "    mov r8, [rsp + 8]",
+    "    mov r9, [rsp + 16]",
+    ".globl pv_safe_syscall_start",
+    ".hidden pv_safe_syscall_start",
+    "pv_safe_syscall_start:",
+    "    cmp dword ptr [r11], 0",
+    "    jne pv_safe_syscall_eintr",
+    "    syscall",
+    ".globl pv_safe_syscall_end",
+    ".hidden pv_safe_syscall_end",
+    "pv_safe_syscall_end:",
+    "    ret",
+    ".globl pv_safe_syscall_eintr",
+    ".hidden pv_safe_syscall_eintr",
+    "pv_safe_syscall_eintr:",
+    "    mov rax, -4",
+    "    ret",
+    ".size pv_safe_syscall, . - pv_safe_syscall",
+);
+
+#[cfg(target_arch = "aarch64")]
+std::arch::global_asm!(
+    ".text",
+    ".globl pv_safe_syscall",
+    ".hidden pv_safe_syscall",
+    ".type pv_safe_syscall, %function",
+    // (flag, nr, a0, a1, a2, a3, a4, a5): x0..x7.
+    "pv_safe_syscall:",
+    "    mov x9, x0",
+    "    mov x8, x1",
+    "    mov x0, x2",
+    "    mov x1, x3",
+    "    mov x2, x4",
+    "    mov x3, x5",
+    "    mov x4, x6",
+    "    mov x5, x7",
+    ".globl pv_safe_syscall_start",
+    ".hidden pv_safe_syscall_start",
+    "pv_safe_syscall_start:",
+    "    ldr w10, [x9]",
+    "    cbnz w10, pv_safe_syscall_eintr",
+    "    svc #0",
+    ".globl pv_safe_syscall_end",
+    ".hidden pv_safe_syscall_end",
+    "pv_safe_syscall_end:",
+    "    ret",
+    ".globl pv_safe_syscall_eintr",
+    ".hidden pv_safe_syscall_eintr",
+    "pv_safe_syscall_eintr:",
+    "    mov x0, #-4",
+    "    ret",
+    ".size pv_safe_syscall, . - pv_safe_syscall",
+);
+
+extern "C" {
+    /// The stub: checks `*flag`, then makes system call `nr`; returns the
+    /// kernel's result (a negative errno on failure).
+    fn pv_safe_syscall(
+        flag: *const AtomicU32,
+        nr: i64,
+        a0: i64,
+        a1: i64,
+        a2: i64,
+        a3: i64,
+        a4: i64,
+        a5: i64,
+    ) -> i64;
+    static pv_safe_syscall_start: u8;
+    static pv_safe_syscall_end: u8;
+    static pv_safe_syscall_eintr: u8;
+}
+
+/// Makes host system call `nr` with `args` (at most six) unless a signal
+/// for the guest is waiting, in which case it fails with EINTR without
+/// entering the kernel. Returns as `libc::syscall` does: the result, or -1
+/// with errno set.
+///
+/// # Safety
+/// As for `libc::syscall`: every pointer among `args` is valid for what
+/// call `nr` does with it.
+pub unsafe fn safe_syscall(nr: libc::c_long, args: &[i64]) -> i64 {
+    let mut a = [0i64; 6];
+    a[..args.len()].copy_from_slice(args);
+    let flag = crate::signal::interrupt_flag();
+    // SAFETY: the stub is a system call; the caller vouches for the
+    // arguments as it would for `libc::syscall`.
+    let r = unsafe { pv_safe_syscall(flag, nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
+    if (-4095..0).contains(&r) {
+        // SAFETY: the calling thread's errno.
+        unsafe { *libc::__errno_location() = -r as i32 };
+        -1
+    } else {
+        r
+    }
+}
+
+/// Called by the signal handler (after it set the flag) with the
+/// interrupted context: a thread stopped between the stub's check and its
+/// system call instruction goes to the stub's EINTR exit instead.
+///
+/// # Safety
+/// `context` is the `ucontext_t` the kernel passed the handler.
+pub unsafe fn rewind(context: *mut libc::c_void) {
+    if context.is_null() {
+        return;
+    }
+    let start = &raw const pv_safe_syscall_start as u64;
+    let end = &raw const pv_safe_syscall_end as u64;
+    let eintr = &raw const pv_safe_syscall_eintr as u64;
+    let uc = context as *mut libc::ucontext_t;
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: the kernel's context for this handler.
+        let pc = unsafe { &mut (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] };
+        if (start..end).contains(&(*pc as u64)) {
+            *pc = eintr as i64;
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: the kernel's context for this handler.
+        let pc = unsafe { &mut (*uc).uc_mcontext.pc };
+        if (start..end).contains(pc) {
+            *pc = eintr;
+        }
+    }
+}
