@@ -430,8 +430,8 @@ static void test_signal_race(void)
         clock_gettime(CLOCK_MONOTONIC, &start);
         while (atomic_load(&race_handled) == before) {
             clock_gettime(CLOCK_MONOTONIC, &now);
-            if ((now.tv_sec - start.tv_sec) * 1000000000L + now.tv_nsec - start.tv_nsec > 100000000L) {
-                /* Held up behind the blocking read: free the reader. */
+            if ((now.tv_sec - start.tv_sec) * 1000000000L + now.tv_nsec - start.tv_nsec > 1000000000L) {
+                /* Held up (a second) behind the blocking read: free the reader. */
                 late++;
                 check(write(race_pipe[1], "x", 1) == 1, "write");
                 while (atomic_load(&race_handled) == before)
