@@ -8,6 +8,7 @@
  * Build: aarch64-linux-gnu-gcc -static -O2 -pthread pthreads.c */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -447,6 +448,44 @@ static void test_signal_race(void)
            RACE_SIGNALS - late, RACE_SIGNALS, late);
 }
 
+/* ---- calls that never block are never interrupted ---- */
+static atomic_int quick_done;
+
+static void *quick_writer(void *arg)
+{
+    int fd = open("/dev/null", O_WRONLY);
+    long interrupted = 0;
+    int word = 0;
+    for (int i = 0; i < 100000; i++) {
+        if (write(fd, "x", 1) < 0 && errno == EINTR)
+            interrupted++;
+        if (syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0) < 0 && errno == EINTR)
+            interrupted++;
+    }
+    close(fd);
+    atomic_store(&quick_done, 1);
+    return (void *)interrupted;
+}
+
+static void test_quick_calls_under_signals(void)
+{
+    /* SIGUSR2's handler (no SA_RESTART) is still on_usr2. */
+    pthread_t t;
+    pthread_create(&t, NULL, quick_writer, NULL);
+    /* Signals without pause: one in many thousands lands just before a call. */
+    int sent = 0;
+    while (!atomic_load(&quick_done)) {
+        pthread_kill(t, SIGUSR2);
+        sent++;
+        for (volatile int spin = 0; spin < 200; spin++)
+            ;
+    }
+    void *r;
+    pthread_join(t, &r);
+    printf("quick calls: writes to /dev/null and futex wakes under signals, %ld interrupted%s\n",
+           (long)r, sent > 10000 ? "" : " (too few signals sent)");
+}
+
 /* ---- cancellation of a thread blocked in a cancellation point ---- */
 static atomic_int cleanup_ran;
 
@@ -710,6 +749,7 @@ int main(int argc, char **argv)
     test_pi();
     test_thread_signal();
     test_signal_race();
+    test_quick_calls_under_signals();
     test_cancel();
     test_many();
     test_malloc();

@@ -50,6 +50,10 @@ pub fn run(t: &mut Task) -> Ended {
             Exit::Svc(_) => {
                 let (nr, arg0) = (t.cpu.xreg(8), t.cpu.xreg(0));
                 match t.syscall() {
+                    Outcome::Return(crate::safe_syscall::RESTART) => {
+                        // Not made: the waiting signal first, then the call again.
+                        t.cpu.set_xreg(0, arg0);
+                    }
                     Outcome::Return(v) if v == -(libc::EINTR as i64) && t.restarts(nr) => {
                         // Run the handler, then the call again (PC stays on the SVC).
                         t.cpu.set_xreg(0, arg0);

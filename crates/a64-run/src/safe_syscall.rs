@@ -7,13 +7,24 @@
 //! never. [`safe_syscall`] closes the window as qemu-user does: a small
 //! stub checks the thread's "interrupted" flag and then makes the call;
 //! the handler sets the flag and, if it interrupted the stub between the
-//! check and the system call instruction, moves it to the stub's EINTR
-//! exit ([`rewind`]). A signal taken inside the call ends it with EINTR
-//! as usual (the handler has no SA_RESTART), and one taken after it
-//! changes nothing. The run loop clears the flag each time it looks for
-//! signals, so the flag only ever stands for a signal not yet delivered.
+//! check and the system call instruction, moves it to the stub's exit
+//! that returns [`RESTART`] ([`rewind`]). That exit means the call was
+//! never made, so the run loop delivers the signal and makes the guest's
+//! call again — what Linux does for a signal that comes before a call
+//! (and for a call the kernel restarts itself: it puts the PC back on the
+//! system call instruction, inside the window). A signal taken inside the
+//! call ends it with EINTR as usual (the handler has no SA_RESTART), and
+//! one taken after it changes nothing. The run loop clears the flag each
+//! time it looks for signals.
 
 use std::sync::atomic::AtomicU32;
+
+/// What a call the stub did not make returns (as a negative errno): the
+/// run loop delivers the waiting signal and runs the guest's call again.
+pub const RESTART: i64 = -512;
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("a64-run's safe_syscall stub exists for x86-64 and aarch64 hosts only");
 
 #[cfg(target_arch = "x86_64")]
 std::arch::global_asm!(
@@ -44,7 +55,7 @@ std::arch::global_asm!(
     ".globl pv_safe_syscall_eintr",
     ".hidden pv_safe_syscall_eintr",
     "pv_safe_syscall_eintr:",
-    "    mov rax, -4",
+    "    mov rax, -512",
     "    ret",
     ".size pv_safe_syscall, . - pv_safe_syscall",
 );
@@ -78,7 +89,7 @@ std::arch::global_asm!(
     ".globl pv_safe_syscall_eintr",
     ".hidden pv_safe_syscall_eintr",
     "pv_safe_syscall_eintr:",
-    "    mov x0, #-4",
+    "    mov x0, #-512",
     "    ret",
     ".size pv_safe_syscall, . - pv_safe_syscall",
 );
@@ -102,9 +113,9 @@ extern "C" {
 }
 
 /// Makes host system call `nr` with `args` (at most six) unless a signal
-/// for the guest is waiting, in which case it fails with EINTR without
-/// entering the kernel. Returns as `libc::syscall` does: the result, or -1
-/// with errno set.
+/// for the guest is waiting, in which case it fails with [`RESTART`]
+/// without entering the kernel. Returns as `libc::syscall` does: the
+/// result, or -1 with errno set.
 ///
 /// # Safety
 /// As for `libc::syscall`: every pointer among `args` is valid for what
@@ -127,7 +138,7 @@ pub unsafe fn safe_syscall(nr: libc::c_long, args: &[i64]) -> i64 {
 
 /// Called by the signal handler (after it set the flag) with the
 /// interrupted context: a thread stopped between the stub's check and its
-/// system call instruction goes to the stub's EINTR exit instead.
+/// system call instruction goes to the stub's [`RESTART`] exit instead.
 ///
 /// # Safety
 /// `context` is the `ucontext_t` the kernel passed the handler.

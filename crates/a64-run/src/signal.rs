@@ -454,6 +454,27 @@ impl Task {
         Ok(host_mask(mask))
     }
 
+    /// Ends a call made under a temporary mask (`begin_temporary_mask`):
+    /// an interrupted one (EINTR, or the stub's restart, which becomes
+    /// EINTR: the mask was in force) keeps the mask for the handler about
+    /// to run; any other result puts the guest's own mask back at once, so
+    /// nothing the temporary mask let through is delivered (Linux's rule).
+    pub fn end_temporary_mask(
+        &mut self,
+        r: crate::syscall::SysResult,
+    ) -> crate::syscall::SysResult {
+        match r {
+            Err(crate::safe_syscall::RESTART) => Err(-(libc::EINTR as i64)),
+            Err(e) if e == -(libc::EINTR as i64) => Err(e),
+            other => {
+                if let Some(before) = self.saved_sigmask.take() {
+                    self.set_sigmask(before);
+                }
+                other
+            }
+        }
+    }
+
     /// Delivers a fault of the guest's own instruction: to its handler, or
     /// death if it has none, ignores or blocks the signal (as Linux does).
     pub fn deliver_fault(&mut self, sig: i32, code: i32, addr: u64) -> Delivery {

@@ -296,24 +296,7 @@ impl Task {
                     })
                 })
             }
-            73 => self
-                .guest_ptr(a0, a1 as usize * 8, PROT_WRITE)
-                .and_then(|fds| {
-                    let tmo = if a2 == 0 {
-                        Ok(std::ptr::null())
-                    } else {
-                        self.guest_ptr(a2, 16, PROT_READ)
-                            .map(|p| p as *const libc::timespec)
-                    };
-                    let mask = self.call_mask(a3, a4);
-                    tmo.and_then(|t| {
-                        let m = mask?;
-                        let mp = m.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
-                        // Checked pollfds and timeout; an 8-byte kernel sigset or null.
-                        let args = [fds as i64, a1 as i64, t as i64, mp as i64, 8];
-                        host(unsafe { safe_syscall(libc::SYS_ppoll, &args) })
-                    })
-                }),
+            73 => self.ppoll(a0, a1, a2, a3, a4),
             72 => self.pselect(a0 as i32, [a1, a2, a3], a4, self.arg(5)),
             _ => return None,
         })
@@ -367,6 +350,43 @@ impl Task {
         })
     }
 
+    /// A guest timeout (`struct timespec`, the same on both architectures)
+    /// copied in, for a call that writes back the time left.
+    fn timeout_copy(&self, addr: u64) -> Result<Option<[u8; 16]>, i64> {
+        if addr == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.get(addr, 16)?.try_into().expect("16 bytes")))
+    }
+
+    /// Writes the time left back to the guest's timeout, as Linux does
+    /// (and, as Linux, ignores a timeout it cannot write).
+    fn timeout_back(&mut self, addr: u64, left: Option<[u8; 16]>) {
+        if let Some(left) = left {
+            let _ = self.put(addr, &left);
+        }
+    }
+
+    fn ppoll(&mut self, fds: u64, n: u64, tmo: u64, mask: u64, size: u64) -> SysResult {
+        let fds = self.guest_ptr(fds, n as usize * 8, PROT_READ | PROT_WRITE)?;
+        let mut time = self.timeout_copy(tmo)?;
+        let t = time
+            .as_mut()
+            .map_or(std::ptr::null_mut(), |t| t.as_mut_ptr());
+        // The temporary mask only once every argument checked out.
+        let m = self.call_mask(mask, size)?;
+        let mp = m.as_ref().map_or(std::ptr::null(), |m| m as *const u64);
+        let args = [fds as i64, n as i64, t as i64, mp as i64, 8];
+        // SAFETY: checked pollfds; our timeout copy; an 8-byte kernel sigset or null.
+        let r = host(unsafe { safe_syscall(libc::SYS_ppoll, &args) });
+        self.timeout_back(tmo, time);
+        if m.is_some() {
+            self.end_temporary_mask(r)
+        } else {
+            r
+        }
+    }
+
     fn pselect(&mut self, n: i32, sets: [u64; 3], tmo: u64, sigmask: u64) -> SysResult {
         let set = |addr: u64| {
             if addr == 0 {
@@ -376,11 +396,10 @@ impl Task {
             }
         };
         let (r, w, e) = (set(sets[0])?, set(sets[1])?, set(sets[2])?);
-        let t = if tmo == 0 {
-            std::ptr::null()
-        } else {
-            self.guest_ptr(tmo, 16, PROT_READ)? as *const libc::timespec
-        };
+        let mut time = self.timeout_copy(tmo)?;
+        let t = time
+            .as_mut()
+            .map_or(std::ptr::null_mut(), |t| t.as_mut_ptr());
         // The sixth argument points at { const sigset_t *ss; size_t ss_len; }.
         let mask = if sigmask == 0 {
             None
@@ -396,8 +415,6 @@ impl Task {
         } else {
             std::ptr::null()
         };
-        // The fd_sets and the timeout were checked (fd_set has the same
-        // layout); the mask argument is ours.
         let args = [
             n.clamp(0, 1024) as i64,
             r as i64,
@@ -406,12 +423,17 @@ impl Task {
             t as i64,
             arg6p as i64,
         ];
-        host(unsafe { safe_syscall(libc::SYS_pselect6, &args) })
+        // SAFETY: the fd_sets were checked (fd_set has the same layout); the
+        // timeout copy and the mask argument are ours.
+        let result = host(unsafe { safe_syscall(libc::SYS_pselect6, &args) });
+        self.timeout_back(tmo, time);
+        if mask.is_some() {
+            self.end_temporary_mask(result)
+        } else {
+            result
+        }
     }
 
-    /// Puts in force a guest call's temporary signal mask at `addr` (size
-    /// `size`) and returns the host mask to wait under, or `None` when the
-    /// call keeps the current mask.
     fn call_mask(&mut self, addr: u64, size: u64) -> Result<Option<u64>, i64> {
         if addr == 0 {
             return Ok(None);

@@ -194,7 +194,8 @@ impl Task {
             _ => 0,
         };
         if r != 0 {
-            if r == libc::EINTR && rem != 0 {
+            // Linux reports what is left of a relative sleep only.
+            if r == libc::EINTR && rem != 0 && flags & libc::TIMER_ABSTIME == 0 {
                 let mut b = left.tv_sec.to_le_bytes().to_vec();
                 b.extend_from_slice(&left.tv_nsec.to_le_bytes());
                 self.put(rem, &b)?;
