@@ -65,14 +65,7 @@ fn main() -> ExitCode {
     let envp: Vec<Vec<u8>> = if exec.is_some() {
         exec_env
     } else {
-        std::env::vars_os()
-            .map(|(k, v)| {
-                let mut e = k.as_bytes().to_vec();
-                e.push(b'=');
-                e.extend_from_slice(v.as_bytes());
-                e
-            })
-            .collect()
+        runner_environment()
     };
     let program = exec.map_or_else(|| argv[0].clone(), |e| e.as_bytes().to_vec());
     let self_exe = std::env::current_exe().unwrap_or_default();
@@ -98,4 +91,17 @@ fn main() -> ExitCode {
     run::start_stats(stats);
     run::run_to_end(task, true);
     unreachable!("the first thread's end ends the process or waits for the others")
+}
+
+/// The runner's own environment as `NAME=value` strings (the guest's first
+/// environment, and what a re-executed runner keeps).
+pub fn runner_environment() -> Vec<Vec<u8>> {
+    std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.as_bytes().to_vec();
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            e
+        })
+        .collect()
 }

@@ -124,7 +124,7 @@ impl Process {
         self.sigtramp.load(Ordering::Relaxed)
     }
 
-    /// How many threads are running guest code.
+    /// How many threads have not ended yet.
     pub fn live_threads(&self) -> usize {
         lock(&self.threads).live
     }

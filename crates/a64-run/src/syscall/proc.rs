@@ -433,13 +433,9 @@ fn reexec(exe: &std::path::Path, argv: &[Vec<u8>], envp: &[Vec<u8>], ignored: u6
         Ok(v) => v,
         Err(e) => return e,
     };
-    let env: Vec<std::ffi::CString> = std::env::vars_os()
-        .filter_map(|(k, v)| {
-            let mut e = k.as_bytes().to_vec();
-            e.push(b'=');
-            e.extend_from_slice(v.as_bytes());
-            std::ffi::CString::new(e).ok()
-        })
+    let env: Vec<std::ffi::CString> = crate::runner_environment()
+        .into_iter()
+        .filter_map(|e| std::ffi::CString::new(e).ok())
         .collect();
     let mut arg_ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     arg_ptrs.push(std::ptr::null());
