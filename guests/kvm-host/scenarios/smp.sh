@@ -13,18 +13,6 @@ pocketvisor run --accel kvm --cpus 2 --kernel /guest/Image --initrd /guest/initr
 echo "SMP-RUN-EXIT=$?"
 
 . /phone-lib.sh
-last() { sed -n 's/^COUNT \([0-9]*\) .*/\1/p' "$st/vms/$1/console.log" 2>/dev/null | tail -1 | tr -cd '0-9'; }
-wait_count() { # vm count seconds
-    t=0
-    while [ "$(last "$1")" -lt "$2" ] 2>/dev/null || [ -z "$(last "$1")" ]; do
-        t=$((t + 1))
-        [ $t -lt $(($3 * 2)) ] || { echo "TIMEOUT $1 at $(last "$1") (wanted $2)"; tail -20 "$st/vms/$1/console.log"; sed 's/^/LOG /' "$st/phone.log"; return 1; }
-        sleep 0.5
-    done
-}
-freeze() { # vm snapdir
-    phone pause "$1" && phone snapshot --out "$2" "$1" && echo "SNAP $1 $(last "$1")" && phone stop "$1"
-}
 report() { # vm
     grep -aE '^(COUNT|BACK)' "$st/vms/$1/console.log" | sed "s/^/$1 /" | tr -d '\r'
     echo "BOOTS $1 $(grep -ac POCKETVISOR-GUEST-READY "$st/vms/$1/console.log")"

@@ -6,27 +6,6 @@
 # under KVM again. Each clone must continue the
 # count (no reboot) and keep counting.
 . /phone-lib.sh
-counts() { sed -n 's/^COUNT \([0-9]*\) .*/\1/p' "$st/vms/$1/console.log" 2>/dev/null; }
-last() { counts "$1" | tail -1 | tr -cd '0-9'; }
-# Waits until VM $1 has counted to $2 (at most $3 seconds).
-wait_count() {
-    t=0
-    while [ "$(last "$1")" -lt "$2" ] 2>/dev/null || [ -z "$(last "$1")" ]; do
-        t=$((t + 1))
-        [ $t -lt $(($3 * 2)) ] || { echo "TIMEOUT $1 at $(last "$1") (wanted $2)"; diagnose "$1"; return 1; }
-        sleep 0.5
-    done
-    echo "REACHED $1 $(last "$1")"
-}
-diagnose() {
-    pocketvisor phone status --phone "$st"
-    sed 's/^/LOG /' "$st/phone.log"
-    tail -20 "$st/vms/$1/console.log" | sed "s/^/$1 /"
-}
-# Pause, snapshot into $2, stop: the disk stays as the snapshot saw it.
-freeze() {
-    phone pause "$1" && phone snapshot --out "$2" "$1" && echo "SNAP $1 $(last "$1")" && phone stop "$1"
-}
 report() {
     echo "CLONE $1 first $(counts "$1" | head -1) last $(last "$1") boots $(grep -c POCKETVISOR-GUEST-READY "$st/vms/$1/console.log")"
     echo "SEQ $1 $(counts "$1" | tr '\n' ' ')"
