@@ -26,72 +26,85 @@ pub const RESTART: i64 = -512;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!("a64-run's safe_syscall stub exists for x86-64 and aarch64 hosts only");
 
+/// Emits the stub around one architecture's instructions: `setup` moves
+/// (flag, nr, a0..a5) into the system call's registers, `check` jumps to
+/// `pv_safe_syscall_restart` if the flag (its address kept in a scratch
+/// register) is set, `call` is the system call instruction, and `restart`
+/// puts [`RESTART`] in the return register. The labels around `check` and
+/// `call` are the window [`rewind`] looks for.
+macro_rules! safe_syscall_stub {
+    (
+        type: $ty:literal,
+        setup: [$($setup:literal),* $(,)?],
+        check: [$($check:literal),* $(,)?],
+        call: $call:literal,
+        restart: $restart:literal $(,)?
+    ) => {
+        std::arch::global_asm!(
+            ".text",
+            ".globl pv_safe_syscall",
+            ".hidden pv_safe_syscall",
+            concat!(".type pv_safe_syscall, ", $ty),
+            "pv_safe_syscall:",
+            $($setup,)*
+            ".globl pv_safe_syscall_start",
+            ".hidden pv_safe_syscall_start",
+            "pv_safe_syscall_start:",
+            $($check,)*
+            $call,
+            ".globl pv_safe_syscall_end",
+            ".hidden pv_safe_syscall_end",
+            "pv_safe_syscall_end:",
+            "    ret",
+            ".globl pv_safe_syscall_restart",
+            ".hidden pv_safe_syscall_restart",
+            "pv_safe_syscall_restart:",
+            $restart,
+            "    ret",
+            ".size pv_safe_syscall, . - pv_safe_syscall",
+        );
+    };
+}
+
+// (flag, nr, a0, a1, a2, a3, a4, a5) arrive in rdi, rsi, rdx, rcx, r8, r9
+// and on the stack; the kernel wants nr in rax and a0..a5 in rdi, rsi, rdx,
+// r10, r8, r9.
 #[cfg(target_arch = "x86_64")]
-std::arch::global_asm!(
-    ".text",
-    ".globl pv_safe_syscall",
-    ".hidden pv_safe_syscall",
-    ".type pv_safe_syscall, @function",
-    // (flag, nr, a0, a1, a2, a3, a4, a5): rdi, rsi, rdx, rcx, r8, r9, stack.
-    "pv_safe_syscall:",
-    "    mov r11, rdi",
-    "    mov rax, rsi",
-    "    mov rdi, rdx",
-    "    mov rsi, rcx",
-    "    mov rdx, r8",
-    "    mov r10, r9",
-    "    mov r8, [rsp + 8]",
-    "    mov r9, [rsp + 16]",
-    ".globl pv_safe_syscall_start",
-    ".hidden pv_safe_syscall_start",
-    "pv_safe_syscall_start:",
-    "    cmp dword ptr [r11], 0",
-    "    jne pv_safe_syscall_eintr",
-    "    syscall",
-    ".globl pv_safe_syscall_end",
-    ".hidden pv_safe_syscall_end",
-    "pv_safe_syscall_end:",
-    "    ret",
-    ".globl pv_safe_syscall_eintr",
-    ".hidden pv_safe_syscall_eintr",
-    "pv_safe_syscall_eintr:",
-    "    mov rax, -512",
-    "    ret",
-    ".size pv_safe_syscall, . - pv_safe_syscall",
+safe_syscall_stub!(
+    type: "@function",
+    setup: [
+        "    mov r11, rdi",
+        "    mov rax, rsi",
+        "    mov rdi, rdx",
+        "    mov rsi, rcx",
+        "    mov rdx, r8",
+        "    mov r10, r9",
+        "    mov r8, [rsp + 8]",
+        "    mov r9, [rsp + 16]",
+    ],
+    check: ["    cmp dword ptr [r11], 0", "    jne pv_safe_syscall_restart"],
+    call: "    syscall",
+    restart: "    mov rax, -512",
 );
 
+// (flag, nr, a0, a1, a2, a3, a4, a5) arrive in x0..x7; the kernel wants nr
+// in x8 and a0..a5 in x0..x5.
 #[cfg(target_arch = "aarch64")]
-std::arch::global_asm!(
-    ".text",
-    ".globl pv_safe_syscall",
-    ".hidden pv_safe_syscall",
-    ".type pv_safe_syscall, %function",
-    // (flag, nr, a0, a1, a2, a3, a4, a5): x0..x7.
-    "pv_safe_syscall:",
-    "    mov x9, x0",
-    "    mov x8, x1",
-    "    mov x0, x2",
-    "    mov x1, x3",
-    "    mov x2, x4",
-    "    mov x3, x5",
-    "    mov x4, x6",
-    "    mov x5, x7",
-    ".globl pv_safe_syscall_start",
-    ".hidden pv_safe_syscall_start",
-    "pv_safe_syscall_start:",
-    "    ldr w10, [x9]",
-    "    cbnz w10, pv_safe_syscall_eintr",
-    "    svc #0",
-    ".globl pv_safe_syscall_end",
-    ".hidden pv_safe_syscall_end",
-    "pv_safe_syscall_end:",
-    "    ret",
-    ".globl pv_safe_syscall_eintr",
-    ".hidden pv_safe_syscall_eintr",
-    "pv_safe_syscall_eintr:",
-    "    mov x0, #-512",
-    "    ret",
-    ".size pv_safe_syscall, . - pv_safe_syscall",
+safe_syscall_stub!(
+    type: "%function",
+    setup: [
+        "    mov x9, x0",
+        "    mov x8, x1",
+        "    mov x0, x2",
+        "    mov x1, x3",
+        "    mov x2, x4",
+        "    mov x3, x5",
+        "    mov x4, x6",
+        "    mov x5, x7",
+    ],
+    check: ["    ldr w10, [x9]", "    cbnz w10, pv_safe_syscall_restart"],
+    call: "    svc #0",
+    restart: "    mov x0, #-512",
 );
 
 extern "C" {
@@ -109,7 +122,7 @@ extern "C" {
     ) -> i64;
     static pv_safe_syscall_start: u8;
     static pv_safe_syscall_end: u8;
-    static pv_safe_syscall_eintr: u8;
+    static pv_safe_syscall_restart: u8;
 }
 
 /// Makes host system call `nr` with `args` (at most six) unless a signal
@@ -148,14 +161,14 @@ pub unsafe fn rewind(context: *mut libc::c_void) {
     }
     let start = &raw const pv_safe_syscall_start as u64;
     let end = &raw const pv_safe_syscall_end as u64;
-    let eintr = &raw const pv_safe_syscall_eintr as u64;
+    let restart = &raw const pv_safe_syscall_restart as u64;
     let uc = context as *mut libc::ucontext_t;
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: the kernel's context for this handler.
         let pc = unsafe { &mut (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] };
         if (start..end).contains(&(*pc as u64)) {
-            *pc = eintr as i64;
+            *pc = restart as i64;
         }
     }
     #[cfg(target_arch = "aarch64")]
@@ -163,7 +176,7 @@ pub unsafe fn rewind(context: *mut libc::c_void) {
         // SAFETY: the kernel's context for this handler.
         let pc = unsafe { &mut (*uc).uc_mcontext.pc };
         if (start..end).contains(pc) {
-            *pc = eintr;
+            *pc = restart;
         }
     }
 }
